@@ -1,0 +1,233 @@
+// Package policies compiles Rego policies once, evaluates them with one prepared query each over the input
+// document of the README's contract, and reads each policy's catalogue entry from its METADATA block.
+package policies
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// resultRules are the rules a policy may define for its findings, in the conventions users bring with them:
+// `violation` (ATTEST, Gatekeeper-like), `deny` (conftest, Spacelift) and `warn` (always a warning).
+var resultRules = []string{"violation", "deny", "warn"}
+
+// Policy is one compiled policy, ready to evaluate.
+type Policy struct {
+	Metadata
+	params *paramSchema
+	query  rego.PreparedEvalQuery
+	rules  []string // which of resultRules the package defines
+}
+
+// Engine holds every policy compiled together; it is immutable and safe for concurrent use.
+type Engine struct {
+	compiler *ast.Compiler
+	policies []*Policy
+	byName   map[string]*Policy
+}
+
+// Compile parses, checks and compiles the sources once; every policy gets one prepared query. Each source is
+// one policy package; test files belong to RunTests, not here.
+func Compile(ctx context.Context, sources []Source) (*Engine, error) {
+	modules := make(map[string]*ast.Module, len(sources))
+	var metas []Metadata
+	var errs []error
+	names := map[string]string{}
+	packages := map[string]string{}
+	for _, src := range sources {
+		mod, err := parse(src)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src.Name, err))
+			continue
+		}
+		if err := checkPurity(mod); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		md, err := readMetadata(mod)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", src.Name, err))
+			continue
+		}
+		md.File = src.Name
+		if prev, dup := names[md.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s: policy name %q is already used by %s", src.Name, md.Name, prev))
+			continue
+		}
+		if prev, dup := packages[md.Package]; dup {
+			errs = append(errs, fmt.Errorf("%s: package %s is already used by %s; each policy needs its own package", src.Name, md.Package, prev))
+			continue
+		}
+		names[md.Name], packages[md.Package] = src.Name, src.Name
+		modules[src.Name] = mod
+		metas = append(metas, md)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	compiler := ast.NewCompiler().WithCapabilities(pureCapabilities())
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
+	}
+	e := &Engine{compiler: compiler, byName: make(map[string]*Policy, len(metas))}
+	for _, md := range metas {
+		p, err := prepare(ctx, compiler, modules[md.File], md)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", md.File, err))
+			continue
+		}
+		e.policies = append(e.policies, p)
+		e.byName[p.Name] = p
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	sort.Slice(e.policies, func(i, j int) bool { return e.policies[i].Name < e.policies[j].Name })
+	return e, nil
+}
+
+// prepare builds the one query of a policy: each result rule it defines, bound to a variable of the same name.
+func prepare(ctx context.Context, compiler *ast.Compiler, mod *ast.Module, md Metadata) (*Policy, error) {
+	p := &Policy{Metadata: md}
+	defined := map[string]bool{}
+	for _, r := range mod.Rules {
+		defined[r.Head.Ref()[0].Value.String()] = true
+	}
+	var query []string
+	for _, name := range resultRules {
+		if defined[name] {
+			p.rules = append(p.rules, name)
+			query = append(query, name+" = "+mod.Package.Path.Append(ast.StringTerm(name)).String())
+		}
+	}
+	if len(p.rules) == 0 {
+		return nil, fmt.Errorf("package %s defines none of the rules %s: nothing to report", md.Package, strings.Join(resultRules, ", "))
+	}
+	params, err := compileParamSchema(md)
+	if err != nil {
+		return nil, err
+	}
+	p.params = params
+	pq, err := rego.New(rego.Compiler(compiler), rego.Query(strings.Join(query, "; "))).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare query: %w", err)
+	}
+	p.query = pq
+	return p, nil
+}
+
+// Policies lists every policy, sorted by name.
+func (e *Engine) Policies() []*Policy { return e.policies }
+
+// Lookup finds a policy by name.
+func (e *Engine) Lookup(name string) (*Policy, bool) {
+	p, ok := e.byName[name]
+	return p, ok
+}
+
+// ValidateParams checks parameters against the policy's schema and names the field at fault.
+func (p *Policy) ValidateParams(params map[string]any) error { return p.params.validate(params) }
+
+// EffectiveParams fills in the defaults the METADATA declares.
+func (p *Policy) EffectiveParams(params map[string]any) map[string]any { return p.params.withDefaults(params) }
+
+// Finding is one thing a policy reports.
+type Finding struct {
+	Message  string   `json:"message"`
+	Severity Severity `json:"severity"`
+	// Path is the container's path, a field below it, or the object field at fault; "" for the whole object.
+	Path string `json:"path,omitempty"`
+	// Fix tells the user what to change; the policy's remediation unless the finding names its own.
+	Fix string `json:"fix,omitempty"`
+	// Warning marks findings of a `warn` rule: reported, never denied, whatever the mode.
+	Warning bool `json:"warning,omitempty"`
+}
+
+// Eval runs the policy's prepared query over doc with the given (already converted) parameters.
+func (p *Policy) Eval(ctx context.Context, doc *Document, params *ast.Term) ([]Finding, error) {
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(doc.withParams(params)))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	var out []Finding
+	for _, rule := range p.rules {
+		raw, ok := rs[0].Bindings[rule].([]any)
+		if !ok {
+			if v := rs[0].Bindings[rule]; v != nil {
+				return nil, fmt.Errorf("policy %s: rule %s must be a set, got %T", p.Name, rule, v)
+			}
+			continue
+		}
+		for _, item := range raw {
+			f, keep, err := p.finding(item)
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
+			}
+			if keep {
+				f.Warning = rule == "warn"
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Message < out[j].Message
+	})
+	return out, nil
+}
+
+// finding accepts the shapes users write: a string, {"message"|"msg", "severity", "path", "fix"}, and the policy
+// documents' {"violated": bool, ...}, where violated=false reports nothing.
+func (p *Policy) finding(item any) (Finding, bool, error) {
+	f := Finding{Severity: p.Severity, Fix: p.Remediation}
+	switch v := item.(type) {
+	case string:
+		f.Message = v
+		return f, true, nil
+	case map[string]any:
+		if violated, present := v["violated"]; present {
+			b, ok := violated.(bool)
+			if !ok {
+				return f, false, fmt.Errorf("field violated must be a boolean, got %T", violated)
+			}
+			if !b {
+				return f, false, nil
+			}
+		}
+		for _, key := range []string{"message", "msg"} {
+			if s, ok := v[key].(string); ok && s != "" {
+				f.Message = s
+				break
+			}
+		}
+		if f.Message == "" {
+			return f, false, fmt.Errorf("a finding needs a non-empty string message (or msg), got %v", v)
+		}
+		if s, ok := v["severity"].(string); ok && s != "" {
+			sev, err := ParseSeverity(s)
+			if err != nil {
+				return f, false, err
+			}
+			f.Severity = sev
+		}
+		if s, ok := v["path"].(string); ok {
+			f.Path = s
+		}
+		if s, ok := v["fix"].(string); ok && s != "" {
+			f.Fix = s
+		}
+		return f, true, nil
+	}
+	return f, false, fmt.Errorf("a finding must be a string or an object, got %T", item)
+}

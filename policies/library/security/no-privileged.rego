@@ -1,0 +1,18 @@
+# METADATA
+# title: No privileged containers
+# description: >-
+#   A privileged container has every capability and every device of the node; one compromise of it is a
+#   compromise of the node. Applies to containers, init containers and ephemeral (debug) containers alike.
+# custom:
+#   name: no-privileged
+#   severity: critical
+#   mode: enforce
+#   remediation: remove securityContext.privileged or add a PolicyException
+package attest.library.no_privileged
+
+import rego.v1
+
+violation contains {"message": "privileged containers are not allowed", "path": c.path} if {
+	some c in input.containers
+	c.securityContext.privileged == true
+}

@@ -1,0 +1,151 @@
+package policies
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Mode is what a violation of a policy does to the request.
+type Mode string
+
+// The three modes of every policy.
+const (
+	ModeEnforce Mode = "enforce"
+	ModeAudit   Mode = "audit"
+	ModeOff     Mode = "off"
+)
+
+// ParseMode accepts the modes and the policy documents' enforcement words (strict → enforce, warn → audit).
+func ParseMode(s string) (Mode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "enforce", "strict", "deny":
+		return ModeEnforce, nil
+	case "audit", "warn", "dryrun":
+		return ModeAudit, nil
+	case "off", "disabled":
+		return ModeOff, nil
+	}
+	return "", fmt.Errorf("unknown mode %q (want enforce, audit or off; strict and warn are accepted too)", s)
+}
+
+// Severity ranks violations for alerting.
+type Severity string
+
+// Severities, most severe first.
+const (
+	SeverityCritical Severity = "critical"
+	SeverityHigh     Severity = "high"
+	SeverityMedium   Severity = "medium"
+	SeverityLow      Severity = "low"
+)
+
+// ParseSeverity validates a severity word.
+func ParseSeverity(s string) (Severity, error) {
+	switch v := Severity(strings.ToLower(strings.TrimSpace(s))); v {
+	case SeverityCritical, SeverityHigh, SeverityMedium, SeverityLow:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown severity %q (want critical, high, medium or low)", s)
+}
+
+// Metadata is a policy's catalogue entry, read from the `# METADATA` block of its package: one source of truth
+// for `attest policy list`, messages and defaults.
+type Metadata struct {
+	Name        string   `json:"name"`
+	Title       string   `json:"title"`
+	Description string   `json:"description,omitempty"`
+	Severity    Severity `json:"severity"`
+	DefaultMode Mode     `json:"defaultMode"`
+	// Remediation is the fix appended to every message of the policy unless a violation names its own.
+	Remediation string `json:"remediation,omitempty"`
+	// Parameters is the JSON schema of each parameter, by name.
+	Parameters map[string]any `json:"parameters,omitempty"`
+	// Package is the Rego package, e.g. "attest.library.no_privileged".
+	Package string `json:"package"`
+	// File is where the policy came from.
+	File string `json:"file"`
+}
+
+var policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// readMetadata takes the package-scoped METADATA annotation of mod; a module without one gets a name derived
+// from its package and medium severity, audit mode, so custom policies in the documents' layout still load.
+func readMetadata(mod *ast.Module) (Metadata, error) {
+	pkg := strings.TrimPrefix(mod.Package.Path.String(), "data.")
+	md := Metadata{Package: pkg, Severity: SeverityMedium, DefaultMode: ModeAudit}
+	if loc := mod.Package.Location; loc != nil {
+		md.File = loc.File
+	}
+	var ann *ast.Annotations
+	for _, a := range mod.Annotations {
+		if a.Scope == "package" || a.Scope == "subpackages" {
+			ann = a
+			break
+		}
+	}
+	if ann == nil {
+		md.Name = nameFromPackage(pkg)
+		md.Title = md.Name
+		return md, nil
+	}
+	md.Title, md.Description = ann.Title, ann.Description
+	custom := ann.Custom
+	str := func(key string) (string, error) {
+		v, ok := custom[key]
+		if !ok || v == nil {
+			return "", nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", fmt.Errorf("METADATA custom.%s: expected a string, got %T", key, v)
+		}
+		return s, nil
+	}
+	var err error
+	if md.Name, err = str("name"); err != nil {
+		return md, err
+	}
+	if md.Name == "" {
+		md.Name = nameFromPackage(pkg)
+	}
+	if !policyName.MatchString(md.Name) {
+		return md, fmt.Errorf("METADATA custom.name %q: a policy name is lower-case letters, digits and '-', at most 63 characters", md.Name)
+	}
+	if s, err := str("severity"); err != nil {
+		return md, err
+	} else if s != "" {
+		if md.Severity, err = ParseSeverity(s); err != nil {
+			return md, fmt.Errorf("METADATA custom.severity: %w", err)
+		}
+	}
+	if s, err := str("mode"); err != nil {
+		return md, err
+	} else if s != "" {
+		if md.DefaultMode, err = ParseMode(s); err != nil {
+			return md, fmt.Errorf("METADATA custom.mode: %w", err)
+		}
+	}
+	if md.Remediation, err = str("remediation"); err != nil {
+		return md, err
+	}
+	if raw, ok := custom["parameters"]; ok && raw != nil {
+		params, ok := raw.(map[string]any)
+		if !ok {
+			return md, fmt.Errorf("METADATA custom.parameters: expected a map of parameter name to JSON schema, got %T", raw)
+		}
+		md.Parameters = params
+	}
+	if md.Title == "" {
+		md.Title = md.Name
+	}
+	return md, nil
+}
+
+// nameFromPackage turns "attest.security.no_privileged" into "no-privileged".
+func nameFromPackage(pkg string) string {
+	last := pkg[strings.LastIndexByte(pkg, '.')+1:]
+	return strings.ToLower(strings.ReplaceAll(last, "_", "-"))
+}

@@ -1,0 +1,115 @@
+package policies
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// paramSchema validates a policy's parameters against the JSON schema its METADATA declares.
+type paramSchema struct {
+	schema   *jsonschema.Schema
+	defaults map[string]any
+}
+
+// compileParamSchema builds the schema of the parameters object: declared properties only, each as declared.
+func compileParamSchema(md Metadata) (*paramSchema, error) {
+	props := map[string]any{}
+	defaults := map[string]any{}
+	for name, s := range md.Parameters {
+		prop, ok := s.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("METADATA custom.parameters.%s: expected a JSON schema object, got %T", name, s)
+		}
+		props[name] = prop
+		if d, ok := prop["default"]; ok {
+			defaults[name] = d
+		}
+	}
+	doc := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+	c := jsonschema.NewCompiler()
+	url := "attest:///policies/" + md.Name + "/parameters.json"
+	if err := c.AddResource(url, doc); err != nil {
+		return nil, fmt.Errorf("METADATA custom.parameters: %w", err)
+	}
+	sch, err := c.Compile(url)
+	if err != nil {
+		return nil, fmt.Errorf("METADATA custom.parameters: %w", err)
+	}
+	ps := &paramSchema{schema: sch, defaults: defaults}
+	if err := ps.validate(defaults); err != nil {
+		return nil, fmt.Errorf("METADATA custom.parameters defaults: %w", err)
+	}
+	return ps, nil
+}
+
+// validate checks params (JSON-shaped: map[string]any, []any, float64, string, bool, nil) and names the first
+// field at fault in the same dotted form users write in config, e.g. "trusted_registries[0]: want string, got number".
+func (ps *paramSchema) validate(params map[string]any) error {
+	if params == nil {
+		params = map[string]any{}
+	}
+	err := ps.schema.Validate(params)
+	if err == nil {
+		return nil
+	}
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	var msgs []string
+	printer := message.NewPrinter(language.English)
+	for _, leaf := range leaves(verr) {
+		msgs = append(msgs, fieldPath(leaf.InstanceLocation)+leaf.ErrorKind.LocalizedString(printer))
+	}
+	sort.Strings(msgs)
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// withDefaults returns params with every missing declared parameter set to its default.
+func (ps *paramSchema) withDefaults(params map[string]any) map[string]any {
+	out := maps.Clone(ps.defaults)
+	if out == nil {
+		out = map[string]any{}
+	}
+	maps.Copy(out, params)
+	return out
+}
+
+func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	if len(e.Causes) == 0 {
+		return []*jsonschema.ValidationError{e}
+	}
+	var out []*jsonschema.ValidationError
+	for _, c := range e.Causes {
+		out = append(out, leaves(c)...)
+	}
+	return out
+}
+
+// fieldPath renders ["trusted_registries","0"] as "trusted_registries[0]: ".
+func fieldPath(loc []string) string {
+	if len(loc) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, seg := range loc {
+		if _, err := strconv.Atoi(seg); err == nil && i > 0 {
+			b.WriteString("[" + seg + "]")
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(seg)
+	}
+	b.WriteString(": ")
+	return b.String()
+}
