@@ -149,9 +149,9 @@ type Finding struct {
 	Warning bool `json:"warning,omitempty"`
 }
 
-// Eval runs the policy's prepared query over doc with the given (already converted) parameters.
-func (p *Policy) Eval(ctx context.Context, doc *Document, params *ast.Term) ([]Finding, error) {
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(doc.withParams(params)))
+// Eval runs the policy's prepared query over doc with the parameters of s.
+func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding, error) {
+	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(doc.withParams(s.paramsTerm())))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
 	}

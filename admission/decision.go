@@ -1,0 +1,231 @@
+package admission
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/continuums/attest/policies"
+)
+
+// Outcome is a policy's result for one request, as counted in attest_policy_evaluations_total.
+type Outcome string
+
+// Outcomes of one policy evaluation.
+const (
+	OutcomePassed   Outcome = "passed"
+	OutcomeFailed   Outcome = "failed"
+	OutcomeExempted Outcome = "exempted"
+	OutcomeError    Outcome = "error"
+)
+
+// PolicyResult is what one policy decided, for metrics and the decision log.
+type PolicyResult struct {
+	Policy   string
+	Mode     policies.Mode
+	Outcome  Outcome
+	Findings []policies.Finding
+	Err      error
+	Duration time.Duration
+}
+
+// Violation is one finding placed in the request: which policy, where, what, how to fix it, and whether it denies.
+type Violation struct {
+	Policy    string            `json:"policy"`
+	Mode      policies.Mode     `json:"mode"`
+	Severity  policies.Severity `json:"severity"`
+	Path      string            `json:"path,omitempty"`
+	Container string            `json:"container,omitempty"`
+	Message   string            `json:"message"`
+	Fix       string            `json:"fix,omitempty"`
+	// Denied is true for findings of enforced policies; audit findings and `warn` rules only warn.
+	Denied bool `json:"denied"`
+	// Warning marks findings of a policy's `warn` rule.
+	Warning bool `json:"warning,omitempty"`
+}
+
+// String is the one message format: `[<policy>] <path> (<container>): <problem>; <fix>`.
+func (v Violation) String() string {
+	var b strings.Builder
+	b.Grow(len(v.Policy) + len(v.Path) + len(v.Container) + len(v.Message) + len(v.Fix) + 12)
+	b.WriteByte('[')
+	b.WriteString(v.Policy)
+	b.WriteByte(']')
+	if v.Path != "" {
+		b.WriteByte(' ')
+		b.WriteString(v.Path)
+	}
+	if v.Container != "" {
+		b.WriteString(" (")
+		b.WriteString(v.Container)
+		b.WriteByte(')')
+	}
+	b.WriteString(": ")
+	b.WriteString(v.Message)
+	if v.Fix != "" {
+		b.WriteString("; ")
+		b.WriteString(v.Fix)
+	}
+	return b.String()
+}
+
+// warningText is the violation as a warning: the same text as a denial, prefixed with why it does not deny.
+func (v Violation) warningText() string {
+	prefix := string(v.Mode)
+	if v.Warning {
+		prefix = "warn"
+	}
+	return prefix + ": " + v.String()
+}
+
+// Decision is the answer to one admission request. Code follows HTTP: 200 allowed, 403 denied, 400 the request
+// could not be read, 500 ATTEST itself failed.
+type Decision struct {
+	Allowed    bool
+	Code       int32
+	Message    string
+	Warnings   []string
+	Violations []Violation
+	Results    []PolicyResult
+	// AuditAnnotations are keyed without prefix: the API server prefixes the webhook name (attest.continuu.ms),
+	// so they land in the audit log as attest.continuu.ms/decision and attest.continuu.ms/violations.
+	AuditAnnotations map[string]string
+	Duration         time.Duration
+}
+
+// Audit annotation keys and the decision values they carry.
+const (
+	AnnotationDecision   = "decision"
+	AnnotationViolations = "violations"
+
+	DecisionAllowed = "allowed"
+	DecisionWarned  = "warned"
+	DecisionDenied  = "denied"
+	DecisionError   = "error"
+)
+
+// Limits that keep our text whole through the API server, which truncates warnings over 256 characters and
+// drops warnings once 4 KiB of them have been added by all webhooks.
+const (
+	maxWarningLen       = 256
+	maxWarningBytes     = 3 * 1024
+	maxWarnings         = 12
+	maxDenialLines      = 20
+	maxAnnotatedEntries = 20
+)
+
+// finish renders messages, warnings and audit annotations from the violations.
+func (d *Decision) finish() {
+	var denials, warnings []string
+	for _, v := range d.Violations {
+		if v.Denied {
+			denials = append(denials, v.String())
+		} else {
+			warnings = append(warnings, v.warningText())
+		}
+	}
+	d.Warnings = capWarnings(append(warnings, d.Warnings...))
+	decision := DecisionAllowed
+	switch {
+	case len(denials) > 0:
+		d.Allowed, d.Code = false, 403
+		d.Message = capLines(denials, maxDenialLines, "violations")
+		decision = DecisionDenied
+	case len(d.Warnings) > 0:
+		d.Allowed, d.Code = true, 200
+		decision = DecisionWarned
+	default:
+		d.Allowed, d.Code = true, 200
+	}
+	d.AuditAnnotations = map[string]string{AnnotationDecision: decision}
+	if len(d.Violations) > 0 {
+		d.AuditAnnotations[AnnotationViolations] = violationsAnnotation(d.Violations)
+	}
+}
+
+// capLines joins lines, listing at most max and summarising the rest.
+func capLines(lines []string, max int, noun string) string {
+	if len(lines) <= max {
+		return strings.Join(lines, "\n")
+	}
+	return strings.Join(lines[:max], "\n") + "\nand " + strconv.Itoa(len(lines)-max) + " more " + noun +
+		" (run `attest policy check` on the manifest to list them all)"
+}
+
+// capWarnings deduplicates, sanitises and truncates warnings so that every one we send arrives whole, and
+// summarises what does not fit.
+func capWarnings(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(in))
+	uniq := in[:0:0]
+	for _, w := range in {
+		w = truncate(sanitize(w), maxWarningLen)
+		if !seen[w] {
+			seen[w] = true
+			uniq = append(uniq, w)
+		}
+	}
+	const summaryRoom = 96
+	out := make([]string, 0, min(len(uniq), maxWarnings))
+	total := 0
+	for i, w := range uniq {
+		rest := len(uniq) - i
+		if rest > 1 && (len(out) == maxWarnings-1 || total+len(w)+summaryRoom > maxWarningBytes) {
+			out = append(out, "and "+strconv.Itoa(rest)+" more warnings (see the decision log or run `attest policy check`)")
+			return out
+		}
+		out = append(out, w)
+		total += len(w)
+	}
+	return out
+}
+
+// sanitize removes control characters, which the API server refuses in warnings.
+func sanitize(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// violationsAnnotation is a compact JSON list for the audit log, capped in entries.
+func violationsAnnotation(vs []Violation) string {
+	type entry struct {
+		Policy string `json:"policy"`
+		Path   string `json:"path,omitempty"`
+		Mode   string `json:"mode"`
+		Denied bool   `json:"denied"`
+	}
+	n := min(len(vs), maxAnnotatedEntries)
+	list := make([]any, 0, n+1)
+	for _, v := range vs[:n] {
+		list = append(list, entry{Policy: v.Policy, Path: v.Path, Mode: string(v.Mode), Denied: v.Denied})
+	}
+	if len(vs) > n {
+		list = append(list, map[string]int{"more": len(vs) - n})
+	}
+	b, _ := json.Marshal(list) // plain structs and ints: cannot fail
+	return string(b)
+}

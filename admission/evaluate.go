@@ -1,0 +1,235 @@
+// Package admission is the one decision path: an admission request (or a manifest read by the CLI) goes in, a
+// Decision comes out. It holds no HTTP and no cluster client, so the webhook and `attest policy check` can
+// never disagree.
+package admission
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/continuums/attest/attestation"
+	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/workload"
+)
+
+// Request describes who asks for what; it mirrors the fields of an AdmissionRequest that policies may read.
+type Request struct {
+	UID         string
+	Operation   string
+	Group       string
+	Version     string
+	Kind        string
+	SubResource string
+	Namespace   string
+	Name        string
+	DryRun      bool
+	Username    string
+	Groups      []string
+	// Time is when the request arrived; policies see it as input.request.timestamp_ns.
+	Time time.Time
+}
+
+// Input is one request to decide.
+type Input struct {
+	Request   Request
+	Object    map[string]any
+	OldObject map[string]any
+	// NamespaceLabels and NamespaceAnnotations are the namespace's metadata when the caller knows it (nil in the
+	// CLI, which knows only names).
+	NamespaceLabels      map[string]string
+	NamespaceAnnotations map[string]string
+}
+
+// Options configure an Evaluator.
+type Options struct {
+	Engine *policies.Engine
+	// Config returns the current configuration; it is called once per request, so reloads apply to the next one.
+	Config func() *config.Config
+	// Mode, when audit, downgrades every enforced policy to audit (a safe first install); empty keeps per-policy modes.
+	Mode policies.Mode
+	// Clock measures durations; nil means the real clock.
+	Clock clock.PassiveClock
+}
+
+// Evaluator runs the pipeline. It is safe for concurrent use.
+type Evaluator struct {
+	engine *policies.Engine
+	config func() *config.Config
+	mode   policies.Mode
+	clock  clock.PassiveClock
+}
+
+// New validates options and builds an Evaluator.
+func New(o Options) (*Evaluator, error) {
+	if o.Engine == nil {
+		return nil, fmt.Errorf("admission: an engine is required")
+	}
+	if o.Config == nil {
+		return nil, fmt.Errorf("admission: a config source is required")
+	}
+	switch o.Mode {
+	case "", policies.ModeEnforce:
+		o.Mode = ""
+	case policies.ModeAudit:
+	default:
+		return nil, fmt.Errorf("admission: global mode must be audit or empty, got %q", o.Mode)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return &Evaluator{engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock}, nil
+}
+
+// Evaluate decides one request. Every policy runs, in name order; enforced findings deny, audit findings warn.
+// An enforced policy that cannot be evaluated denies (fail closed); an audited one warns.
+func (e *Evaluator) Evaluate(ctx context.Context, in Input) Decision {
+	start := e.clock.Now()
+	d := e.evaluate(ctx, in)
+	d.Duration = e.clock.Since(start)
+	return d
+}
+
+func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
+	switch in.Request.Operation {
+	case "CREATE", "UPDATE":
+	case "DELETE", "CONNECT":
+		d := Decision{}
+		d.finish()
+		return d
+	default:
+		return badRequest(fmt.Errorf("unknown operation %q", in.Request.Operation))
+	}
+	if in.Object == nil {
+		return badRequest(fmt.Errorf("the request carries no object"))
+	}
+	gk := workload.GroupKind{Group: in.Request.Group, Kind: in.Request.Kind}
+	containers, err := workload.Extract(gk, in.Request.SubResource, in.Object)
+	if err != nil {
+		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
+	}
+	cfg := e.config()
+	doc, err := policies.NewDocument(e.policyInput(in, cfg, containers))
+	if err != nil {
+		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
+	}
+	d := Decision{Results: make([]PolicyResult, 0, len(e.engine.Policies()))}
+	for _, p := range e.engine.Policies() {
+		if err := ctx.Err(); err != nil {
+			return Decision{Code: 500, Message: fmt.Sprintf("ATTEST could not finish evaluating policies: %v", err),
+				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
+		}
+		s := cfg.Policies[p.Name]
+		mode := s.Mode
+		if mode == policies.ModeEnforce && e.mode == policies.ModeAudit {
+			mode = policies.ModeAudit
+		}
+		if mode == policies.ModeOff || mode == "" {
+			continue
+		}
+		t0 := e.clock.Now()
+		findings, err := p.Eval(ctx, doc, s)
+		r := PolicyResult{Policy: p.Name, Mode: mode, Findings: findings, Err: err, Duration: e.clock.Since(t0), Outcome: OutcomePassed}
+		switch {
+		case err != nil:
+			r.Outcome = OutcomeError
+			d.Violations = append(d.Violations, Violation{
+				Policy: p.Name, Mode: mode, Severity: p.Severity, Denied: mode == policies.ModeEnforce,
+				Message: "the policy could not be evaluated: " + err.Error(),
+				Fix:     "ATTEST fails closed; ask your cluster administrators to check the ATTEST logs",
+			})
+		case len(findings) > 0:
+			r.Outcome = OutcomeFailed
+			for _, f := range findings {
+				d.Violations = append(d.Violations, Violation{
+					Policy: p.Name, Mode: mode, Severity: f.Severity, Path: f.Path, Container: containerAt(containers, f.Path),
+					Message: f.Message, Fix: f.Fix, Warning: f.Warning, Denied: mode == policies.ModeEnforce && !f.Warning,
+				})
+			}
+		}
+		d.Results = append(d.Results, r)
+	}
+	d.finish()
+	return d
+}
+
+// policyInput assembles the document of the README's input contract.
+func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workload.Container) policies.Input {
+	r := in.Request
+	pcs := make([]policies.Container, len(containers))
+	images := make(map[string]map[string]any, len(containers))
+	for i, c := range containers {
+		pcs[i] = policies.Container{Path: c.Path, PodPath: c.PodPath, Type: string(c.Type), Name: c.Name, Image: c.Image, Fields: c.Fields}
+		if _, done := images[c.Image]; !done {
+			images[c.Image] = imageFacts(c.Image)
+		}
+	}
+	return policies.Input{
+		Request: policies.Request{
+			UID: r.UID, Operation: r.Operation, Group: r.Group, Version: r.Version, Kind: r.Kind,
+			SubResource: r.SubResource, Namespace: r.Namespace, Name: r.Name, DryRun: r.DryRun,
+			Username: r.Username, Groups: r.Groups, TimestampNS: r.Time.UnixNano(),
+		},
+		Resource:    in.Object,
+		OldResource: in.OldObject,
+		Namespace: policies.Namespace{
+			Name: r.Namespace, Labels: in.NamespaceLabels, Annotations: in.NamespaceAnnotations,
+			Production: r.Namespace != "" && cfg.Production.Matches(r.Namespace, in.NamespaceLabels),
+		},
+		Containers: pcs,
+		Images:     images,
+	}
+}
+
+// imageFacts is input.images[image]: the parsed reference, or the parse error.
+func imageFacts(image string) map[string]any {
+	ref, err := attestation.ParseReference(image)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	return map[string]any{
+		"reference": ref.Canonical, "registry": ref.Registry, "repository": ref.Repository,
+		"tag": ref.Tag, "digest": ref.Digest,
+	}
+}
+
+// containerAt names the container whose path is path or an ancestor of it.
+func containerAt(cs []workload.Container, path string) string {
+	for _, c := range cs {
+		if path == c.Path || (strings.HasPrefix(path, c.Path) && len(path) > len(c.Path) && path[len(c.Path)] == '.') {
+			return c.Name
+		}
+	}
+	return ""
+}
+
+func badRequest(err error) Decision {
+	return Decision{Code: 400, Message: err.Error(), AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
+}
+
+// ObjectInput is the CREATE request an object read from a manifest would make; namespace applies when the
+// object names none.
+func ObjectInput(obj map[string]any, namespace string, now time.Time) Input {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	group, version := "", apiVersion
+	if i := strings.LastIndexByte(apiVersion, '/'); i >= 0 {
+		group, version = apiVersion[:i], apiVersion[i+1:]
+	}
+	md, _ := obj["metadata"].(map[string]any)
+	name, _ := md["name"].(string)
+	if name == "" {
+		name, _ = md["generateName"].(string)
+	}
+	if ns, _ := md["namespace"].(string); ns != "" {
+		namespace = ns
+	}
+	return Input{
+		Request: Request{Operation: "CREATE", Group: group, Version: version, Kind: kind, Namespace: namespace, Name: name, Time: now},
+		Object:  obj,
+	}
+}

@@ -1,0 +1,179 @@
+// Package config reads policies.yaml (the policy documents' format plus webhook settings) into validated,
+// ready-to-evaluate settings, and reloads it when the file changes.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/continuums/attest/policies"
+)
+
+// File is the on-disk shape of policies.yaml.
+type File struct {
+	Policies             []PolicyEntry         `json:"policies,omitempty"`
+	ProductionNamespaces *ProductionNamespaces `json:"productionNamespaces,omitempty"`
+}
+
+// PolicyEntry configures one policy, as in the policy documents.
+type PolicyEntry struct {
+	Name    string `json:"name"`
+	Enabled *bool  `json:"enabled,omitempty"`
+	// Enforcement is the documents' word: strict (enforce) or warn (audit).
+	Enforcement string `json:"enforcement,omitempty"`
+	// Mode is enforce, audit or off; set it or Enforcement, not both.
+	Mode       string         `json:"mode,omitempty"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+}
+
+// ProductionNamespaces defines once what a production namespace is; either part may be empty.
+type ProductionNamespaces struct {
+	Names    []string              `json:"names,omitempty"`
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// Config is a loaded, validated configuration: settings for every policy of the engine it was checked against.
+type Config struct {
+	// Policies holds the settings of every policy the engine knows, configured or not.
+	Policies   map[string]policies.Settings
+	Production Production
+	// Digest identifies the file content, for logs and metrics.
+	Digest string
+}
+
+// Production decides whether a namespace is a production namespace.
+type Production struct {
+	names    map[string]bool
+	selector labels.Selector
+}
+
+// Matches reports whether the namespace is named in config or its labels match the selector.
+func (p Production) Matches(name string, nsLabels map[string]string) bool {
+	if p.names[name] {
+		return true
+	}
+	return p.selector != nil && !p.selector.Empty() && nsLabels != nil && p.selector.Matches(labels.Set(nsLabels))
+}
+
+// DefaultProductionNamespaces applies when the file says nothing: the namespace "production" and any namespace
+// labelled environment=production.
+func DefaultProductionNamespaces() ProductionNamespaces {
+	return ProductionNamespaces{
+		Names:    []string{"production"},
+		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"environment": "production"}},
+	}
+}
+
+// Load reads and validates the file at path against the engine's catalogue.
+func Load(path string, engine *policies.Engine) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, engine)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Default is the configuration with no file: every policy as its METADATA ships it.
+func Default(engine *policies.Engine) *Config {
+	cfg, err := Parse(nil, engine)
+	if err != nil {
+		panic(fmt.Sprintf("the empty configuration does not validate: %v", err)) // a bug, not an input error
+	}
+	return cfg
+}
+
+// Parse validates data (YAML or JSON); unknown fields, unknown policies and bad parameters are errors naming the
+// field, e.g. "policies[1].parameters.trusted_registries[0]: got number, want string".
+func Parse(data []byte, engine *policies.Engine) (*Config, error) {
+	var f File
+	if len(bytes.TrimSpace(data)) > 0 {
+		if err := yaml.UnmarshalStrict(data, &f); err != nil {
+			return nil, err
+		}
+	}
+	sum := sha256.Sum256(data)
+	cfg := &Config{Policies: map[string]policies.Settings{}, Digest: hex.EncodeToString(sum[:8])}
+	for _, p := range engine.Policies() {
+		cfg.Policies[p.Name] = p.DefaultSettings()
+	}
+	seen := map[string]int{}
+	for i, e := range f.Policies {
+		field := fmt.Sprintf("policies[%d]", i)
+		if e.Name == "" {
+			return nil, fmt.Errorf("%s.name: required", field)
+		}
+		p, ok := engine.Lookup(e.Name)
+		if !ok {
+			return nil, fmt.Errorf("%s.name: unknown policy %q (see `attest policy list`)", field, e.Name)
+		}
+		if prev, dup := seen[e.Name]; dup {
+			return nil, fmt.Errorf("%s.name: policy %q is already configured at policies[%d]", field, e.Name, prev)
+		}
+		seen[e.Name] = i
+		mode, err := entryMode(e, p.DefaultMode)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%w", field, err)
+		}
+		s, err := p.NewSettings(mode, e.Parameters)
+		if err != nil {
+			return nil, fmt.Errorf("%s.parameters.%w", field, err)
+		}
+		cfg.Policies[e.Name] = s
+	}
+	prod := DefaultProductionNamespaces()
+	if f.ProductionNamespaces != nil {
+		prod = *f.ProductionNamespaces
+	}
+	cfg.Production.names = map[string]bool{}
+	for _, n := range prod.Names {
+		cfg.Production.names[n] = true
+	}
+	if prod.Selector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(prod.Selector)
+		if err != nil {
+			return nil, fmt.Errorf("productionNamespaces.selector: %w", err)
+		}
+		cfg.Production.selector = sel
+	}
+	return cfg, nil
+}
+
+// entryMode resolves enabled / enforcement / mode into one mode; the error starts with the field name.
+func entryMode(e PolicyEntry, def policies.Mode) (policies.Mode, error) {
+	if e.Enforcement != "" && e.Mode != "" {
+		return "", fmt.Errorf("mode: set either mode or enforcement, not both")
+	}
+	mode := def
+	switch {
+	case e.Mode != "":
+		m, err := policies.ParseMode(e.Mode)
+		if err != nil {
+			return "", fmt.Errorf("mode: %w", err)
+		}
+		mode = m
+	case e.Enforcement != "":
+		switch e.Enforcement {
+		case "strict":
+			mode = policies.ModeEnforce
+		case "warn":
+			mode = policies.ModeAudit
+		default:
+			return "", fmt.Errorf("enforcement: unknown value %q (want strict or warn)", e.Enforcement)
+		}
+	}
+	if e.Enabled != nil && !*e.Enabled {
+		mode = policies.ModeOff
+	}
+	return mode, nil
+}

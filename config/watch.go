@@ -1,0 +1,133 @@
+package config
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/continuums/attest/policies"
+)
+
+// Watcher keeps the last good configuration of a file and reloads it when the file changes. A ConfigMap volume
+// swaps a symlink rather than writing the file, so the directory is watched, and a poll catches missed events.
+type Watcher struct {
+	path    string
+	engine  *policies.Engine
+	log     *slog.Logger
+	poll    time.Duration
+	current atomic.Pointer[Config]
+	mu      sync.Mutex // guards raw: Reload runs from Run and from callers
+	raw     []byte
+	reloads *prometheus.CounterVec
+	applied prometheus.Gauge
+}
+
+// NewWatcher loads path once; a bad file at start-up is an error, a bad file later keeps the last good config.
+func NewWatcher(path string, engine *policies.Engine, log *slog.Logger, reg prometheus.Registerer) (*Watcher, error) {
+	w := &Watcher{
+		path: path, engine: engine, log: log, poll: 5 * time.Second,
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "attest_config_reloads_total",
+			Help: "Reloads of the policies config file by result (success, failure).",
+		}, []string{"result"}),
+		applied: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "attest_config_last_reload_success",
+			Help: "1 when the last reload of the config file succeeded, 0 when the last good config is being kept.",
+		}),
+	}
+	if reg != nil {
+		if err := registerAll(reg, w.reloads, w.applied); err != nil {
+			return nil, err
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(data, engine)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	w.raw = data
+	w.current.Store(cfg)
+	w.applied.Set(1)
+	return w, nil
+}
+
+// Current is the last good configuration.
+func (w *Watcher) Current() *Config { return w.current.Load() }
+
+// Run watches until ctx ends.
+func (w *Watcher) Run(ctx context.Context) error {
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("watch config: %w", err)
+	}
+	defer fw.Close()
+	if err := fw.Add(filepath.Dir(w.path)); err != nil {
+		w.log.Warn("cannot watch the config directory; polling only", "path", w.path, "err", err)
+	}
+	tick := time.NewTicker(w.poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-fw.Events:
+			w.Reload()
+		case err := <-fw.Errors:
+			w.log.Warn("config watch error", "err", err)
+		case <-tick.C:
+			w.Reload()
+		}
+	}
+}
+
+// Reload re-reads the file; an unchanged file is a no-op, a bad one is logged and the last good config kept.
+func (w *Watcher) Reload() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	data, err := os.ReadFile(w.path)
+	if err != nil {
+		w.fail(fmt.Errorf("read config: %w", err))
+		return
+	}
+	if bytes.Equal(data, w.raw) {
+		return
+	}
+	cfg, err := Parse(data, w.engine)
+	if err != nil {
+		w.raw = data // report a bad file once, not on every poll
+		w.fail(err)
+		return
+	}
+	w.raw = data
+	w.current.Store(cfg)
+	w.reloads.WithLabelValues("success").Inc()
+	w.applied.Set(1)
+	w.log.Info("config reloaded", "path", w.path, "digest", cfg.Digest)
+}
+
+func (w *Watcher) fail(err error) {
+	w.reloads.WithLabelValues("failure").Inc()
+	w.applied.Set(0)
+	w.log.Error("config rejected; keeping the last good config", "path", w.path, "err", err, "digest", w.Current().Digest)
+}
+
+func registerAll(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metric: %w", err)
+		}
+	}
+	return nil
+}

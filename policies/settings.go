@@ -1,0 +1,45 @@
+package policies
+
+import (
+	"fmt"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// Settings is how one policy runs: its mode and its effective parameters, validated and converted once.
+type Settings struct {
+	Mode   Mode
+	Params map[string]any
+	term   *ast.Term
+}
+
+// NewSettings validates params against the policy's schema, fills in defaults and converts them for evaluation.
+func (p *Policy) NewSettings(mode Mode, params map[string]any) (Settings, error) {
+	if err := p.ValidateParams(params); err != nil {
+		return Settings{}, err
+	}
+	eff := p.EffectiveParams(params)
+	term, err := ParamsTerm(eff)
+	if err != nil {
+		return Settings{}, fmt.Errorf("convert parameters: %w", err)
+	}
+	return Settings{Mode: mode, Params: eff, term: term}, nil
+}
+
+// DefaultSettings is the policy as its METADATA ships it.
+func (p *Policy) DefaultSettings() Settings {
+	s, err := p.NewSettings(p.DefaultMode, nil)
+	if err != nil {
+		// The defaults were validated when the policy compiled; reaching here is a bug in Compile.
+		panic(fmt.Sprintf("policy %s: defaults no longer validate: %v", p.Name, err))
+	}
+	return s
+}
+
+// paramsTerm is input.params for this policy.
+func (s Settings) paramsTerm() *ast.Term {
+	if s.term == nil {
+		return ast.ObjectTerm()
+	}
+	return s.term
+}

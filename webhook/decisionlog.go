@@ -1,0 +1,53 @@
+package webhook
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/continuums/attest/admission"
+)
+
+// policyLog is one policy's line item in the decision log.
+type policyLog struct {
+	Policy   string   `json:"policy"`
+	Mode     string   `json:"mode"`
+	Result   string   `json:"result"`
+	Messages []string `json:"messages,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Micros   int64    `json:"duration_us"`
+}
+
+// logDecision writes the one JSON line per admission: who, what, the verdict and each policy's result.
+func logDecision(log *slog.Logger, in admission.Input, d admission.Decision, decision string) {
+	if !log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	byPolicy := make(map[string][]string, len(d.Violations))
+	for _, v := range d.Violations {
+		byPolicy[v.Policy] = append(byPolicy[v.Policy], v.String())
+	}
+	items := make([]policyLog, 0, len(d.Results))
+	for _, r := range d.Results {
+		item := policyLog{Policy: r.Policy, Mode: string(r.Mode), Result: string(r.Outcome), Messages: byPolicy[r.Policy], Micros: r.Duration.Microseconds()}
+		if r.Err != nil {
+			item.Error = r.Err.Error()
+		}
+		items = append(items, item)
+	}
+	req := in.Request
+	log.LogAttrs(context.Background(), slog.LevelInfo, "admission",
+		slog.String("uid", req.UID),
+		slog.String("user", req.Username),
+		slog.String("operation", req.Operation),
+		slog.String("kind", req.Kind),
+		slog.String("subresource", req.SubResource),
+		slog.String("namespace", req.Namespace),
+		slog.String("name", req.Name),
+		slog.Bool("dry_run", req.DryRun),
+		slog.String("decision", decision),
+		slog.Int("code", int(d.Code)),
+		slog.String("message", d.Message),
+		slog.Any("policies", items),
+		slog.Float64("duration_ms", float64(d.Duration.Microseconds())/1000),
+	)
+}

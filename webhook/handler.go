@@ -1,0 +1,173 @@
+// Package webhook adapts HTTP AdmissionReviews to the admission pipeline and serves them over TLS with health,
+// readiness and metrics endpoints.
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"k8s.io/utils/clock"
+
+	"github.com/continuums/attest/admission"
+)
+
+// Decider is the pipeline as the handler needs it.
+type Decider interface {
+	Evaluate(ctx context.Context, in admission.Input) admission.Decision
+}
+
+var _ Decider = (*admission.Evaluator)(nil)
+
+// NamespaceLookup finds a namespace's labels and annotations (from an informer cache, never a live call).
+type NamespaceLookup interface {
+	Namespace(ctx context.Context, name string) (labels, annotations map[string]string, err error)
+}
+
+// FailurePolicy says what the handler answers when it cannot decide in time or fails: as the webhook
+// configuration's failurePolicy would.
+type FailurePolicy string
+
+// The failure policies of a webhook configuration.
+const (
+	Fail   FailurePolicy = "Fail"
+	Ignore FailurePolicy = "Ignore"
+)
+
+// HandlerOptions configure a Handler.
+type HandlerOptions struct {
+	Decider Decider
+	// Budget bounds the time to answer; keep it below the webhook configuration's timeoutSeconds (default 8 s of 10).
+	Budget        time.Duration
+	FailurePolicy FailurePolicy
+	Namespaces    NamespaceLookup // optional
+	Metrics       *Metrics        // optional
+	Log           *slog.Logger
+	Clock         clock.PassiveClock
+	// Mutating handlers answer the mutating webhook: they never deny and carry no patches yet.
+	Mutating bool
+}
+
+// Handler serves /validate or /mutate.
+type Handler struct{ o HandlerOptions }
+
+// NewHandler validates options.
+func NewHandler(o HandlerOptions) (*Handler, error) {
+	if o.Decider == nil && !o.Mutating {
+		return nil, fmt.Errorf("webhook: a decider is required")
+	}
+	if o.Budget <= 0 {
+		o.Budget = 8 * time.Second
+	}
+	switch o.FailurePolicy {
+	case "":
+		o.FailurePolicy = Fail
+	case Fail, Ignore:
+	default:
+		return nil, fmt.Errorf("webhook: failure policy must be Fail or Ignore, got %q", o.FailurePolicy)
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return &Handler{o: o}, nil
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.o.Clock.Now()
+	d, rerr := readReview(r)
+	if rerr != nil {
+		h.refuse(w, start, rerr)
+		return
+	}
+	in := d.input()
+	in.Request.Time = start
+	var dec admission.Decision
+	if h.o.Mutating {
+		dec = admission.Decision{Allowed: true, Code: http.StatusOK}
+	} else {
+		dec = h.decide(r.Context(), in)
+	}
+	dec.Duration = h.o.Clock.Since(start)
+	decision := dec.AuditAnnotations[admission.AnnotationDecision]
+	if decision == "" {
+		decision = admission.DecisionAllowed
+	}
+	if h.o.Metrics != nil {
+		h.o.Metrics.observe(in, dec, decision)
+	}
+	if !h.o.Mutating {
+		logDecision(h.o.Log, in, dec, decision)
+	}
+	writeReview(w, http.StatusOK, response(in.Request.UID, dec))
+}
+
+// decide runs the pipeline within the budget, recovering panics; past the budget or on an internal failure it
+// answers as the failure policy says, with a message saying so.
+func (h *Handler) decide(parent context.Context, in admission.Input) admission.Decision {
+	ctx, cancel := context.WithTimeout(parent, h.o.Budget)
+	defer cancel()
+	done := make(chan admission.Decision, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				h.o.Log.Error("panic during admission", "uid", in.Request.UID, "panic", p, "stack", string(debug.Stack()))
+				done <- admission.Decision{Code: http.StatusInternalServerError, Message: fmt.Sprintf("internal error: %v", p)}
+			}
+		}()
+		if h.o.Namespaces != nil && in.Request.Namespace != "" {
+			labels, annotations, err := h.o.Namespaces.Namespace(ctx, in.Request.Namespace)
+			if err != nil {
+				h.o.Log.Warn("namespace metadata unavailable; evaluating with its name only", "namespace", in.Request.Namespace, "err", err)
+			}
+			in.NamespaceLabels, in.NamespaceAnnotations = labels, annotations
+		}
+		done <- h.o.Decider.Evaluate(ctx, in)
+	}()
+	var dec admission.Decision
+	select {
+	case dec = <-done:
+	case <-ctx.Done():
+		dec = admission.Decision{Code: http.StatusInternalServerError,
+			Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, context.Cause(ctx))}
+	}
+	if dec.Code == http.StatusInternalServerError {
+		return h.failure(dec)
+	}
+	return dec
+}
+
+// failure answers per the failure policy: Fail refuses, Ignore admits with a warning; both say why.
+func (h *Handler) failure(dec admission.Decision) admission.Decision {
+	out := admission.Decision{Code: http.StatusInternalServerError, Results: dec.Results,
+		AuditAnnotations: map[string]string{admission.AnnotationDecision: admission.DecisionError}}
+	if h.o.FailurePolicy == Ignore {
+		out.Allowed, out.Code = true, http.StatusOK
+		out.Warnings = []string{"ATTEST could not check this request and admitted it unchecked (failurePolicy Ignore): " + dec.Message}
+		return out
+	}
+	out.Message = "ATTEST could not check this request and refuses it (failurePolicy Fail): " + dec.Message + "; retry, or ask your cluster administrators to check ATTEST"
+	return out
+}
+
+// refuse answers a request we could not read. With no UID there is no AdmissionResponse the API server can
+// match, so the HTTP status carries the error too.
+func (h *Handler) refuse(w http.ResponseWriter, start time.Time, rerr *reviewError) {
+	dec := admission.Decision{Code: rerr.Code, Message: rerr.Error(),
+		AuditAnnotations: map[string]string{admission.AnnotationDecision: admission.DecisionError}}
+	dec.Duration = h.o.Clock.Since(start)
+	h.o.Log.Warn("unreadable admission request", "uid", rerr.UID, "code", rerr.Code, "err", rerr.Err)
+	if h.o.Metrics != nil {
+		h.o.Metrics.observe(admission.Input{Request: admission.Request{Operation: "unknown"}}, dec, admission.DecisionError)
+	}
+	status := int(rerr.Code)
+	if rerr.UID != "" {
+		status = http.StatusOK
+	}
+	writeReview(w, status, response(rerr.UID, dec))
+}

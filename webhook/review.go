@@ -1,0 +1,169 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	kjson "sigs.k8s.io/json"
+
+	"github.com/continuums/attest/admission"
+)
+
+// MaxRequestBytes caps an AdmissionReview body. The API server stores objects of at most ~1.5 MiB and a review
+// carries the object and the old object, so 4 MiB admits every real request and refuses abuse before parsing.
+const MaxRequestBytes = 4 << 20
+
+// reviewError is a request we cannot read; Code is the HTTP status and the status code in the response.
+type reviewError struct {
+	Code int32
+	UID  string
+	Err  error
+}
+
+func (e *reviewError) Error() string { return e.Err.Error() }
+
+func badReview(code int32, uid string, format string, args ...any) *reviewError {
+	return &reviewError{Code: code, UID: uid, Err: fmt.Errorf(format, args...)}
+}
+
+// decoded is a readable request: the review plus its object and old object as JSON maps.
+type decoded struct {
+	review    admissionv1.AdmissionReview
+	object    map[string]any
+	oldObject map[string]any
+}
+
+// readReview reads and validates an admission.k8s.io/v1 AdmissionReview with a size cap.
+func readReview(r *http.Request) (*decoded, *reviewError) {
+	if r.Method != http.MethodPost {
+		return nil, badReview(http.StatusMethodNotAllowed, "", "method %s not allowed: send an AdmissionReview with POST", r.Method)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return nil, badReview(http.StatusUnsupportedMediaType, "", "content type %q not supported: send application/json", ct)
+		}
+	}
+	if r.ContentLength > MaxRequestBytes {
+		return nil, badReview(http.StatusRequestEntityTooLarge, "", "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, MaxRequestBytes)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxRequestBytes+1))
+	if err != nil {
+		return nil, badReview(http.StatusBadRequest, "", "read request body: %v", err)
+	}
+	if len(body) > MaxRequestBytes {
+		return nil, badReview(http.StatusRequestEntityTooLarge, "", "request body exceeds the limit of %d bytes", MaxRequestBytes)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, badReview(http.StatusBadRequest, "", "empty request body: send an AdmissionReview")
+	}
+	d := &decoded{}
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &d.review); err != nil {
+		return nil, badReview(http.StatusBadRequest, "", "request body is not an AdmissionReview: %v", err)
+	}
+	if d.review.APIVersion != "admission.k8s.io/v1" || d.review.Kind != "AdmissionReview" {
+		return nil, badReview(http.StatusBadRequest, "", "unsupported %q %q: ATTEST reads kind AdmissionReview of apiVersion admission.k8s.io/v1 (set admissionReviewVersions: [v1])",
+			d.review.APIVersion, d.review.Kind)
+	}
+	req := d.review.Request
+	if req == nil {
+		return nil, badReview(http.StatusBadRequest, "", "AdmissionReview has no request")
+	}
+	if req.UID == "" {
+		return nil, badReview(http.StatusBadRequest, "", "AdmissionReview request has no uid")
+	}
+	uid := string(req.UID)
+	if d.object, err = objectMap(req.Object.Raw); err != nil {
+		return nil, badReview(http.StatusBadRequest, uid, "request.object: %v", err)
+	}
+	if d.oldObject, err = objectMap(req.OldObject.Raw); err != nil {
+		return nil, badReview(http.StatusBadRequest, uid, "request.oldObject: %v", err)
+	}
+	return d, nil
+}
+
+// objectMap decodes a raw object; absent or null is nil.
+func objectMap(raw []byte) (map[string]any, error) {
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &m); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return nil, fmt.Errorf("expected a JSON object, got %s", ute.Value)
+		}
+		return nil, fmt.Errorf("not valid JSON: %v", err)
+	}
+	return m, nil
+}
+
+// input converts a readable review into the pipeline's input.
+func (d *decoded) input() admission.Input {
+	req := d.review.Request
+	dryRun := req.DryRun != nil && *req.DryRun
+	return admission.Input{
+		Request: admission.Request{
+			UID: string(req.UID), Operation: string(req.Operation),
+			Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind,
+			SubResource: req.SubResource, Namespace: req.Namespace, Name: req.Name, DryRun: dryRun,
+			Username: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+		},
+		Object:    d.object,
+		OldObject: d.oldObject,
+	}
+}
+
+// response builds the one AdmissionResponse shape: allowed or denied (403), unreadable (400/413/415) or
+// failed (500); the UID is set whenever the request had one.
+func response(uid string, d admission.Decision) *admissionv1.AdmissionReview {
+	resp := &admissionv1.AdmissionResponse{
+		UID:              types.UID(uid),
+		Allowed:          d.Allowed,
+		Warnings:         d.Warnings,
+		AuditAnnotations: d.AuditAnnotations,
+	}
+	if !d.Allowed {
+		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: d.Code, Message: d.Message, Reason: reason(d.Code)}
+	}
+	return &admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Response: resp,
+	}
+}
+
+func reason(code int32) metav1.StatusReason {
+	switch code {
+	case http.StatusForbidden:
+		return metav1.StatusReasonForbidden
+	case http.StatusBadRequest:
+		return metav1.StatusReasonBadRequest
+	case http.StatusRequestEntityTooLarge:
+		return metav1.StatusReasonRequestEntityTooLarge
+	case http.StatusUnsupportedMediaType:
+		return metav1.StatusReasonUnsupportedMediaType
+	case http.StatusMethodNotAllowed:
+		return metav1.StatusReasonMethodNotAllowed
+	}
+	return metav1.StatusReasonInternalError
+}
+
+// writeReview writes the review with the HTTP status: 200 for every answered request, the error code for a
+// body we could not read (the API server then applies the webhook's failurePolicy).
+func writeReview(w http.ResponseWriter, status int, review *admissionv1.AdmissionReview) {
+	body, err := json.Marshal(review)
+	if err != nil {
+		http.Error(w, "encode AdmissionReview: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
