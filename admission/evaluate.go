@@ -165,7 +165,7 @@ func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workl
 	for i, c := range containers {
 		pcs[i] = policies.Container{Path: c.Path, PodPath: c.PodPath, Type: string(c.Type), Name: c.Name, Image: c.Image, Fields: c.Fields}
 		if _, done := images[c.Image]; !done {
-			images[c.Image] = imageFacts(c.Image)
+			images[c.Image] = imageFacts(c.Image, cfg.TrustedRegistries)
 		}
 	}
 	return policies.Input{
@@ -185,16 +185,23 @@ func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workl
 	}
 }
 
-// imageFacts is input.images[image]: the parsed reference, or the parse error.
-func imageFacts(image string) map[string]any {
+// imageFacts is input.images[image]: the parsed reference and whether a trusted registry covers it, or the
+// parse error.
+func imageFacts(image string, trusted *attestation.TrustedRegistries) map[string]any {
 	ref, err := attestation.ParseReference(image)
 	if err != nil {
 		return map[string]any{"error": err.Error()}
 	}
-	return map[string]any{
+	entry, ok := trusted.Match(ref)
+	facts := map[string]any{
 		"reference": ref.Canonical, "registry": ref.Registry, "repository": ref.Repository,
-		"tag": ref.Tag, "digest": ref.Digest,
+		"name": ref.Registry + "/" + ref.Repository, "tag": ref.Tag, "digest": ref.Digest,
+		"trusted_registry": ok,
 	}
+	if ok {
+		facts["trusted_by"] = entry
+	}
+	return facts
 }
 
 // containerAt names the container whose path is path or an ancestor of it.

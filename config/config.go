@@ -13,7 +13,14 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
+	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/policies"
+)
+
+// TrustedRegistriesPolicy and TrustedRegistriesParam name the parameter that feeds the trusted_registry fact.
+const (
+	TrustedRegistriesPolicy = "trusted-registries"
+	TrustedRegistriesParam  = "trusted_registries"
 )
 
 // File is the on-disk shape of policies.yaml.
@@ -44,6 +51,9 @@ type Config struct {
 	// Policies holds the settings of every policy the engine knows, configured or not.
 	Policies   map[string]policies.Settings
 	Production Production
+	// TrustedRegistries is the trusted-registries policy's trusted_registries parameter, parsed once: it
+	// establishes the trusted_registry fact of every image.
+	TrustedRegistries *attestation.TrustedRegistries
 	// Digest identifies the file content, for logs and metrics.
 	Digest string
 }
@@ -131,6 +141,9 @@ func Parse(data []byte, engine *policies.Engine) (*Config, error) {
 		}
 		cfg.Policies[e.Name] = s
 	}
+	if err := cfg.buildTrustedRegistries(f); err != nil {
+		return nil, err
+	}
 	prod := DefaultProductionNamespaces()
 	if f.ProductionNamespaces != nil {
 		prod = *f.ProductionNamespaces
@@ -156,6 +169,9 @@ func entryMode(e PolicyEntry, def policies.Mode) (policies.Mode, error) {
 	}
 	mode := def
 	switch {
+	case e.Mode == "false":
+		// YAML 1.1 (what kubectl and this file use) reads an unquoted `mode: off` as the boolean false.
+		mode = policies.ModeOff
 	case e.Mode != "":
 		m, err := policies.ParseMode(e.Mode)
 		if err != nil {
@@ -176,4 +192,30 @@ func entryMode(e PolicyEntry, def policies.Mode) (policies.Mode, error) {
 		mode = policies.ModeOff
 	}
 	return mode, nil
+}
+
+// buildTrustedRegistries parses the trusted-registries entries; a bad entry names its field.
+func (cfg *Config) buildTrustedRegistries(f File) error {
+	s, ok := cfg.Policies[TrustedRegistriesPolicy]
+	if !ok {
+		return nil
+	}
+	raw, _ := s.Params[TrustedRegistriesParam].([]any)
+	entries := make([]string, 0, len(raw))
+	for _, e := range raw {
+		str, _ := e.(string) // the parameter schema already requires strings
+		entries = append(entries, str)
+	}
+	tr, err := attestation.NewTrustedRegistries(entries)
+	if err != nil {
+		field := "policies"
+		for i, e := range f.Policies {
+			if e.Name == TrustedRegistriesPolicy {
+				field = fmt.Sprintf("policies[%d]", i)
+			}
+		}
+		return fmt.Errorf("%s.parameters.%s%w", field, TrustedRegistriesParam, err)
+	}
+	cfg.TrustedRegistries = tr
+	return nil
 }

@@ -11,9 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-
-	kjson "sigs.k8s.io/json"
-	"sigs.k8s.io/yaml"
 )
 
 // Object is one Kubernetes object and where it was written.
@@ -23,10 +20,25 @@ type Object struct {
 	Object map[string]any
 }
 
-// Source is one input: a file's name and content.
+// Source is one input: a file's name and, once loaded (or for stdin), its content.
 type Source struct {
 	Name string
 	Data []byte
+	path string
+}
+
+// Load reads the file's content if it has not been read yet; files are read when they are checked, so a large
+// tree is never held in memory at once.
+func (s *Source) Load() error {
+	if s.Data != nil || s.path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return err
+	}
+	s.Data = data
+	return nil
 }
 
 // Extensions are the file types read from directories.
@@ -50,11 +62,7 @@ func Collect(paths []string, stdin io.Reader) ([]Source, error) {
 			return nil, err
 		}
 		if !info.IsDir() {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, Source{Name: p, Data: data})
+			out = append(out, Source{Name: p, path: p})
 			continue
 		}
 		var files []string
@@ -72,11 +80,7 @@ func Collect(paths []string, stdin io.Reader) ([]Source, error) {
 		}
 		sort.Strings(files)
 		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, Source{Name: f, Data: data})
+			out = append(out, Source{Name: f, path: f})
 		}
 	}
 	return out, nil
@@ -123,23 +127,26 @@ func split(data []byte) []document {
 	return append(docs, document{line: startLine, data: data[start:]})
 }
 
-// Parse reads every object of one source. YAML is read with kubectl's semantics (sigs.k8s.io/yaml: YAML 1.1,
-// so `privileged: yes` is true, as the API server would receive it). Items of a List are returned one by one.
+// Parse reads every object of one source. YAML is read with kubectl's parser and semantics (YAML 1.1, so
+// `privileged: yes` is true, as the API server would receive it). Items of a List are returned one by one.
 func Parse(src Source) ([]Object, error) {
+	if err := src.Load(); err != nil {
+		return nil, err
+	}
 	var out []Object
 	for _, doc := range split(src.Data) {
 		if len(bytes.TrimSpace(doc.data)) == 0 {
 			continue
 		}
-		js, err := yaml.YAMLToJSON(doc.data)
+		v, err := decodeYAML(doc.data)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %w", src.Name, doc.line, lineError(doc, err))
 		}
-		if bytes.Equal(bytes.TrimSpace(js), []byte("null")) {
+		if v == nil {
 			continue // only comments
 		}
-		var obj map[string]any
-		if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &obj); err != nil {
+		obj, ok := v.(map[string]any)
+		if !ok {
 			return nil, fmt.Errorf("%s:%d: the document is not an object", src.Name, firstContentLine(doc))
 		}
 		line := firstContentLine(doc)
@@ -192,7 +199,7 @@ func lineError(doc document, err error) error {
 	shifted := make([]byte, 0, doc.line-1+len(doc.data))
 	shifted = append(shifted, bytes.Repeat([]byte("\n"), doc.line-1)...)
 	shifted = append(shifted, doc.data...)
-	if _, err2 := yaml.YAMLToJSON(shifted); err2 != nil {
+	if _, err2 := decodeYAML(shifted); err2 != nil {
 		return err2
 	}
 	return err

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -136,18 +137,61 @@ func ParamsTerm(params map[string]any) (*ast.Term, error) {
 	return toTerm(params)
 }
 
+// toTerm converts JSON-shaped Go values (what decoding an object yields) straight to Rego terms. OPA's
+// InterfaceToValue round-trips through encoding/json for types it does not know (int64, nested typed maps),
+// which costs more than the rest of an admission.
 func toTerm(v any) (*ast.Term, error) {
 	switch x := v.(type) {
 	case nil:
 		return ast.NullTerm(), nil
+	case string:
+		return ast.StringTerm(x), nil
+	case bool:
+		return ast.InternedTerm(x), nil
+	case int64:
+		return ast.IntNumberTerm(int(x)), nil
+	case int:
+		return ast.IntNumberTerm(x), nil
+	case float64:
+		return ast.FloatNumberTerm(x), nil
+	case json.Number:
+		return ast.NumberTerm(x), nil
 	case map[string]any:
 		if x == nil {
 			return ast.NullTerm(), nil
 		}
+		terms := make([][2]*ast.Term, 0, len(x))
+		for k, e := range x {
+			t, err := toTerm(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			terms = append(terms, [2]*ast.Term{ast.StringTerm(k), t})
+		}
+		return ast.ObjectTerm(terms...), nil
 	case map[string]map[string]any:
 		if x == nil {
 			return ast.NullTerm(), nil
 		}
+		terms := make([][2]*ast.Term, 0, len(x))
+		for k, e := range x {
+			t, err := toTerm(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			terms = append(terms, [2]*ast.Term{ast.StringTerm(k), t})
+		}
+		return ast.ObjectTerm(terms...), nil
+	case []any:
+		terms := make([]*ast.Term, len(x))
+		for i, e := range x {
+			t, err := toTerm(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			terms[i] = t
+		}
+		return ast.ArrayTerm(terms...), nil
 	}
 	val, err := ast.InterfaceToValue(v)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -105,33 +106,23 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	objects, err := parseAll(sources)
-	if err != nil {
-		return usageError(err)
-	}
-	decisions := make([]admission.Decision, len(objects))
-	inputs := make([]admission.Input, len(objects))
-	parallel(len(objects), func(i int) {
-		inputs[i] = admission.ObjectInput(objects[i].Object, o.namespace, now)
-		decisions[i] = eval.Evaluate(ctx, inputs[i])
-	})
-	report := checkReport{Objects: len(objects), Results: []checkResult{}}
+	// Each file is read, parsed and evaluated by one worker; only its findings are kept, so memory stays flat
+	// however many manifests there are.
+	perFile := make([]fileReport, len(sources))
+	parallel(len(sources), func(i int) { perFile[i] = checkFile(ctx, eval, sources[i], o.namespace, now) })
+	report := checkReport{Results: []checkResult{}}
 	var inputErrs []string
-	for i, d := range decisions {
-		obj, req := objects[i], inputs[i].Request
-		if d.Code == 400 || d.Code == 500 {
-			inputErrs = append(inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
-			continue
+	for _, fr := range perFile {
+		if fr.err != nil {
+			return usageError(fr.err)
 		}
-		for _, v := range d.Violations {
-			report.Results = append(report.Results, checkResult{
-				File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name,
-				Policy: v.Policy, Mode: string(v.Mode), Severity: string(v.Severity), Path: v.Path, Container: v.Container,
-				Message: v.String(), Denied: v.Denied,
-			})
-			if v.Denied {
-				report.Violations++
-			}
+		report.Objects += fr.objects
+		report.Results = append(report.Results, fr.results...)
+		inputErrs = append(inputErrs, fr.inputErrs...)
+	}
+	for _, r := range report.Results {
+		if r.Denied {
+			report.Violations++
 		}
 	}
 	out := cmd.OutOrStdout()
@@ -169,19 +160,38 @@ func writeText(w io.Writer, r checkReport) {
 		r.Objects, r.Violations, len(r.Results)-r.Violations)
 }
 
-// parseAll parses every source, in parallel, keeping input order.
-func parseAll(sources []manifest.Source) ([]manifest.Object, error) {
-	perSource := make([][]manifest.Object, len(sources))
-	errs := make([]error, len(sources))
-	parallel(len(sources), func(i int) { perSource[i], errs[i] = manifest.Parse(sources[i]) })
-	var out []manifest.Object
-	for i := range sources {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		out = append(out, perSource[i]...)
+// fileReport is what checking one file found.
+type fileReport struct {
+	objects   int
+	results   []checkResult
+	inputErrs []string // objects the pipeline could not read
+	err       error    // the file itself could not be read or parsed
+}
+
+// checkFile evaluates every object of one source as a CREATE.
+func checkFile(ctx context.Context, eval *admission.Evaluator, src manifest.Source, namespace string, now time.Time) fileReport {
+	objects, err := manifest.Parse(src)
+	if err != nil {
+		return fileReport{err: err}
 	}
-	return out, nil
+	fr := fileReport{objects: len(objects)}
+	for _, obj := range objects {
+		in := admission.ObjectInput(obj.Object, namespace, now)
+		d := eval.Evaluate(ctx, in)
+		req := in.Request
+		if d.Code == 400 || d.Code == 500 {
+			fr.inputErrs = append(fr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
+			continue
+		}
+		for _, v := range d.Violations {
+			fr.results = append(fr.results, checkResult{
+				File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name,
+				Policy: v.Policy, Mode: string(v.Mode), Severity: string(v.Severity), Path: v.Path, Container: v.Container,
+				Message: v.String(), Denied: v.Denied,
+			})
+		}
+	}
+	return fr
 }
 
 // parallel runs f(0..n-1) on every core.
