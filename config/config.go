@@ -6,11 +6,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/continuums/attest/attestation"
@@ -36,7 +40,7 @@ type PolicyEntry struct {
 	// Enforcement is the documents' word: strict (enforce) or warn (audit).
 	Enforcement string `json:"enforcement,omitempty"`
 	// Mode is enforce, audit or off; set it or Enforcement, not both.
-	Mode       string         `json:"mode,omitempty"`
+	Mode       ModeValue      `json:"mode,omitempty"`
 	Parameters map[string]any `json:"parameters,omitempty"`
 }
 
@@ -106,11 +110,9 @@ func Default(engine *policies.Engine) *Config {
 // Parse validates data (YAML or JSON); unknown fields, unknown policies and bad parameters are errors naming the
 // field, e.g. "policies[1].parameters.trusted_registries[0]: got number, want string".
 func Parse(data []byte, engine *policies.Engine) (*Config, error) {
-	var f File
-	if len(bytes.TrimSpace(data)) > 0 {
-		if err := yaml.UnmarshalStrict(data, &f); err != nil {
-			return nil, err
-		}
+	f, err := decodeFile(data)
+	if err != nil {
+		return nil, err
 	}
 	sum := sha256.Sum256(data)
 	cfg := &Config{Policies: map[string]policies.Settings{}, Digest: hex.EncodeToString(sum[:8])}
@@ -137,7 +139,11 @@ func Parse(data []byte, engine *policies.Engine) (*Config, error) {
 		}
 		s, err := p.NewSettings(mode, e.Parameters)
 		if err != nil {
-			return nil, fmt.Errorf("%s.parameters.%w", field, err)
+			var pe *policies.ParamsError
+			if errors.As(err, &pe) {
+				return nil, errors.New(pe.Prefixed(field + ".parameters"))
+			}
+			return nil, fmt.Errorf("%s.parameters: %w", field, err)
 		}
 		cfg.Policies[e.Name] = s
 	}
@@ -169,11 +175,8 @@ func entryMode(e PolicyEntry, def policies.Mode) (policies.Mode, error) {
 	}
 	mode := def
 	switch {
-	case e.Mode == "false":
-		// YAML 1.1 (what kubectl and this file use) reads an unquoted `mode: off` as the boolean false.
-		mode = policies.ModeOff
 	case e.Mode != "":
-		m, err := policies.ParseMode(e.Mode)
+		m, err := policies.ParseMode(string(e.Mode))
 		if err != nil {
 			return "", fmt.Errorf("mode: %w", err)
 		}
@@ -217,5 +220,50 @@ func (cfg *Config) buildTrustedRegistries(f File) error {
 		return fmt.Errorf("%s.parameters.%s%w", field, TrustedRegistriesParam, err)
 	}
 	cfg.TrustedRegistries = tr
+	return nil
+}
+
+// decodeFile reads YAML strictly: unknown and duplicate fields are errors naming their path, as in
+// `unknown field "policies[0].enforcment"`.
+func decodeFile(data []byte) (File, error) {
+	var f File
+	if len(bytes.TrimSpace(data)) == 0 {
+		return f, nil
+	}
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return f, err
+	}
+	strict, err := kjson.UnmarshalStrict(js, &f, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
+	if err != nil {
+		return f, fmt.Errorf("config is not valid: %w", err)
+	}
+	if len(strict) > 0 {
+		msgs := make([]string, len(strict))
+		for i, e := range strict {
+			msgs[i] = e.Error()
+		}
+		return f, errors.New(strings.Join(msgs, "; "))
+	}
+	return f, nil
+}
+
+// ModeValue is a mode as written in YAML 1.1, which reads an unquoted `off` as the boolean false.
+type ModeValue string
+
+// UnmarshalJSON accepts a string, or false for off.
+func (m *ModeValue) UnmarshalJSON(b []byte) error {
+	switch string(bytes.TrimSpace(b)) {
+	case "false":
+		*m = ModeValue(policies.ModeOff)
+		return nil
+	case "true":
+		return fmt.Errorf("mode: true is not a mode (YAML reads an unquoted on or yes as true): want enforce, audit or off")
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("mode: want enforce, audit or off, got %s", b)
+	}
+	*m = ModeValue(s)
 	return nil
 }

@@ -27,6 +27,7 @@ type Watcher struct {
 	current atomic.Pointer[Config]
 	mu      sync.Mutex // guards raw: Reload runs from Run and from callers
 	raw     []byte
+	lastErr string // the last failure reported, so a persistent one is counted once
 	reloads *prometheus.CounterVec
 	applied prometheus.Gauge
 }
@@ -72,7 +73,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch config: %w", err)
 	}
-	defer fw.Close()
+	defer func() { _ = fw.Close() }()
 	if err := fw.Add(filepath.Dir(w.path)); err != nil {
 		w.log.Warn("cannot watch the config directory; polling only", "path", w.path, "err", err)
 	}
@@ -98,10 +99,19 @@ func (w *Watcher) Reload() {
 	defer w.mu.Unlock()
 	data, err := os.ReadFile(w.path)
 	if err != nil {
-		w.fail(fmt.Errorf("read config: %w", err))
+		err = fmt.Errorf("read config: %w", err)
+		if err.Error() != w.lastErr { // report a missing file once, not on every poll
+			w.fail(err)
+		}
 		return
 	}
 	if bytes.Equal(data, w.raw) {
+		return
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		// Most likely a write in progress; an empty file at start-up means defaults, a blank reload means nothing.
+		w.raw = data
+		w.fail(fmt.Errorf("the config file is empty"))
 		return
 	}
 	cfg, err := Parse(data, w.engine)
@@ -111,6 +121,7 @@ func (w *Watcher) Reload() {
 		return
 	}
 	w.raw = data
+	w.lastErr = ""
 	w.current.Store(cfg)
 	w.reloads.WithLabelValues("success").Inc()
 	w.applied.Set(1)
@@ -118,6 +129,7 @@ func (w *Watcher) Reload() {
 }
 
 func (w *Watcher) fail(err error) {
+	w.lastErr = err.Error()
 	w.reloads.WithLabelValues("failure").Inc()
 	w.applied.Set(0)
 	w.log.Error("config rejected; keeping the last good config", "path", w.path, "err", err, "digest", w.Current().Digest)

@@ -161,14 +161,15 @@ func Parse(src Source) ([]Object, error) {
 	return out, nil
 }
 
-// expand checks apiVersion and kind and unpacks List kinds (what `kubectl get -o yaml` writes).
+// expand checks apiVersion and kind and unpacks lists: like kubectl, any *List kind with an items field, whatever
+// its apiVersion (`kubectl get -o yaml` writes v1 List; typed lists such as apps/v1 DeploymentList exist too).
 func expand(obj map[string]any) ([]map[string]any, error) {
 	apiVersion, _ := obj["apiVersion"].(string)
 	kind, _ := obj["kind"].(string)
 	if apiVersion == "" || kind == "" {
 		return nil, fmt.Errorf("the object has no apiVersion or kind")
 	}
-	if !strings.HasSuffix(kind, "List") || !(apiVersion == "v1") {
+	if _, hasItems := obj["items"]; !strings.HasSuffix(kind, "List") || (!hasItems && apiVersion != "v1") {
 		return []map[string]any{obj}, nil
 	}
 	items, ok := obj["items"].([]any)

@@ -135,7 +135,9 @@ func (e *Engine) Lookup(name string) (*Policy, bool) {
 func (p *Policy) ValidateParams(params map[string]any) error { return p.params.validate(params) }
 
 // EffectiveParams fills in the defaults the METADATA declares.
-func (p *Policy) EffectiveParams(params map[string]any) map[string]any { return p.params.withDefaults(params) }
+func (p *Policy) EffectiveParams(params map[string]any) map[string]any {
+	return p.params.withDefaults(params)
+}
 
 // Finding is one thing a policy reports.
 type Finding struct {

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -17,6 +19,7 @@ import (
 type paramSchema struct {
 	schema   *jsonschema.Schema
 	defaults map[string]any
+	known    []string // parameter names, sorted, for messages
 }
 
 // compileParamSchema builds the schema of the parameters object: declared properties only, each as declared.
@@ -43,7 +46,12 @@ func compileParamSchema(md Metadata) (*paramSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("METADATA custom.parameters: %w", err)
 	}
-	ps := &paramSchema{schema: sch, defaults: defaults}
+	known := make([]string, 0, len(props))
+	for name := range props {
+		known = append(known, name)
+	}
+	sort.Strings(known)
+	ps := &paramSchema{schema: sch, defaults: defaults, known: known}
 	if err := ps.validate(defaults); err != nil {
 		return nil, fmt.Errorf("METADATA custom.parameters defaults: %w", err)
 	}
@@ -64,13 +72,61 @@ func (ps *paramSchema) validate(params map[string]any) error {
 	if !errors.As(err, &verr) {
 		return err
 	}
-	var msgs []string
+	var pe ParamsError
 	printer := message.NewPrinter(language.English)
 	for _, leaf := range leaves(verr) {
-		msgs = append(msgs, fieldPath(leaf.InstanceLocation)+leaf.ErrorKind.LocalizedString(printer))
+		if ap, ok := leaf.ErrorKind.(*kind.AdditionalProperties); ok {
+			known := make([]string, 0, len(ps.known))
+			known = append(known, ps.known...)
+			for _, name := range ap.Properties {
+				msg := "unknown parameter"
+				if len(known) > 0 {
+					msg += " (this policy takes " + strings.Join(known, ", ") + ")"
+				} else {
+					msg += " (this policy takes none)"
+				}
+				pe.Problems = append(pe.Problems, ParamProblem{Field: fieldPath(append(slices.Clone(leaf.InstanceLocation), name)), Message: msg})
+			}
+			continue
+		}
+		pe.Problems = append(pe.Problems, ParamProblem{Field: fieldPath(leaf.InstanceLocation), Message: leaf.ErrorKind.LocalizedString(printer)})
 	}
-	sort.Strings(msgs)
-	return errors.New(strings.Join(msgs, "; "))
+	sort.Slice(pe.Problems, func(i, j int) bool { return pe.Problems[i].Field < pe.Problems[j].Field })
+	return &pe
+}
+
+// ParamProblem is one parameter at fault.
+type ParamProblem struct {
+	// Field is the dotted path below the parameters, e.g. "trusted_registries[0]".
+	Field   string
+	Message string
+}
+
+// ParamsError lists every parameter at fault; Prefixed renders it under the caller's field name.
+type ParamsError struct {
+	Problems []ParamProblem
+}
+
+func (e *ParamsError) Error() string { return e.Prefixed("") }
+
+// Prefixed renders "prefix.field: message" for each problem, joined by "; ".
+func (e *ParamsError) Prefixed(prefix string) string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		field := p.Field
+		switch {
+		case prefix != "" && field != "":
+			field = prefix + "." + field
+		case prefix != "":
+			field = prefix
+		}
+		if field == "" {
+			msgs[i] = p.Message
+		} else {
+			msgs[i] = field + ": " + p.Message
+		}
+	}
+	return strings.Join(msgs, "; ")
 }
 
 // withDefaults returns params with every missing declared parameter set to its default.
@@ -94,11 +150,8 @@ func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	return out
 }
 
-// fieldPath renders ["trusted_registries","0"] as "trusted_registries[0]: ".
+// fieldPath renders ["trusted_registries","0"] as "trusted_registries[0]".
 func fieldPath(loc []string) string {
-	if len(loc) == 0 {
-		return ""
-	}
 	var b strings.Builder
 	for i, seg := range loc {
 		if _, err := strconv.Atoi(seg); err == nil && i > 0 {
@@ -110,6 +163,5 @@ func fieldPath(loc []string) string {
 		}
 		b.WriteString(seg)
 	}
-	b.WriteString(": ")
 	return b.String()
 }

@@ -71,10 +71,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	current := func() *config.Config { return nil }
+	var current func() *config.Config
 	if o.config == "" {
-		cfg := config.Default(engine)
-		current = cfgFunc(cfg)
+		current = cfgFunc(config.Default(engine))
 	} else {
 		w, err := config.NewWatcher(o.config, engine, log, reg)
 		if err != nil {
