@@ -127,7 +127,7 @@ func (d *Decision) finish() {
 			warnings = append(warnings, v.warningText())
 		}
 	}
-	d.Warnings = capWarnings(append(warnings, d.Warnings...))
+	d.Warnings = CapWarnings(append(warnings, d.Warnings...))
 	decision := DecisionAllowed
 	switch {
 	case len(denials) > 0:
@@ -155,9 +155,9 @@ func capLines(lines []string, max int, noun string) string {
 		" (run `attest policy check` on the manifest to list them all)"
 }
 
-// capWarnings deduplicates, sanitises and truncates warnings so that every one we send arrives whole, and
-// summarises what does not fit.
-func capWarnings(in []string) []string {
+// CapWarnings deduplicates, sanitises and truncates warnings so that every one we send arrives whole (the API
+// server drops warnings with control characters and cuts them at 256 characters), and summarises what does not fit.
+func CapWarnings(in []string) []string {
 	if len(in) == 0 {
 		return nil
 	}

@@ -98,10 +98,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if decision == "" {
 		decision = admission.DecisionAllowed
 	}
-	if h.o.Metrics != nil {
-		h.o.Metrics.observe(in, dec, decision)
-	}
+	// The mutating path neither decides nor counts: each request is counted once, by /validate.
 	if !h.o.Mutating {
+		if h.o.Metrics != nil {
+			h.o.Metrics.observe(in, dec, decision)
+		}
 		logDecision(h.o.Log, in, dec, decision)
 	}
 	writeReview(w, http.StatusOK, response(in.Request.UID, dec))
@@ -148,7 +149,7 @@ func (h *Handler) failure(dec admission.Decision) admission.Decision {
 		AuditAnnotations: map[string]string{admission.AnnotationDecision: admission.DecisionError}}
 	if h.o.FailurePolicy == Ignore {
 		out.Allowed, out.Code = true, http.StatusOK
-		out.Warnings = []string{"ATTEST could not check this request and admitted it unchecked (failurePolicy Ignore): " + dec.Message}
+		out.Warnings = admission.CapWarnings([]string{"ATTEST could not check this request and admitted it unchecked (failurePolicy Ignore): " + dec.Message})
 		return out
 	}
 	out.Message = "ATTEST could not check this request and refuses it (failurePolicy Fail): " + dec.Message + "; retry, or ask your cluster administrators to check ATTEST"
@@ -161,10 +162,11 @@ func (h *Handler) refuse(w http.ResponseWriter, start time.Time, rerr *reviewErr
 	dec := admission.Decision{Code: rerr.Code, Message: rerr.Error(),
 		AuditAnnotations: map[string]string{admission.AnnotationDecision: admission.DecisionError}}
 	dec.Duration = h.o.Clock.Since(start)
-	h.o.Log.Warn("unreadable admission request", "uid", rerr.UID, "code", rerr.Code, "err", rerr.Err)
-	if h.o.Metrics != nil {
-		h.o.Metrics.observe(admission.Input{Request: admission.Request{Operation: "unknown"}}, dec, admission.DecisionError)
+	in := admission.Input{Request: admission.Request{UID: rerr.UID, Operation: "unknown"}}
+	if h.o.Metrics != nil && !h.o.Mutating {
+		h.o.Metrics.observe(in, dec, admission.DecisionError)
 	}
+	logDecision(h.o.Log, in, dec, admission.DecisionError)
 	status := int(rerr.Code)
 	if rerr.UID != "" {
 		status = http.StatusOK

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,6 +17,42 @@ type Metrics struct {
 	evalSeconds *prometheus.HistogramVec
 	requests    *prometheus.CounterVec
 	reqSeconds  *prometheus.HistogramVec
+	kinds       boundedLabel
+}
+
+// maxKindLabels bounds the kind label: the webhook configuration decides which kinds arrive, but anyone who can
+// reach the port can post a review with any kind, so distinct values beyond this are counted as "other".
+const maxKindLabels = 64
+
+// boundedLabel admits at most max distinct values, then maps the rest to "other".
+type boundedLabel struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (b *boundedLabel) value(v string, max int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen == nil {
+		b.seen = map[string]bool{}
+	}
+	if b.seen[v] {
+		return v
+	}
+	if len(b.seen) >= max {
+		return "other"
+	}
+	b.seen[v] = true
+	return v
+}
+
+// operationLabel keeps the four admission operations and maps anything else to "unknown".
+func operationLabel(op string) string {
+	switch op {
+	case "CREATE", "UPDATE", "DELETE", "CONNECT":
+		return op
+	}
+	return "unknown"
 }
 
 // NewMetrics registers the series on reg.
@@ -55,12 +92,13 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 // observe records one answered request; it reads the decision and never changes it.
 func (m *Metrics) observe(in admission.Input, d admission.Decision, decision string) {
 	req := in.Request
-	kind := req.Kind
-	if kind == "" {
-		kind = "unknown"
+	kind := "unknown"
+	if req.Kind != "" {
+		kind = m.kinds.value(req.Kind, maxKindLabels)
 	}
-	m.requests.WithLabelValues(req.Operation, kind, decision, strconv.FormatBool(req.DryRun)).Inc()
-	m.reqSeconds.WithLabelValues(req.Operation, kind, decision).Observe(d.Duration.Seconds())
+	op := operationLabel(req.Operation)
+	m.requests.WithLabelValues(op, kind, decision, strconv.FormatBool(req.DryRun)).Inc()
+	m.reqSeconds.WithLabelValues(op, kind, decision).Observe(d.Duration.Seconds())
 	opa := m.evalSeconds.WithLabelValues("opa")
 	for _, r := range d.Results {
 		m.evaluations.WithLabelValues(r.Policy, string(r.Outcome)).Inc()

@@ -3,7 +3,6 @@ package webhook
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -91,18 +90,33 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 
 // objectMap decodes a raw object; absent or null is nil.
 func objectMap(raw []byte) (map[string]any, error) {
-	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+	trimmed := bytes.TrimSpace(raw)
+	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return nil, nil
+	}
+	if trimmed[0] != '{' {
+		return nil, fmt.Errorf("expected a JSON object, got %s", jsonKind(trimmed[0]))
 	}
 	var m map[string]any
 	if err := kjson.UnmarshalCaseSensitivePreserveInts(raw, &m); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return nil, fmt.Errorf("expected a JSON object, got %s", ute.Value)
-		}
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+		return nil, fmt.Errorf("cannot decode: %w", err)
 	}
 	return m, nil
+}
+
+// jsonKind names the JSON value that starts with c.
+func jsonKind(c byte) string {
+	switch {
+	case c == '[':
+		return "array"
+	case c == '"':
+		return "string"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "number"
+	}
+	return "invalid JSON"
 }
 
 // input converts a readable review into the pipeline's input.

@@ -1,0 +1,132 @@
+package webhook_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/continuums/attest/webhook"
+)
+
+// logLine is the decision log's line as a reader of the log sees it.
+type logLine struct {
+	Time        string      `json:"time"`
+	Level       string      `json:"level"`
+	Msg         string      `json:"msg"`
+	UID         string      `json:"uid"`
+	User        string      `json:"user"`
+	Operation   string      `json:"operation"`
+	Kind        string      `json:"kind"`
+	SubResource string      `json:"subresource"`
+	Namespace   string      `json:"namespace"`
+	Name        string      `json:"name"`
+	DryRun      bool        `json:"dry_run"`
+	Decision    string      `json:"decision"`
+	Code        int         `json:"code"`
+	Message     string      `json:"message"`
+	Policies    []policyLog `json:"policies"`
+	DurationMS  *float64    `json:"duration_ms"`
+}
+
+type policyLog struct {
+	Policy     string   `json:"policy"`
+	Mode       string   `json:"mode"`
+	Result     string   `json:"result"`
+	Messages   []string `json:"messages"`
+	DurationUS *int64   `json:"duration_us"`
+}
+
+func TestDecisionLog(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	h := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, ""), Log: log})
+	passed := func(policy string) policyLog { return policyLog{Policy: policy, Mode: "enforce", Result: "passed"} }
+	debugPod := pod("web", withContainer(ctr("app", trustedImage)), withEphemeral(ctr("debugger", trustedImage, privileged())))
+	tests := []struct {
+		name   string
+		review admissionv1.AdmissionReview
+		want   logLine
+	}{
+		{
+			name:   "denied create",
+			review: review("uid-log-1", privilegedDeployment()),
+			want: logLine{Level: "INFO", Msg: "admission", UID: "uid-log-1", User: "alice@example.com", Operation: "CREATE",
+				Kind: "Deployment", Namespace: "shop", Name: "web", Decision: "denied", Code: 403, Message: privilegedDenial,
+				Policies: []policyLog{
+					{Policy: "no-privileged", Mode: "enforce", Result: "failed", Messages: []string{privilegedDenial}},
+					passed("trusted-registries"),
+				}},
+		},
+		{
+			name:   "allowed dry run",
+			review: review("uid-log-2", compliantDeployment(), dryRun(), user("bob@example.com")),
+			want: logLine{Level: "INFO", Msg: "admission", UID: "uid-log-2", User: "bob@example.com", Operation: "CREATE",
+				Kind: "Deployment", Namespace: "shop", Name: "web", DryRun: true, Decision: "allowed", Code: 200,
+				Policies: []policyLog{passed("no-privileged"), passed("trusted-registries")}},
+		},
+		{
+			name: "denied ephemeral container",
+			review: review("uid-log-3", debugPod, operation(admissionv1.Update), subResource("ephemeralcontainers"),
+				oldObject(pod("web", withContainer(ctr("app", trustedImage)))), user("oncall@example.com", "sre")),
+			want: logLine{Level: "INFO", Msg: "admission", UID: "uid-log-3", User: "oncall@example.com", Operation: "UPDATE",
+				Kind: "Pod", SubResource: "ephemeralcontainers", Namespace: "shop", Name: "web", Decision: "denied", Code: 403,
+				Message: "[no-privileged] spec.ephemeralContainers[0] (debugger): privileged containers are not allowed; remove securityContext.privileged or add a PolicyException",
+				Policies: []policyLog{
+					{Policy: "no-privileged", Mode: "enforce", Result: "failed", Messages: []string{
+						"[no-privileged] spec.ephemeralContainers[0] (debugger): privileged containers are not allowed; remove securityContext.privileged or add a PolicyException"}},
+					passed("trusted-registries"),
+				}},
+		},
+		{
+			name:   "delete evaluates no policy",
+			review: review("uid-log-4", privilegedDeployment(), operation(admissionv1.Delete)),
+			want: logLine{Level: "INFO", Msg: "admission", UID: "uid-log-4", User: "alice@example.com", Operation: "DELETE",
+				Kind: "Deployment", Namespace: "shop", Name: "web", Decision: "allowed", Code: 200, Policies: []policyLog{}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			buf.Reset()
+			req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(mustJSON(tt.review)))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("HTTP %d:\n%s", rec.Code, rec.Body)
+			}
+			out := buf.String()
+			if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+				t.Fatalf("want exactly one log line per admission, got:\n%s", out)
+			}
+			var got logLine
+			dec := json.NewDecoder(strings.NewReader(out))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&got); err != nil {
+				t.Fatalf("log line is not the decision log's JSON: %v\n%s", err, out)
+			}
+			if got.DurationMS == nil {
+				t.Errorf("log line has no duration_ms: %s", out)
+			}
+			if got.Time == "" {
+				t.Errorf("log line has no time: %s", out)
+			}
+			got.DurationMS, got.Time = nil, ""
+			for i, p := range got.Policies {
+				if p.DurationUS == nil {
+					t.Errorf("policies[%d] has no duration_us: %s", i, out)
+				}
+				got.Policies[i].DurationUS = nil
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("decision log line\n got %+v\nwant %+v\n%s", got, tt.want, out)
+			}
+		})
+	}
+}

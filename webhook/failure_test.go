@@ -1,0 +1,127 @@
+package webhook_test
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/continuums/attest/webhook"
+	"github.com/continuums/attest/webhook/webhooktest"
+)
+
+func TestFailurePolicy(t *testing.T) {
+	const budget = 50 * time.Millisecond
+	blocking := func(t *testing.T) webhook.Decider {
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
+		return &webhooktest.Blocking{Release: release}
+	}
+	panicking := func(value any) func(*testing.T) webhook.Decider {
+		return func(*testing.T) webhook.Decider { return webhooktest.Panicking{Value: value} }
+	}
+	tests := []struct {
+		name    string
+		decider func(t *testing.T) webhook.Decider
+		policy  webhook.FailurePolicy
+		// wantAllowed=false expects result.code 500 and every phrase in the message; true expects one warning
+		// holding every phrase.
+		wantAllowed bool
+		wantPhrases []string
+	}{
+		{
+			name: "decider past its budget, Fail", decider: blocking, policy: webhook.Fail,
+			wantPhrases: []string{"did not reach a decision within 50ms", "refuses it (failurePolicy Fail)"},
+		},
+		{
+			name: "decider past its budget, default policy is Fail", decider: blocking, policy: "",
+			wantPhrases: []string{"did not reach a decision within 50ms", "refuses it (failurePolicy Fail)"},
+		},
+		{
+			name: "decider past its budget, Ignore", decider: blocking, policy: webhook.Ignore, wantAllowed: true,
+			wantPhrases: []string{"admitted it unchecked (failurePolicy Ignore)", "did not reach a decision within 50ms"},
+		},
+		{
+			name: "panicking decider, Fail", decider: panicking("policy engine exploded"), policy: webhook.Fail,
+			wantPhrases: []string{"internal error: policy engine exploded", "refuses it (failurePolicy Fail)"},
+		},
+		{
+			name: "decider panicking with an error, Fail", decider: panicking(errors.New("nil map")), policy: webhook.Fail,
+			wantPhrases: []string{"internal error: nil map"},
+		},
+		{
+			// The API server drops warnings with control characters: the panic text is sanitised, not lost.
+			name: "panicking decider with a multi-line message, Ignore", decider: panicking("line one\nline two"), policy: webhook.Ignore, wantAllowed: true,
+			wantPhrases: []string{"admitted it unchecked (failurePolicy Ignore)", "internal error: line one line two"},
+		},
+		{
+			name: "panicking decider, Ignore", decider: panicking("policy engine exploded"), policy: webhook.Ignore, wantAllowed: true,
+			wantPhrases: []string{"admitted it unchecked (failurePolicy Ignore)", "internal error: policy engine exploded"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := serveDecider(t, tt.decider(t), webhook.HandlerOptions{Budget: budget, FailurePolicy: tt.policy})
+			// The server must answer every request alike: the failure of one leaves it serving the next.
+			for _, uid := range []string{"uid-first", "uid-next"} {
+				a := post(t, s, "/validate", mustJSON(review(uid, compliantDeployment())))
+				resp := a.review.Response
+				if a.status != http.StatusOK {
+					t.Fatalf("%s: HTTP %d, want 200:\n%s", uid, a.status, a.raw)
+				}
+				if string(resp.UID) != uid {
+					t.Errorf("%s: response.uid = %q", uid, resp.UID)
+				}
+				if resp.Allowed != tt.wantAllowed {
+					t.Fatalf("%s: allowed = %v, want %v:\n%s", uid, resp.Allowed, tt.wantAllowed, a.raw)
+				}
+				if resp.AuditAnnotations["decision"] != "error" {
+					t.Errorf("%s: auditAnnotations = %v, want decision=error", uid, resp.AuditAnnotations)
+				}
+				text := ""
+				if tt.wantAllowed {
+					if resp.Result != nil || len(resp.Warnings) != 1 {
+						t.Fatalf("%s: want no result and one warning:\n%s", uid, a.raw)
+					}
+					text = resp.Warnings[0]
+				} else {
+					if resp.Result == nil || resp.Result.Code != http.StatusInternalServerError || resp.Result.Reason != "InternalError" {
+						t.Fatalf("%s: result = %+v, want code 500, reason InternalError", uid, resp.Result)
+					}
+					text = resp.Result.Message
+				}
+				for _, p := range tt.wantPhrases {
+					if !strings.Contains(text, p) {
+						t.Errorf("%s: %q does not contain %q", uid, text, p)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestNewHandlerValidatesOptions(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    webhook.HandlerOptions
+		wantErr string
+	}{
+		{name: "validating handler without decider", opts: webhook.HandlerOptions{}, wantErr: "a decider is required"},
+		{name: "unknown failure policy", opts: webhook.HandlerOptions{Decider: webhooktest.Panicking{}, FailurePolicy: "Retry"},
+			wantErr: `failure policy must be Fail or Ignore, got "Retry"`},
+		{name: "mutating handler needs no decider", opts: webhook.HandlerOptions{Mutating: true}},
+		{name: "Ignore", opts: webhook.HandlerOptions{Decider: webhooktest.Panicking{}, FailurePolicy: webhook.Ignore}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := webhook.NewHandler(tt.opts)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("NewHandler: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("NewHandler error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
