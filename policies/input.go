@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -137,38 +136,17 @@ func ParamsTerm(params map[string]any) (*ast.Term, error) {
 	return toTerm(params)
 }
 
-// toTerm converts JSON-shaped Go values (what decoding an object yields) straight to Rego terms. OPA's
-// InterfaceToValue round-trips through encoding/json for types it does not know (int64, nested typed maps),
-// which costs more than the rest of an admission.
+// toTerm converts JSON-shaped Go values (what decoding an object yields) to Rego terms. OPA's InterfaceToValue
+// handles those directly but round-trips anything else (such as the typed images map) through encoding/json,
+// which costs more than the rest of an admission, so typed maps are unpacked here.
 func toTerm(v any) (*ast.Term, error) {
 	switch x := v.(type) {
 	case nil:
 		return ast.NullTerm(), nil
-	case string:
-		return ast.StringTerm(x), nil
-	case bool:
-		return ast.InternedTerm(x), nil
-	case int64:
-		return ast.IntNumberTerm(int(x)), nil
-	case int:
-		return ast.IntNumberTerm(x), nil
-	case float64:
-		return ast.FloatNumberTerm(x), nil
-	case json.Number:
-		return ast.NumberTerm(x), nil
 	case map[string]any:
 		if x == nil {
 			return ast.NullTerm(), nil
 		}
-		terms := make([][2]*ast.Term, 0, len(x))
-		for k, e := range x {
-			t, err := toTerm(e)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			terms = append(terms, [2]*ast.Term{ast.StringTerm(k), t})
-		}
-		return ast.ObjectTerm(terms...), nil
 	case map[string]map[string]any:
 		if x == nil {
 			return ast.NullTerm(), nil
@@ -182,16 +160,6 @@ func toTerm(v any) (*ast.Term, error) {
 			terms = append(terms, [2]*ast.Term{ast.StringTerm(k), t})
 		}
 		return ast.ObjectTerm(terms...), nil
-	case []any:
-		terms := make([]*ast.Term, len(x))
-		for i, e := range x {
-			t, err := toTerm(e)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			terms[i] = t
-		}
-		return ast.ArrayTerm(terms...), nil
 	}
 	val, err := ast.InterfaceToValue(v)
 	if err != nil {

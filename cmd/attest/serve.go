@@ -60,6 +60,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return usageError(fmt.Errorf("--log-level: %w", err))
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	tuneGC(serveGCPercent, serveMemoryLimit)
 	mode, err := parseGlobalMode(o.mode)
 	if err != nil {
 		return usageError(err)
