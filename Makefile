@@ -6,6 +6,10 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI := $(CACHE_DIR)/tools/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
 FUZZTIME ?= 60s
 BIN := bin/attest
+# The e2e control plane: kube-apiserver, kube-controller-manager, etcd and kubectl built from k8s.io/kubernetes
+# (e2e/controlplane/go.mod pins it), cached per version outside the checkout.
+K8S_VERSION := v1.35.4
+CONTROLPLANE := $(CACHE_DIR)/controlplane/$(K8S_VERSION)
 LDFLAGS := -s -w
 
 # Fuzz targets: package:Target, each run for FUZZTIME by `make fuzz`.
@@ -15,19 +19,27 @@ FUZZ_TARGETS := \
 	./manifest:FuzzParse \
 	./attestation:FuzzParseReference
 
-.PHONY: all build test unit lint bench fuzz run clean
+.PHONY: all build test unit e2e controlplane lint bench fuzz run run-webhook e2e-kind image clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/attest
 
-## test: unit tests (with the race detector) and every Rego test of the library.
-test: unit
+## test: unit tests (race detector), every Rego test of the library, and the e2e suite against a local control plane.
+test: unit e2e
 
 unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+## e2e: the e2e suite against etcd + kube-apiserver + kube-controller-manager on 127.0.0.1 (built once, cached).
+e2e: build controlplane
+	cd e2e && $(GO) vet ./...
+	cd e2e && ATTEST_BIN=$(abspath $(BIN)) ATTEST_E2E_ASSETS=$(CONTROLPLANE) $(GO) test -count=1 -timeout 15m ./...
+
+controlplane:
+	./hack/build-controlplane.sh $(CONTROLPLANE) $(K8S_VERSION)
 
 $(GOLANGCI):
 	GOBIN=$(dir $(GOLANGCI)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
@@ -49,8 +61,13 @@ fuzz:
 		$(GO) test $$pkg -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME); \
 	done
 
-## run: build and serve ATTEST on https://127.0.0.1:8443 with a self-signed certificate and the example config.
-run: build
+## run: a local control plane with ATTEST registered and the example config; kubeconfig in .run/kubeconfig. Ctrl-C stops it.
+run: build controlplane
+	cd e2e && $(GO) run ./cmd/attest-cluster --assets $(CONTROLPLANE) --attest $(abspath $(BIN)) --repo $(CURDIR) \
+		--config examples/policies.yaml --write-kubeconfig .run/kubeconfig
+
+## run-webhook: only the webhook, on https://127.0.0.1:8443 with a self-signed certificate (no cluster).
+run-webhook: build
 	./hack/run-local.sh
 
 clean:

@@ -68,3 +68,9 @@ test_each_untrusted_container_reported if {
 	}
 	{f.path | some f in v} == {"spec.initContainers[0]", "spec.containers[1]"}
 }
+
+test_long_registry_lists_are_summarised if {
+	v := run("evil.io/a", img("evil.io/a", false), ["e.io", "d.io", "c.io", "b.io", "a.io"])
+	some f in v
+	f.fix == "use an image under a.io, b.io, c.io (or 2 more), or add a PolicyException"
+}
