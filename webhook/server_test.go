@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -166,4 +167,34 @@ func labelValue(line, name string) string {
 	}
 	rest := line[i+len(name)+2:]
 	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// TestRotatedCertificateIsServedWithoutRestart writes a certificate from a new CA into the running server's
+// directory: clients that trust only the new CA get through once the watcher has picked it up.
+func TestRotatedCertificateIsServedWithoutRestart(t *testing.T) {
+	validate := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, "")})
+	s := webhooktest.Serve(t, webhook.ServerOptions{Validate: validate, Mutate: validate})
+	pool, err := webhooktest.WriteServingCert(s.CertDir, webhooktest.Loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := webhooktest.Client(pool)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := rotated.Get(s.URL + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotated certificate was not served within 30s: %v", err)
+		}
+		rotated.CloseIdleConnections()
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.Client.CloseIdleConnections()
+	if resp, err := s.Client.Get(s.URL + "/healthz"); err == nil {
+		_ = resp.Body.Close()
+		t.Fatal("a client trusting only the old CA still connects after rotation")
+	}
 }

@@ -35,6 +35,8 @@ type Served struct {
 	URL string
 	// Client trusts the server's CA only, keeps connections alive and uses no proxy.
 	Client *http.Client
+	// CertDir holds the serving certificate; writing a new one there rotates it.
+	CertDir string
 }
 
 // Client returns an HTTP/1.1 client that trusts only pool, keeps up to 256 idle connections and never uses a proxy.
@@ -74,7 +76,7 @@ func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 		defer close(exited)
 		startErr = srv.Start(ctx)
 	}()
-	s := &Served{URL: "https://" + net.JoinHostPort(Loopback, strconv.Itoa(port)), Client: Client(pool)}
+	s := &Served{URL: "https://" + net.JoinHostPort(Loopback, strconv.Itoa(port)), Client: Client(pool), CertDir: dir}
 	tb.Cleanup(func() {
 		s.Client.CloseIdleConnections()
 		cancel()
