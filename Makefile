@@ -70,5 +70,13 @@ run: build controlplane
 run-webhook: build
 	./hack/run-local.sh
 
+## image: the container image (needs a Docker engine that can pull; not available on the development machines).
+image:
+	docker build -t attest:dev .
+
+## e2e-kind: the same e2e suite against a kind cluster running the image (needs Docker and kind; untested here).
+e2e-kind:
+	./hack/e2e-kind.sh
+
 clean:
 	rm -rf bin .run
