@@ -17,22 +17,8 @@ import (
 	"github.com/continuums/attest/workload"
 )
 
-// Request describes who asks for what; it mirrors the fields of an AdmissionRequest that policies may read.
-type Request struct {
-	UID         string
-	Operation   string
-	Group       string
-	Version     string
-	Kind        string
-	SubResource string
-	Namespace   string
-	Name        string
-	DryRun      bool
-	Username    string
-	Groups      []string
-	// Time is when the request arrived; policies see it as input.request.timestamp_ns.
-	Time time.Time
-}
+// Request describes who asks for what, when: exactly input.request of the policies' input contract.
+type Request = policies.Request
 
 // Input is one request to decide.
 type Input struct {
@@ -159,7 +145,6 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 
 // policyInput assembles the document of the README's input contract.
 func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workload.Container) policies.Input {
-	r := in.Request
 	pcs := make([]policies.Container, len(containers))
 	images := make(map[string]map[string]any, len(containers))
 	for i, c := range containers {
@@ -168,17 +153,14 @@ func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workl
 			images[c.Image] = imageFacts(c.Image, cfg.TrustedRegistries)
 		}
 	}
+	ns := in.Request.Namespace
 	return policies.Input{
-		Request: policies.Request{
-			UID: r.UID, Operation: r.Operation, Group: r.Group, Version: r.Version, Kind: r.Kind,
-			SubResource: r.SubResource, Namespace: r.Namespace, Name: r.Name, DryRun: r.DryRun,
-			Username: r.Username, Groups: r.Groups, TimestampNS: r.Time.UnixNano(),
-		},
+		Request:     in.Request,
 		Resource:    in.Object,
 		OldResource: in.OldObject,
 		Namespace: policies.Namespace{
-			Name: r.Namespace, Labels: in.NamespaceLabels, Annotations: in.NamespaceAnnotations,
-			Production: r.Namespace != "" && cfg.Production.Matches(r.Namespace, in.NamespaceLabels),
+			Name: ns, Labels: in.NamespaceLabels, Annotations: in.NamespaceAnnotations,
+			Production: ns != "" && cfg.Production.Matches(ns, in.NamespaceLabels),
 		},
 		Containers: pcs,
 		Images:     images,
@@ -236,7 +218,7 @@ func ObjectInput(obj map[string]any, namespace string, now time.Time) Input {
 		namespace = ns
 	}
 	return Input{
-		Request: Request{Operation: "CREATE", Group: group, Version: version, Kind: kind, Namespace: namespace, Name: name, Time: now},
+		Request: Request{Operation: "CREATE", Group: group, Version: version, Kind: kind, Namespace: namespace, Name: name, TimestampNS: now.UnixNano()},
 		Object:  obj,
 	}
 }

@@ -87,15 +87,21 @@ func DefaultProductionNamespaces() ProductionNamespaces {
 
 // Load reads and validates the file at path against the engine's catalogue.
 func Load(path string, engine *policies.Engine) (*Config, error) {
+	cfg, _, err := load(path, engine)
+	return cfg, err
+}
+
+// load reads and parses the file, returning its bytes too (the watcher compares them on reload).
+func load(path string, engine *policies.Engine) (*Config, []byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
 	cfg, err := Parse(data, engine)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return cfg, nil
+	return cfg, data, nil
 }
 
 // Default is the configuration with no file: every policy as its METADATA ships it.

@@ -50,13 +50,9 @@ func NewWatcher(path string, engine *policies.Engine, log *slog.Logger, reg prom
 			return nil, err
 		}
 	}
-	data, err := os.ReadFile(path)
+	cfg, data, err := load(path, engine)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	cfg, err := Parse(data, engine)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+		return nil, err
 	}
 	w.raw = data
 	w.current.Store(cfg)

@@ -6,7 +6,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Request is input.request: who asks for what, when.
+// Request is input.request: who asks for what, when. The admission pipeline uses it as its own request type.
 type Request struct {
 	UID         string
 	Operation   string

@@ -86,7 +86,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := d.input()
-	in.Request.Time = start
+	in.Request.TimestampNS = start.UnixNano()
 	var dec admission.Decision
 	if h.o.Mutating {
 		dec = admission.Decision{Allowed: true, Code: http.StatusOK}
