@@ -226,3 +226,14 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestOverlaysBuild renders every overlay with the kustomize built into kubectl, so a broken patch or path is
+// caught here rather than at a user's apply.
+func TestOverlaysBuild(t *testing.T) {
+	for _, overlay := range []string{"base", "overlays/kind", "overlays/cert-manager", "overlays/monitored"} {
+		out, errOut, ok := kubectl(t, "", "kustomize", filepath.Join("..", "manifests", overlay))
+		if !ok || !strings.Contains(out, "kind: ValidatingWebhookConfiguration") {
+			t.Errorf("manifests/%s does not build:\n%s", overlay, errOut)
+		}
+	}
+}
