@@ -146,15 +146,20 @@ func metricsText(success, failure, applied int) string {
 	return b.String()
 }
 
-func TestWatcherReload(t *testing.T) {
-	e := newEngine(t)
-	dir := t.TempDir()
-	path := writeFile(t, dir, "policies.yaml", auditYAML)
-	reg := prometheus.NewRegistry()
-	w, err := config.NewWatcher(path, e, discard, reg)
+// newWatcher starts a watcher on a fresh file holding auditYAML, with its own metrics registry.
+func newWatcher(t *testing.T) (w *config.Watcher, path string, reg *prometheus.Registry) {
+	t.Helper()
+	path = writeFile(t, t.TempDir(), "policies.yaml", auditYAML)
+	reg = prometheus.NewRegistry()
+	w, err := config.NewWatcher(path, newEngine(t), discard, reg)
 	if err != nil {
 		t.Fatalf("NewWatcher: %v", err)
 	}
+	return w, path, reg
+}
+
+func TestWatcherReload(t *testing.T) {
+	w, path, reg := newWatcher(t)
 	if got := w.Current().Policies[noPrivileged].Mode; got != policies.ModeAudit {
 		t.Fatalf("after NewWatcher: mode %q, want %q", got, policies.ModeAudit)
 	}
@@ -194,7 +199,7 @@ func TestWatcherReload(t *testing.T) {
 					t.Fatal(err)
 				}
 			case st.content != nil:
-				writeFile(t, dir, "policies.yaml", *st.content)
+				writeFile(t, filepath.Dir(path), "policies.yaml", *st.content)
 			}
 			w.Reload()
 			cur := w.Current()
@@ -207,7 +212,7 @@ func TestWatcherReload(t *testing.T) {
 					t.Errorf("digest changed from %s to %s", before, cur.Digest)
 				}
 			case "":
-				want, err := config.Parse([]byte(*st.content), e)
+				want, err := config.Parse([]byte(*st.content), newEngine(t))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -259,16 +264,9 @@ func waitFor(t *testing.T, w *config.Watcher, want policies.Mode, poke func()) {
 }
 
 func TestWatcherRunPicksUpChange(t *testing.T) {
-	e := newEngine(t)
-	dir := t.TempDir()
-	path := writeFile(t, dir, "policies.yaml", auditYAML)
-	reg := prometheus.NewRegistry()
-	w, err := config.NewWatcher(path, e, discard, reg)
-	if err != nil {
-		t.Fatalf("NewWatcher: %v", err)
-	}
+	w, path, reg := newWatcher(t)
 	startRun(t, w)
-	waitFor(t, w, policies.ModeOff, func() { writeFile(t, dir, "policies.yaml", offYAML) })
+	waitFor(t, w, policies.ModeOff, func() { writeFile(t, filepath.Dir(path), "policies.yaml", offYAML) })
 	if err := checkMetrics(reg, metricsText(1, 0, 1)); err != nil {
 		t.Errorf("metrics: %v", err)
 	}

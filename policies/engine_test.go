@@ -152,15 +152,7 @@ func TestCompileErrors(t *testing.T) {
 }
 
 func TestParamsValidation(t *testing.T) {
-	srcs, _, err := policies.Library()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := policies.Compile(context.Background(), srcs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, _ := e.Lookup("trusted-registries")
+	p, _ := library(t).Lookup("trusted-registries")
 	cases := map[string]struct {
 		params map[string]any
 		want   string

@@ -51,7 +51,9 @@ func TestLibraryRegoTests(t *testing.T) {
 	}
 }
 
-func TestLibraryCatalogue(t *testing.T) {
+// library compiles the embedded policies.
+func library(t *testing.T) *policies.Engine {
+	t.Helper()
 	srcs, _, err := policies.Library()
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +62,11 @@ func TestLibraryCatalogue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+func TestLibraryCatalogue(t *testing.T) {
+	e := library(t)
 	for _, p := range e.Policies() {
 		if p.Title == "" || p.Description == "" || p.Remediation == "" {
 			t.Errorf("%s: METADATA needs title, description and custom.remediation", p.Name)
