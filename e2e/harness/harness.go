@@ -9,10 +9,8 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/continuums/attest/certs"
+	"github.com/continuums/attest/webhook/webhooktest"
 )
 
 // Namespace is ATTEST's own namespace, which the webhooks never cover.
@@ -244,7 +243,7 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 	if err := os.WriteFile(caFile, api.SecureServing.CA, 0o600); err != nil {
 		return err
 	}
-	port, err := freePort()
+	port, err := webhooktest.FreePort()
 	if err != nil {
 		return err
 	}
@@ -271,11 +270,9 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 }
 
 func (c *Cluster) startAttest(ctx context.Context) error {
-	user, err := c.writeKubeconfig("attest", envtest.User{Name: ServiceAccountUser, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + Namespace}})
-	if err != nil {
+	if _, err := c.writeKubeconfig("attest", envtest.User{Name: ServiceAccountUser, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + Namespace}}); err != nil {
 		return err
 	}
-	_ = user
 	config, err := os.ReadFile(c.o.Config)
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
@@ -298,7 +295,7 @@ func (c *Cluster) startAttest(ctx context.Context) error {
 	if err := certs.WriteDir(c.CertDir, kp, ca.PEM); err != nil {
 		return err
 	}
-	if c.AttestPort, err = freePort(); err != nil {
+	if c.AttestPort, err = webhooktest.FreePort(); err != nil {
 		return err
 	}
 	return c.runAttest(ctx)
@@ -417,17 +414,4 @@ func (c *Cluster) WaitForWebhook(ctx context.Context, manifest string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = l.Close() }()
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok {
-		return 0, errors.New("not a TCP address")
-	}
-	return addr.Port, nil
 }

@@ -6,17 +6,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -25,6 +20,7 @@ import (
 	"time"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/certs"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/webhook"
@@ -145,28 +141,24 @@ func serve(h http.Handler, cert tls.Certificate) (string, func(), error) {
 	return "https://" + ln.Addr().String() + "/validate", func() { _ = srv.Close() }, nil
 }
 
+// selfSigned issues a loopback serving certificate from a fresh CA and returns a pool trusting that CA.
 func selfSigned() (tls.Certificate, *x509.CertPool, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	ca, err := certs.NewCA("loadgen", now, time.Hour)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "loadgen"},
-		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kp, err := ca.IssueServing([]string{"127.0.0.1"}, now, time.Hour)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	leaf, err := x509.ParseCertificate(der)
+	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool, nil
+	pool.AddCert(ca.Cert)
+	return cert, pool, nil
 }
 
 // review is a CREATE of a compliant 3-container Deployment, so every policy runs to completion.
