@@ -17,12 +17,22 @@ import (
 // `violation` (ATTEST, Gatekeeper-like), `deny` (conftest, Spacelift) and `warn` (always a warning).
 var resultRules = []string{"violation", "deny", "warn"}
 
+// Optional rules, each with its own prepared query when the package defines it: `patch` (JSON Patch operations
+// that make the object compliant) and `sample` (record this evaluation's input for replay).
+const (
+	patchRule  = "patch"
+	sampleRule = "sample"
+)
+
 // Policy is one compiled policy, ready to evaluate.
 type Policy struct {
 	Metadata
 	params *paramSchema
 	query  rego.PreparedEvalQuery
 	rules  []string // which of resultRules the package defines
+	// patch and sample are nil when the package does not define the rule: no query runs for it.
+	patch  *rego.PreparedEvalQuery
+	sample *rego.PreparedEvalQuery
 }
 
 // Engine holds every policy compiled together; it is immutable and safe for concurrent use.
@@ -114,12 +124,31 @@ func prepare(ctx context.Context, compiler *ast.Compiler, mod *ast.Module, md Me
 		return nil, err
 	}
 	p.params = params
-	pq, err := rego.New(rego.Compiler(compiler), rego.Query(strings.Join(query, "; "))).PrepareForEval(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("prepare query: %w", err)
+	if p.query, err = prepareQuery(ctx, compiler, strings.Join(query, "; ")); err != nil {
+		return nil, err
 	}
-	p.query = pq
+	for _, opt := range []struct {
+		rule string
+		dst  **rego.PreparedEvalQuery
+	}{{patchRule, &p.patch}, {sampleRule, &p.sample}} {
+		if !defined[opt.rule] {
+			continue
+		}
+		q, err := prepareQuery(ctx, compiler, opt.rule+" = "+mod.Package.Path.Append(ast.StringTerm(opt.rule)).String())
+		if err != nil {
+			return nil, fmt.Errorf("rule %s: %w", opt.rule, err)
+		}
+		*opt.dst = &q
+	}
 	return p, nil
+}
+
+func prepareQuery(ctx context.Context, compiler *ast.Compiler, query string) (rego.PreparedEvalQuery, error) {
+	pq, err := rego.New(rego.Compiler(compiler), rego.Query(query)).PrepareForEval(ctx)
+	if err != nil {
+		return pq, fmt.Errorf("prepare query: %w", err)
+	}
+	return pq, nil
 }
 
 // Policies lists every policy, sorted by name.

@@ -2,6 +2,8 @@ package policies_test
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -173,5 +175,184 @@ func TestParamsValidation(t *testing.T) {
 	}
 	if got := p.EffectiveParams(nil)["trusted_registries"]; got == nil {
 		t.Fatal("default for trusted_registries missing")
+	}
+}
+
+func TestCompliance(t *testing.T) {
+	md := func(compliance string) policies.Source {
+		return policies.Source{Name: "c.rego", Text: "# METADATA\n# title: t\n# custom:\n#   name: c\n" + compliance +
+			"package custom.c\n\nimport rego.v1\n\nviolation contains \"x\" if false\n"}
+	}
+	e, err := compile(t, md("#   compliance:\n#     soc2: [CC6.1, CC7.2]\n#     gdpr: [\"Art. 30\"]\n#     hipaa: [\"164.312(b)\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := e.Lookup("c")
+	want := map[string][]string{"soc2": {"CC6.1", "CC7.2"}, "gdpr": {"Art. 30"}, "hipaa": {"164.312(b)"}}
+	if !reflect.DeepEqual(p.Compliance, want) {
+		t.Fatalf("Compliance = %#v, want %#v", p.Compliance, want)
+	}
+	e, err = compile(t, md(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := e.Lookup("c"); p.Compliance != nil {
+		t.Fatalf("a policy without custom.compliance maps to %v", p.Compliance)
+	}
+	bad := map[string]struct{ yaml, want string }{
+		"not a map":            {"#   compliance: [soc2]\n", "METADATA custom.compliance: expected a map of framework to control IDs"},
+		"upper-case key":       {"#   compliance:\n#     SOC2: [CC6.1]\n", "METADATA custom.compliance.SOC2: a framework name is lower-case"},
+		"scalar controls":      {"#   compliance:\n#     soc2: CC6.1\n", "METADATA custom.compliance.soc2: expected a list of control IDs, got string"},
+		"no controls":          {"#   compliance:\n#     soc2: []\n", "METADATA custom.compliance.soc2: lists no controls"},
+		"empty control":        {"#   compliance:\n#     soc2: [\"\"]\n", `METADATA custom.compliance.soc2[0]: a control ID is a non-empty string`},
+		"padded control":       {"#   compliance:\n#     soc2: [\" CC6.1\"]\n", `METADATA custom.compliance.soc2[0]: a control ID is a non-empty string without surrounding spaces, got " CC6.1"`},
+		"number control":       {"#   compliance:\n#     iso27001: [5.15]\n", "METADATA custom.compliance.iso27001[0]: expected a string, got float64"},
+		"control listed twice": {"#   compliance:\n#     soc2: [CC6.1, CC6.1]\n", `METADATA custom.compliance.soc2[1]: control "CC6.1" is listed twice`},
+	}
+	for name, tc := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := compile(t, md(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLibraryCompliance(t *testing.T) {
+	for _, p := range library(t).Policies() {
+		if len(p.Compliance) == 0 {
+			t.Errorf("%s: METADATA maps the policy to no compliance controls", p.Name)
+		}
+	}
+}
+
+// optionalRules is a policy with the optional patch and sample rules, switched by the input.
+const optionalRules = `# METADATA
+# title: Optional rules
+# custom:
+#   name: optional
+package custom.optional
+
+import rego.v1
+
+violation contains "no team label" if not input.resource.metadata.labels.team
+
+patch contains {"op": "add", "path": "/metadata/labels/team", "value": input.params.team} if not input.resource.metadata.labels.team
+
+patch contains {"op": "test", "path": "/metadata/labels", "value": null} if input.resource.metadata.labels == null
+
+sample if input.request.operation == "UPDATE"
+`
+
+func evalDoc(t *testing.T, in policies.Input) *policies.Document {
+	t.Helper()
+	doc, err := policies.NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func TestPatch(t *testing.T) {
+	ctx := context.Background()
+	e, err := compile(t, policies.Source{Name: "optional.rego", Text: optionalRules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := e.Lookup("optional")
+	if !p.HasPatch() || !p.HasSample() {
+		t.Fatalf("HasPatch = %v, HasSample = %v, want both", p.HasPatch(), p.HasSample())
+	}
+	s, err := p.NewSettings(policies.ModeEnforce, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := p.Patch(ctx, evalDoc(t, policies.Input{Resource: map[string]any{"metadata": map[string]any{"labels": nil}}}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// input.params.team is undefined, so only the test operation is produced.
+	want := []policies.PatchOp{{Op: "test", Path: "/metadata/labels", Value: nil}}
+	if !reflect.DeepEqual(ops, want) {
+		t.Fatalf("Patch = %#v, want %#v", ops, want)
+	}
+	out, err := json.Marshal(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(out); got != `[{"op":"test","path":"/metadata/labels","value":null}]` {
+		t.Fatalf("JSON Patch = %s", got)
+	}
+	ops, err = p.Patch(ctx, evalDoc(t, policies.Input{Resource: map[string]any{"metadata": map[string]any{"labels": map[string]any{"team": "a"}}}}), s)
+	if err != nil || len(ops) != 0 {
+		t.Fatalf("a compliant object: Patch = %v, %v; want nothing", ops, err)
+	}
+	remove, _ := json.Marshal([]policies.PatchOp{{Op: "remove", Path: "/a~1b"}})
+	if string(remove) != `[{"op":"remove","path":"/a~1b"}]` {
+		t.Fatalf("remove marshals as %s", remove)
+	}
+}
+
+func TestPatchRejectsBadOperations(t *testing.T) {
+	cases := map[string]struct{ rule, want string }{
+		"not a collection": {`patch := "add"`, "policy bad: rule patch must be a set or an array of JSON Patch operations, got a string"},
+		"not an object":    {`patch := ["add"]`, "policy bad: rule patch: operation 0: want an object {op, path, value}, got a string"},
+		"unknown op":       {`patch := [{"op": "move", "from": "/a", "path": "/b"}]`, "policy bad: rule patch: operation 0: "},
+		"unknown op only":  {`patch := [{"op": "merge", "path": "/b", "value": 1}]`, `policy bad: rule patch: operation 0: unknown op "merge" (want add, replace, remove or test)`},
+		"missing op":       {`patch := [{"path": "/b", "value": 1}]`, "operation 0: op is missing"},
+		"relative path":    {`patch := [{"op": "add", "path": "spec.replicas", "value": 2}]`, `operation 0: path "spec.replicas" is not a JSON pointer into the object: it must start with "/"`},
+		"bad escape":       {`patch := [{"op": "remove", "path": "/metadata/annotations/a~b"}]`, `path "/metadata/annotations/a~b": "~" must be escaped as "~0"`},
+		"add no value":     {`patch := [{"op": "add", "path": "/a"}]`, "operation 0: op add needs a value"},
+		"remove value":     {`patch := [{"op": "remove", "path": "/a", "value": 1}]`, "operation 0: op remove takes no value"},
+		"path not string":  {`patch := [{"op": "add", "path": 1, "value": 1}]`, "operation 0: path must be a string, got a number"},
+		"extra field":      {`patch := [{"op": "add", "path": "/a", "value": 1, "note": "x"}]`, `operation 0: unknown field "note"`},
+		"second bad":       {`patch := [{"op": "add", "path": "/a", "value": 1}, {"op": "add", "path": "a", "value": 1}]`, "operation 1: path"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			e, err := compile(t, policies.Source{Name: "bad.rego", Text: "package custom.bad\n\nimport rego.v1\n\nviolation contains \"x\" if false\n\n" + tc.rule + "\n"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := e.Lookup("bad")
+			_, err = p.Patch(context.Background(), evalDoc(t, policies.Input{}), p.DefaultSettings())
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSampled(t *testing.T) {
+	ctx := context.Background()
+	e, err := compile(t,
+		policies.Source{Name: "optional.rego", Text: optionalRules},
+		policies.Source{Name: "plain.rego", Text: "package custom.plain\n\nimport rego.v1\n\nviolation contains \"x\" if false\n"},
+		policies.Source{Name: "odd.rego", Text: "package custom.odd\n\nimport rego.v1\n\nviolation contains \"x\" if false\n\nsample := \"yes\"\n"},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	optional, _ := e.Lookup("optional")
+	for op, want := range map[string]bool{"UPDATE": true, "CREATE": false} {
+		got, err := optional.Sampled(ctx, evalDoc(t, policies.Input{Request: policies.Request{Operation: op}}), optional.DefaultSettings())
+		if err != nil || got != want {
+			t.Errorf("%s: Sampled = %v, %v; want %v", op, got, err, want)
+		}
+	}
+	plain, _ := e.Lookup("plain")
+	if plain.HasPatch() || plain.HasSample() {
+		t.Fatal("a policy without patch or sample rules claims them")
+	}
+	if got, err := plain.Sampled(ctx, evalDoc(t, policies.Input{}), plain.DefaultSettings()); got || err != nil {
+		t.Fatalf("no sample rule: Sampled = %v, %v", got, err)
+	}
+	if ops, err := plain.Patch(ctx, evalDoc(t, policies.Input{}), plain.DefaultSettings()); ops != nil || err != nil {
+		t.Fatalf("no patch rule: Patch = %v, %v", ops, err)
+	}
+	odd, _ := e.Lookup("odd")
+	if _, err := odd.Sampled(ctx, evalDoc(t, policies.Input{}), odd.DefaultSettings()); err == nil || !strings.Contains(err.Error(), "policy odd: rule sample must be a boolean, got a string") {
+		t.Fatalf("a string sample rule: err = %v", err)
 	}
 }

@@ -63,6 +63,9 @@ type Metadata struct {
 	Remediation string `json:"remediation,omitempty"`
 	// Parameters is the JSON schema of each parameter, by name.
 	Parameters map[string]any `json:"parameters,omitempty"`
+	// Compliance maps a framework ("soc2", "gdpr", "hipaa") to the IDs of the controls the policy serves
+	// ("CC6.1", "Art. 30", "164.312(b)"), from METADATA custom.compliance.
+	Compliance map[string][]string `json:"compliance,omitempty"`
 	// Package is the Rego package, e.g. "attest.library.no_privileged".
 	Package string `json:"package"`
 	// File is where the policy came from.
@@ -138,10 +141,59 @@ func readMetadata(mod *ast.Module) (Metadata, error) {
 		}
 		md.Parameters = params
 	}
+	if md.Compliance, err = readCompliance(custom["compliance"]); err != nil {
+		return md, err
+	}
 	if md.Title == "" {
 		md.Title = md.Name
 	}
 	return md, nil
+}
+
+var frameworkName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// readCompliance validates custom.compliance: a map of lower-case framework names to non-empty lists of control
+// IDs, each a non-empty string without surrounding space, none repeated.
+func readCompliance(raw any) (map[string][]string, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	frameworks, ok := raw.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("METADATA custom.compliance: expected a map of framework to control IDs, e.g. {soc2: [CC6.1]}, got %T", raw)
+	}
+	out := make(map[string][]string, len(frameworks))
+	for fw, v := range frameworks {
+		field := "METADATA custom.compliance." + fw
+		if !frameworkName.MatchString(fw) {
+			return nil, fmt.Errorf("%s: a framework name is lower-case letters, digits and '-' (soc2, gdpr, hipaa)", field)
+		}
+		list, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: expected a list of control IDs, got %T", field, v)
+		}
+		if len(list) == 0 {
+			return nil, fmt.Errorf("%s: lists no controls", field)
+		}
+		controls := make([]string, 0, len(list))
+		seen := make(map[string]bool, len(list))
+		for i, c := range list {
+			s, ok := c.(string)
+			if !ok {
+				return nil, fmt.Errorf("%s[%d]: expected a string, got %T", field, i, c)
+			}
+			if s == "" || strings.TrimSpace(s) != s {
+				return nil, fmt.Errorf("%s[%d]: a control ID is a non-empty string without surrounding spaces, got %q", field, i, s)
+			}
+			if seen[s] {
+				return nil, fmt.Errorf("%s[%d]: control %q is listed twice", field, i, s)
+			}
+			seen[s] = true
+			controls = append(controls, s)
+		}
+		out[fw] = controls
+	}
+	return out, nil
 }
 
 // nameFromPackage turns "attest.security.no_privileged" into "no-privileged".

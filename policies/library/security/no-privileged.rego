@@ -8,6 +8,10 @@
 #   severity: critical
 #   mode: enforce
 #   remediation: remove securityContext.privileged or add a PolicyException
+#   compliance:
+#     soc2: [CC6.1, CC6.8]
+#     hipaa: ["164.312(a)(1)"]
+#     gdpr: [Art. 32]
 package attest.library.no_privileged
 
 import rego.v1

@@ -10,6 +10,10 @@
 #   severity: high
 #   mode: enforce
 #   remediation: use an image from a trusted registry or add a PolicyException
+#   compliance:
+#     soc2: [CC6.8, CC7.1]
+#     hipaa: ["164.312(c)(1)"]
+#     gdpr: [Art. 32]
 #   parameters:
 #     trusted_registries:
 #       type: array
