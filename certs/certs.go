@@ -121,7 +121,12 @@ func WriteDir(dir string, kp KeyPair, caPEM []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	for name, data := range map[string][]byte{CAFile: caPEM, KeyFile: kp.KeyPEM, CertFile: kp.CertPEM} {
+	// The key goes before the certificate: a watcher that reloads on the certificate's change finds the new key.
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{CAFile, caPEM}, {KeyFile, kp.KeyPEM}, {CertFile, kp.CertPEM}} {
+		name, data := f.name, f.data
 		tmp := filepath.Join(dir, "."+name+".tmp")
 		if err := os.WriteFile(tmp, data, 0o600); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

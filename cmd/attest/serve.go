@@ -6,17 +6,22 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/certs"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/webhook"
 )
@@ -31,6 +36,9 @@ type serveOptions struct {
 	failurePolicy string
 	kubeconfig    string
 	logLevel      string
+	certSecret    string
+	certHosts     []string
+	webhookName   string
 }
 
 func newServeCommand() *cobra.Command {
@@ -51,6 +59,9 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.failurePolicy, "failure-policy", "Fail", "answer when no decision is reached in time: Fail (refuse) or Ignore (admit with a warning)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for namespace labels (default: in-cluster when running in a Pod, else none)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.certSecret, "cert-secret", "", "NAMESPACE/NAME: ATTEST keeps its own CA and serving certificate in this Secret, rotates them, injects the CA into the webhook configurations and writes the pair into --cert-dir (empty: the files in --cert-dir come from elsewhere, e.g. cert-manager)")
+	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
+	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
 	return cmd
 }
 
@@ -60,6 +71,8 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return usageError(fmt.Errorf("--log-level: %w", err))
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// controller-runtime (certificate watcher and rotation) logs through the same handler.
+	crlog.SetLogger(logr.FromSlogHandler(log.Handler()))
 	tuneGC(serveGCPercent, serveMemoryLimit)
 	mode, err := parseGlobalMode(o.mode)
 	if err != nil {
@@ -91,9 +104,17 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	namespaces, err := namespaceLookup(ctx, o.kubeconfig, log)
+	restConfig, err := clusterConfig(o.kubeconfig)
 	if err != nil {
 		return usageError(err)
+	}
+	namespaces, err := namespaceLookup(ctx, restConfig, log)
+	if err != nil {
+		return err
+	}
+	certsWritten, err := manageCerts(ctx, g, o, restConfig, log)
+	if err != nil {
+		return err
 	}
 	validate, err := webhook.NewHandler(webhook.HandlerOptions{
 		Decider: eval, Budget: o.budget, FailurePolicy: webhook.FailurePolicy(o.failurePolicy),
@@ -118,13 +139,50 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log.Info("attest serving", "port", o.port, "policies", len(engine.Policies()), "config", o.config, "mode", string(mode))
-	g.Go(func() error { return srv.Start(ctx) })
+	g.Go(func() error {
+		select {
+		case <-certsWritten:
+		case <-ctx.Done():
+			return nil
+		}
+		log.Info("attest serving", "port", o.port, "policies", len(engine.Policies()), "config", o.config, "mode", string(mode))
+		return srv.Start(ctx)
+	})
 	return g.Wait()
 }
 
-// namespaceLookup builds the informer-backed namespace cache when a cluster is reachable.
-func namespaceLookup(ctx context.Context, kubeconfig string, log *slog.Logger) (webhook.NamespaceLookup, error) {
+// manageCerts starts certificate rotation when --cert-secret asks for it; the returned channel is closed once
+// --cert-dir holds a serving pair (at once when certificates come from elsewhere).
+func manageCerts(ctx context.Context, g *errgroup.Group, o serveOptions, cfg *rest.Config, log *slog.Logger) (<-chan struct{}, error) {
+	if o.certSecret == "" {
+		done := make(chan struct{})
+		close(done)
+		return done, nil
+	}
+	ns, name, ok := strings.Cut(o.certSecret, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") {
+		return nil, usageError(fmt.Errorf("--cert-secret %q: want NAMESPACE/NAME", o.certSecret))
+	}
+	if cfg == nil {
+		return nil, usageError(fmt.Errorf("--cert-secret needs a cluster: run in a Pod or pass --kubeconfig"))
+	}
+	hosts := o.certHosts
+	if len(hosts) == 0 {
+		hosts = certs.ServiceHosts("attest", ns)
+	}
+	m, err := certs.NewManaged(cfg, certs.ManagedOptions{
+		Secret: types.NamespacedName{Namespace: ns, Name: name}, Hosts: hosts, CertDir: o.certDir,
+		ValidatingWebhook: o.webhookName, MutatingWebhook: o.webhookName, Log: log.With("component", "certs"),
+	})
+	if err != nil {
+		return nil, usageError(err)
+	}
+	g.Go(func() error { return m.Start(ctx) })
+	return m.Written(), nil
+}
+
+// clusterConfig finds the cluster: --kubeconfig, else in-cluster when running in a Pod, else none (nil).
+func clusterConfig(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
 	switch {
@@ -133,11 +191,19 @@ func namespaceLookup(ctx context.Context, kubeconfig string, log *slog.Logger) (
 	case os.Getenv("KUBERNETES_SERVICE_HOST") != "":
 		cfg, err = rest.InClusterConfig()
 	default:
-		log.Warn("no cluster configured: namespace labels are unknown, productionNamespaces.selector cannot match (names still do)")
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cluster config: %w", err)
+	}
+	return cfg, nil
+}
+
+// namespaceLookup builds the informer-backed namespace cache when a cluster is reachable.
+func namespaceLookup(ctx context.Context, cfg *rest.Config, log *slog.Logger) (webhook.NamespaceLookup, error) {
+	if cfg == nil {
+		log.Warn("no cluster configured: namespace labels are unknown, productionNamespaces.selector cannot match (names still do)")
+		return nil, nil
 	}
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

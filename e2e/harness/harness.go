@@ -27,7 +27,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/continuums/attest/certs"
 	"github.com/continuums/attest/webhook/webhooktest"
 )
 
@@ -37,6 +36,12 @@ const Namespace = "attest-system"
 // LocalWebhookConfiguration names the URL-registered copies of the manifests' webhook configurations, so that
 // applying manifests/base itself (which registers by Service) never collides with them.
 const LocalWebhookConfiguration = "attest-local"
+
+// CertSecret is the manifests' Secret in which ATTEST keeps its CA and serving certificate.
+const CertSecret = "attest-tls"
+
+// WebhookHost is the name the API server calls the local ATTEST by; its managed certificate is issued for it.
+const WebhookHost = "localhost"
 
 // ServiceAccountUser is the identity ATTEST runs as, so the manifests' RBAC is what it gets.
 const ServiceAccountUser = "system:serviceaccount:" + Namespace + ":attest"
@@ -121,10 +126,13 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	if err := c.startAttest(ctx); err != nil {
+	if c.AttestPort, err = webhooktest.FreePort(); err != nil {
 		return c, err
 	}
 	if err := c.registerWebhooks(ctx); err != nil {
+		return c, err
+	}
+	if err := c.startAttest(ctx); err != nil {
 		return c, err
 	}
 	fmt.Fprintf(o.Log, "ATTEST registered in %s\n", time.Since(t0).Round(time.Millisecond))
@@ -187,7 +195,7 @@ func (c *Cluster) KubectlPath() string {
 // StopAttest stops the webhook (to show what the API server does without it).
 func (c *Cluster) StopAttest() { c.attest.Stop() }
 
-// StartAttest starts the webhook again on the same port and certificate.
+// StartAttest starts the webhook again on the same port; it finds its certificate in the Secret.
 func (c *Cluster) StartAttest(ctx context.Context) error {
 	c.attest.Stop()
 	return c.runAttest(ctx)
@@ -227,11 +235,37 @@ func (c *Cluster) applyManifests(ctx context.Context) error {
 		}
 		keep = append(keep, doc)
 	}
+	keep = append(keep, localWebhookRBAC)
 	if _, stderr, err := c.Kubectl(ctx, strings.Join(keep, "\n---\n"), "apply", "-f", "-"); err != nil {
 		return fmt.Errorf("apply manifests/base: %v: %s", err, stderr)
 	}
 	return nil
 }
+
+// localWebhookRBAC lets ATTEST inject its CA into the URL-registered configurations, as the manifests' ClusterRole
+// lets it for the ones named attest.
+const localWebhookRBAC = `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: attest-local-webhooks
+rules:
+  - apiGroups: [admissionregistration.k8s.io]
+    resources: [validatingwebhookconfigurations, mutatingwebhookconfigurations]
+    resourceNames: [` + LocalWebhookConfiguration + `]
+    verbs: [update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: attest-local-webhooks
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: attest-local-webhooks
+subjects:
+  - kind: ServiceAccount
+    name: attest
+    namespace: ` + Namespace + "\n"
 
 func (c *Cluster) startControllerManager(ctx context.Context) error {
 	kubeconfig, err := c.writeKubeconfig("kube-controller-manager", envtest.User{Name: "system:kube-controller-manager"})
@@ -281,42 +315,86 @@ func (c *Cluster) startAttest(ctx context.Context) error {
 	if err := os.WriteFile(c.ConfigPath, config, 0o600); err != nil {
 		return err
 	}
-	now := time.Now()
-	ca, err := certs.NewCA("attest-e2e-ca", now, 24*time.Hour)
-	if err != nil {
-		return err
-	}
-	kp, err := ca.IssueServing([]string{"127.0.0.1", "localhost"}, now, 24*time.Hour)
-	if err != nil {
-		return err
-	}
-	c.caPEM = ca.PEM
 	c.CertDir = filepath.Join(c.o.Dir, "attest-certs")
-	if err := certs.WriteDir(c.CertDir, kp, ca.PEM); err != nil {
-		return err
-	}
-	if c.AttestPort, err = webhooktest.FreePort(); err != nil {
-		return err
-	}
 	return c.runAttest(ctx)
 }
 
+// runAttest starts `attest serve` as the manifests run it: it issues its own certificate into the manifests'
+// attest-tls Secret and injects the CA into the URL-registered webhook configurations, which the harness waits for.
 func (c *Cluster) runAttest(ctx context.Context) error {
 	var err error
 	c.attest, err = StartProcess(ctx, "attest", c.o.Attest, filepath.Join(c.o.Dir, "attest.log"),
 		"serve", "--host=127.0.0.1", "--port="+strconv.Itoa(c.AttestPort), "--cert-dir="+c.CertDir,
+		"--cert-secret="+Namespace+"/"+CertSecret, "--cert-hosts="+WebhookHost,
+		"--webhook-configuration="+LocalWebhookConfiguration,
 		"--config="+c.ConfigPath, "--kubeconfig="+filepath.Join(c.o.Dir, "attest.kubeconfig"))
 	if err != nil {
+		return err
+	}
+	if c.caPEM, err = c.WaitForCABundle(ctx, nil); err != nil {
 		return err
 	}
 	return c.waitReady(ctx)
 }
 
+// CABundles are the caBundle of the local validating and mutating webhook configurations.
+func (c *Cluster) CABundles(ctx context.Context) (validating, mutating []byte, err error) {
+	vwc, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, LocalWebhookConfiguration, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	mwc, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, LocalWebhookConfiguration, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return vwc.Webhooks[0].ClientConfig.CABundle, mwc.Webhooks[0].ClientConfig.CABundle, nil
+}
+
+// WaitForCABundle waits until ATTEST has injected one CA, other than old, into both webhook configurations and
+// returns it.
+func (c *Cluster) WaitForCABundle(ctx context.Context, old []byte) ([]byte, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v, m, err := c.CABundles(ctx)
+		if err == nil && len(v) > 0 && bytes.Equal(v, m) && !bytes.Equal(v, old) {
+			return v, nil
+		}
+		if c.attest.Exited() {
+			return nil, fmt.Errorf("attest exited: %s", c.attest.Output())
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("caBundle not injected into %s after 60s (last error: %v)\n%s", LocalWebhookConfiguration, err, c.attest.Output())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ServingCertificate is the leaf certificate ATTEST serves now, verified against its injected CA for WebhookHost.
+func (c *Cluster) ServingCertificate(ca []byte) (*x509.Certificate, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("no certificate in the CA bundle")
+	}
+	conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.AttestPort), &tls.Config{RootCAs: pool, ServerName: WebhookHost, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = conn.Close() }()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+// AttestPID is the running webhook's process ID (a rotation must not change it).
+func (c *Cluster) AttestPID() int { return c.attest.PID() }
+
 // waitReady polls /readyz over TLS with the webhook's CA until it answers 200.
 func (c *Cluster) waitReady(ctx context.Context) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(c.caPEM)
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: WebhookHost, MinVersion: tls.VersionTLS12}}}
 	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", c.AttestPort)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -343,13 +421,13 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 }
 
 // registerWebhooks creates the manifests' webhook configurations with each Service reference replaced by the
-// URL of the local ATTEST and the caBundle of its CA.
+// URL of the local ATTEST and no caBundle: ATTEST injects its own CA, as it does in a cluster.
 func (c *Cluster) registerWebhooks(ctx context.Context) error {
 	raw, err := os.ReadFile(filepath.Join(c.o.Repo, "manifests", "base", "webhooks.yaml"))
 	if err != nil {
 		return err
 	}
-	base := fmt.Sprintf("https://127.0.0.1:%d", c.AttestPort)
+	base := fmt.Sprintf("https://%s:%d", WebhookHost, c.AttestPort)
 	for _, doc := range strings.Split(string(raw), "\n---\n") {
 		var meta metav1.TypeMeta
 		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
@@ -363,7 +441,7 @@ func (c *Cluster) registerWebhooks(ctx context.Context) error {
 			}
 			vwc.Name = LocalWebhookConfiguration
 			for i := range vwc.Webhooks {
-				toURL(&vwc.Webhooks[i].ClientConfig, base, c.caPEM)
+				toURL(&vwc.Webhooks[i].ClientConfig, base)
 			}
 			if _, err := c.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Create(ctx, &vwc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("register validating webhook: %w", err)
@@ -375,7 +453,7 @@ func (c *Cluster) registerWebhooks(ctx context.Context) error {
 			}
 			mwc.Name = LocalWebhookConfiguration
 			for i := range mwc.Webhooks {
-				toURL(&mwc.Webhooks[i].ClientConfig, base, c.caPEM)
+				toURL(&mwc.Webhooks[i].ClientConfig, base)
 			}
 			if _, err := c.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, &mwc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("register mutating webhook: %w", err)
@@ -387,13 +465,13 @@ func (c *Cluster) registerWebhooks(ctx context.Context) error {
 	return nil
 }
 
-func toURL(cc *admissionregistrationv1.WebhookClientConfig, base string, ca []byte) {
+func toURL(cc *admissionregistrationv1.WebhookClientConfig, base string) {
 	path := "/"
 	if cc.Service != nil && cc.Service.Path != nil {
 		path = *cc.Service.Path
 	}
 	url := base + path
-	cc.URL, cc.Service, cc.CABundle = &url, nil, ca
+	cc.URL, cc.Service, cc.CABundle = &url, nil, nil
 }
 
 // WaitForWebhook polls until a server dry-run of obj in namespace is refused by ATTEST, which shows the
