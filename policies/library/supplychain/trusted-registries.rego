@@ -27,6 +27,7 @@ import rego.v1
 violation contains {"message": msg, "path": c.path, "fix": "write the image as a valid reference, e.g. registry.example.com/team/app:1.2.3"} if {
 	some c in input.containers
 	err := input.images[c.image].error
+	err != ""
 	msg := sprintf("image %q cannot be parsed: %s", [c.image, err])
 }
 

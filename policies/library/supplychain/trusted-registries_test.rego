@@ -74,3 +74,7 @@ test_long_registry_lists_are_summarised if {
 	some f in v
 	f.fix == "use an image under a.io, b.io, c.io (or 2 more), or add a PolicyException"
 }
+
+test_empty_error_fact_is_no_error if {
+	count(run("gcr.io/company/app:1", {"name": "gcr.io/company/app", "trusted_registry": true, "error": ""}, ["gcr.io/company"])) == 0
+}

@@ -1,0 +1,39 @@
+# METADATA
+# title: Disallow the latest tag
+# description: >-
+#   An image named by the tag latest (written, or implied by naming no tag at all) runs whatever the tag points to
+#   when a node pulls it: two replicas can run different code and a rollback cannot go back. An image pinned by
+#   digest is fine even when it also names :latest, since the digest decides what runs. Judged on the parsed
+#   reference ATTEST gives as input.images[image].tag and .digest, not on the text.
+# custom:
+#   name: disallow-latest-tag
+#   severity: medium
+#   mode: audit
+#   remediation: name a version tag (app:1.4.2) or pin a digest (app@sha256:…)
+#   compliance:
+#     soc2: [CC8.1]
+#     hipaa: ["164.312(c)(1)"]
+package attest.library.disallow_latest_tag
+
+import rego.v1
+
+violation contains {"message": msg, "path": c.path} if {
+	some c in input.containers
+	img := unpinned[c.image]
+	img.tag == "latest"
+	msg := sprintf("image %q is not pinned: it uses the tag latest, which can point to a different image on every pull", [c.image])
+}
+
+violation contains {"message": msg, "path": c.path} if {
+	some c in input.containers
+	img := unpinned[c.image]
+	object.get(img, "tag", "") == ""
+	msg := sprintf("image %q is not pinned: it names neither a tag nor a digest", [c.image])
+}
+
+# unpinned holds the facts of parsed images that name no digest.
+unpinned[image] := img if {
+	some image, img in input.images
+	object.get(img, "error", "") == ""
+	object.get(img, "digest", "") == ""
+}
