@@ -4,6 +4,8 @@ GO ?= go
 CACHE_DIR ?= $(HOME)/.cache/attest
 GOLANGCI_VERSION := v2.15.0
 GOLANGCI := $(CACHE_DIR)/tools/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
+CONTROLLER_GEN_VERSION := v0.23.0
+CONTROLLER_GEN := $(CACHE_DIR)/tools/controller-gen-$(CONTROLLER_GEN_VERSION)/controller-gen
 FUZZTIME ?= 60s
 BIN := bin/attest
 # The e2e control plane: kube-apiserver, kube-controller-manager, etcd and kubectl built from k8s.io/kubernetes
@@ -19,7 +21,7 @@ FUZZ_TARGETS := \
 	./manifest:FuzzParse \
 	./attestation:FuzzParseReference
 
-.PHONY: all build test unit e2e controlplane lint bench fuzz run run-webhook e2e-kind image clean
+.PHONY: all build test unit e2e controlplane lint generate verify-generated bench fuzz run run-webhook e2e-kind image clean
 
 all: build
 
@@ -44,10 +46,26 @@ controlplane:
 $(GOLANGCI):
 	GOBIN=$(dir $(GOLANGCI)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
-## lint: go vet and golangci-lint (installed from the Go module proxy into $(CACHE_DIR)), depguard enforcing the layout.
-lint: $(GOLANGCI)
+## lint: go vet, golangci-lint (installed from the Go module proxy into $(CACHE_DIR)) with depguard enforcing the
+## layout, and a check that the generated CRDs and deep-copy code match api/.
+lint: $(GOLANGCI) verify-generated
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+
+$(CONTROLLER_GEN):
+	GOBIN=$(dir $(CONTROLLER_GEN)) $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+## generate: deep-copy code and CRD YAML (manifests/crds) from api/v1alpha1.
+generate: $(CONTROLLER_GEN)
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd:maxDescLen=400 paths=./api/... output:crd:dir=manifests/crds
+
+verify-generated: $(CONTROLLER_GEN)
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(CONTROLLER_GEN) crd:maxDescLen=400 paths=./api/... output:crd:dir=$$tmp; \
+	for f in $$tmp/*.yaml; do cmp -s $$f manifests/crds/$$(basename $$f) || { echo "manifests/crds/$$(basename $$f) is stale: run make generate"; exit 1; }; done; \
+	cp api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go; $(CONTROLLER_GEN) object paths=./api/...; \
+	cmp -s api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go || { cp $$tmp/deepcopy.go api/v1alpha1/zz_generated.deepcopy.go; echo "api/v1alpha1/zz_generated.deepcopy.go is stale: run make generate"; exit 1; }
 
 ## bench: admission and HTTPS benchmarks, then the CLI on generated manifests.
 bench: build
