@@ -72,9 +72,44 @@ func TestLibraryCatalogue(t *testing.T) {
 			t.Errorf("%s: METADATA needs title, description and custom.remediation", p.Name)
 		}
 	}
-	for _, name := range []string{"no-privileged", "trusted-registries"} {
-		if _, ok := e.Lookup(name); !ok {
-			t.Errorf("library lacks %s", name)
+	// The catalogue of DESIGN.md section 4: name, default mode, and whether the policy can mutate.
+	want := []struct {
+		name  string
+		mode  policies.Mode
+		patch bool
+	}{
+		{"change-window", policies.ModeOff, false},
+		{"disallow-latest-tag", policies.ModeAudit, false},
+		{"gdpr-annotations", policies.ModeAudit, false},
+		{"no-privileged", policies.ModeEnforce, false},
+		{"production-replicas", policies.ModeAudit, false},
+		{"require-attestation", policies.ModeEnforce, false},
+		{"require-receipt", policies.ModeAudit, false},
+		{"resource-limits", policies.ModeAudit, true},
+		{"soc2-audit-logging", policies.ModeAudit, false},
+		{"trusted-registries", policies.ModeEnforce, false},
+	}
+	var names []string
+	for _, p := range e.Policies() {
+		names = append(names, p.Name)
+	}
+	if len(names) != len(want) {
+		t.Errorf("library has %d policies %v, want %d", len(names), names, len(want))
+	}
+	for _, w := range want {
+		p, ok := e.Lookup(w.name)
+		if !ok {
+			t.Errorf("library lacks %s", w.name)
+			continue
+		}
+		if p.DefaultMode != w.mode {
+			t.Errorf("%s: default mode %s, want %s", w.name, p.DefaultMode, w.mode)
+		}
+		if p.HasPatch() != w.patch {
+			t.Errorf("%s: HasPatch = %v, want %v", w.name, p.HasPatch(), w.patch)
+		}
+		if p.HasSample() {
+			t.Errorf("%s: the library samples nothing by default, but the policy defines sample", w.name)
 		}
 	}
 }

@@ -168,7 +168,7 @@ violation contains {"message": msg, "fix": fix} if {
 	msg := concat("", [closed_message, ignored_approval])
 }
 
-closed_message := sprintf("changes to workloads in production namespace %s are allowed only inside a change window; it is %s, and the next window opens %s", [input.namespace.name, next_opening[2], next_opening[1]]) if count(windows) > 0
+closed_message := sprintf("changes to workloads in production namespace %s are allowed only inside a change window: it is %s and the next window opens %s", [input.namespace.name, next_opening[2], next_opening[1]]) if count(windows) > 0
 
 closed_message := sprintf("changes to workloads in production namespace %s are frozen: no change window is configured", [input.namespace.name]) if count(windows) == 0
 
@@ -179,16 +179,16 @@ closed_message := sprintf("changes to workloads in production namespace %s are a
 
 default ignored_approval := ""
 
-ignored_approval := sprintf("; the approval %s does not apply: %s is in none of the emergency groups", [approval, input.request.user.username]) if {
+ignored_approval := sprintf(", and the approval %s does not count because %s is in none of the emergency groups", [approval, input.request.user.username]) if {
 	emergency_approval
 	not emergency_requester
 }
 
-fix := sprintf("make the change inside a change window; in an emergency, a member of %s applies it with the annotation %s: EMERGENCY-<ticket>", [concat(", ", sort(input.params.emergency_groups)), approval_annotation]) if count(input.params.emergency_groups) > 0
+fix := sprintf("make the change inside a change window, or in an emergency have a member of %s apply it with the annotation %s: EMERGENCY-<ticket>", [concat(", ", sort(input.params.emergency_groups)), approval_annotation]) if count(input.params.emergency_groups) > 0
 
 fix := "make the change inside a change window, or add a PolicyException" if count(input.params.emergency_groups) == 0
 
-warn contains {"message": msg, "fix": "the change is admitted and recorded; review it with the change board"} if {
+warn contains {"message": msg, "fix": "the change is admitted and recorded for review by the change board"} if {
 	outside
 	emergency
 	msg := sprintf("emergency change %s outside the change window by %s", [approval, input.request.user.username])

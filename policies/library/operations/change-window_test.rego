@@ -54,7 +54,7 @@ warnings(doc) := w if {
 
 messages(doc) := {f.message | some f in violations(doc)}
 
-emergency_fix := "make the change inside a change window; in an emergency, a member of sre-oncall applies it with the annotation attest.continuu.ms/approval-id: EMERGENCY-<ticket>"
+emergency_fix := "make the change inside a change window, or in an emergency have a member of sre-oncall apply it with the annotation attest.continuu.ms/approval-id: EMERGENCY-<ticket>"
 
 # --- inside and outside ---
 
@@ -68,7 +68,7 @@ test_inside_the_window_allowed_in_every_kind if {
 
 test_outside_the_window_denied_naming_the_next if {
 	violations(request("Deployment", sat_1403)) == {{
-		"message": "changes to workloads in production namespace shop are allowed only inside a change window; it is Sat 14:03 UTC, and the next window opens Mon 08:00 UTC",
+		"message": "changes to workloads in production namespace shop are allowed only inside a change window: it is Sat 14:03 UTC and the next window opens Mon 08:00 UTC",
 		"fix": emergency_fix,
 	}}
 }
@@ -82,11 +82,11 @@ test_outside_denied_in_every_kind if {
 }
 
 test_window_end_is_exclusive if {
-	messages(request("Pod", fri_1800)) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Fri 18:00 UTC, and the next window opens Mon 08:00 UTC"}
+	messages(request("Pod", fri_1800)) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Fri 18:00 UTC and the next window opens Mon 08:00 UTC"}
 }
 
 test_next_window_later_the_same_day if {
-	messages(request("CronJob", mon_0759)) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Mon 07:59 UTC, and the next window opens Mon 08:00 UTC"}
+	messages(request("CronJob", mon_0759)) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Mon 07:59 UTC and the next window opens Mon 08:00 UTC"}
 }
 
 test_window_judged_in_its_time_zone if {
@@ -97,27 +97,27 @@ test_window_judged_in_its_time_zone if {
 	count(violations(doc)) == 0
 
 	# Sunday 03:00 UTC is 04:00 in Berlin, outside the window
-	messages(object.union(doc, {"request": {"timestamp_ns": sun_0300}})) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Sun 04:00 Europe/Berlin, and the next window opens Mon 08:00 Europe/Berlin"}
+	messages(object.union(doc, {"request": {"timestamp_ns": sun_0300}})) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Sun 04:00 Europe/Berlin and the next window opens Mon 08:00 Europe/Berlin"}
 }
 
 test_window_across_midnight if {
 	night := {"days": ["Sat"], "start": "22:00", "end": "02:00"}
 	doc := object.union(request("StatefulSet", sun_0100), {"params": {"windows": [night]}})
 	count(violations(doc)) == 0
-	messages(object.union(doc, {"request": {"timestamp_ns": sun_0300}})) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Sun 03:00 UTC, and the next window opens Sat 22:00 UTC"}
-	messages(object.union(doc, {"request": {"timestamp_ns": sat_1403}})) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Sat 14:03 UTC, and the next window opens Sat 22:00 UTC"}
+	messages(object.union(doc, {"request": {"timestamp_ns": sun_0300}})) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Sun 03:00 UTC and the next window opens Sat 22:00 UTC"}
+	messages(object.union(doc, {"request": {"timestamp_ns": sat_1403}})) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Sat 14:03 UTC and the next window opens Sat 22:00 UTC"}
 }
 
 test_the_earliest_of_several_windows_named if {
 	weekend := {"days": ["Sun"], "start": "10:00", "end": "12:00", "timezone": "UTC"}
 	doc := object.union(request("Deployment", sat_1403), {"params": {"windows": [office, weekend]}})
-	messages(doc) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Sat 14:03 UTC, and the next window opens Sun 10:00 UTC"}
+	messages(doc) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Sat 14:03 UTC and the next window opens Sun 10:00 UTC"}
 }
 
 test_next_week_when_today_has_passed if {
 	friday := {"days": ["Fri"], "start": "09:00", "end": "10:00", "timezone": "UTC"}
 	doc := object.union(request("Deployment", fri_1800), {"params": {"windows": [friday]}})
-	messages(doc) == {"changes to workloads in production namespace shop are allowed only inside a change window; it is Fri 18:00 UTC, and the next window opens Fri 09:00 UTC"}
+	messages(doc) == {"changes to workloads in production namespace shop are allowed only inside a change window: it is Fri 18:00 UTC and the next window opens Fri 09:00 UTC"}
 }
 
 test_no_windows_freezes_production if {
@@ -184,7 +184,7 @@ test_emergency_change_passes_with_warning if {
 	count(violations(doc)) == 0
 	warnings(doc) == {{
 		"message": "emergency change EMERGENCY-123 outside the change window by alice",
-		"fix": "the change is admitted and recorded; review it with the change board",
+		"fix": "the change is admitted and recorded for review by the change board",
 	}}
 }
 
@@ -197,7 +197,7 @@ test_emergency_inside_window_is_an_ordinary_change if {
 test_emergency_approval_from_outside_the_groups_denied if {
 	doc := object.union(emergency(request("CronJob", sat_1403)), {"request": {"user": {"groups": ["developers"]}}})
 	violations(doc) == {{
-		"message": "changes to workloads in production namespace shop are allowed only inside a change window; it is Sat 14:03 UTC, and the next window opens Mon 08:00 UTC; the approval EMERGENCY-123 does not apply: alice is in none of the emergency groups",
+		"message": "changes to workloads in production namespace shop are allowed only inside a change window: it is Sat 14:03 UTC and the next window opens Mon 08:00 UTC, and the approval EMERGENCY-123 does not count because alice is in none of the emergency groups",
 		"fix": emergency_fix,
 	}}
 	count(warnings(doc)) == 0

@@ -54,14 +54,14 @@ violation contains {"message": msg, "path": "spec.replicas", "fix": fix} if {
 	replicas := input.resource.spec.replicas
 	is_number(replicas)
 	replicas < min_replicas
-	msg := sprintf("%s %s has %d %s; workloads in production namespace %s need at least %d", [kind, name, replicas, plural(replicas), input.namespace.name, min_replicas])
+	msg := sprintf("%s %s has %d %s, but workloads in production namespace %s need at least %d", [kind, name, replicas, plural(replicas), input.namespace.name, min_replicas])
 }
 
 violation contains {"message": msg, "path": "spec.replicas", "fix": fix} if {
 	applies
 	not replicas_set
 	min_replicas > 1
-	msg := sprintf("%s %s sets no spec.replicas, so it runs 1 replica; workloads in production namespace %s need at least %d", [kind, name, input.namespace.name, min_replicas])
+	msg := sprintf("%s %s sets no spec.replicas, so it runs 1 replica, but workloads in production namespace %s need at least %d", [kind, name, input.namespace.name, min_replicas])
 }
 
 replicas_set if is_number(input.resource.spec.replicas)

@@ -19,7 +19,7 @@ violations(doc) := v if {
 
 test_deployment_with_one_replica_denied if {
 	violations(workload("Deployment", {"replicas": 1}, true)) == {{
-		"message": "Deployment web has 1 replica; workloads in production namespace shop need at least 2",
+		"message": "Deployment web has 1 replica, but workloads in production namespace shop need at least 2",
 		"path": "spec.replicas",
 		"fix": "set spec.replicas to 2 or more, or add a PolicyException",
 	}}
@@ -27,14 +27,14 @@ test_deployment_with_one_replica_denied if {
 
 test_statefulset_without_replicas_denied if {
 	violations(workload("StatefulSet", {"serviceName": "db"}, true)) == {{
-		"message": "StatefulSet web sets no spec.replicas, so it runs 1 replica; workloads in production namespace shop need at least 2",
+		"message": "StatefulSet web sets no spec.replicas, so it runs 1 replica, but workloads in production namespace shop need at least 2",
 		"path": "spec.replicas",
 		"fix": "set spec.replicas to 2 or more, or add a PolicyException",
 	}}
 }
 
 test_replicaset_with_zero_replicas_denied if {
-	{f.message | some f in violations(workload("ReplicaSet", {"replicas": 0}, true))} == {"ReplicaSet web has 0 replicas; workloads in production namespace shop need at least 2"}
+	{f.message | some f in violations(workload("ReplicaSet", {"replicas": 0}, true))} == {"ReplicaSet web has 0 replicas, but workloads in production namespace shop need at least 2"}
 }
 
 test_enough_replicas_allowed if {
@@ -72,7 +72,7 @@ test_non_controller_owner_still_judged if {
 test_min_replicas_parameter if {
 	doc := object.union(workload("Deployment", {"replicas": 2}, true), {"params": {"min_replicas": 3}})
 	violations(doc) == {{
-		"message": "Deployment web has 2 replicas; workloads in production namespace shop need at least 3",
+		"message": "Deployment web has 2 replicas, but workloads in production namespace shop need at least 3",
 		"path": "spec.replicas",
 		"fix": "set spec.replicas to 3 or more, or add a PolicyException",
 	}}
@@ -86,5 +86,5 @@ test_min_one_accepts_missing_replicas if {
 test_generate_name_falls_back_to_request_name if {
 	doc := workload("Deployment", {"replicas": 1}, true)
 	unnamed := object.union(object.remove(doc, ["resource"]), {"resource": {"metadata": {"generateName": "web-"}, "spec": {"replicas": 1}}})
-	{f.message | some f in violations(unnamed)} == {"Deployment web has 1 replica; workloads in production namespace shop need at least 2"}
+	{f.message | some f in violations(unnamed)} == {"Deployment web has 1 replica, but workloads in production namespace shop need at least 2"}
 }

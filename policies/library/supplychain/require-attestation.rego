@@ -80,7 +80,7 @@ violation contains {"message": msg, "path": c.path, "fix": uncovered_fix} if {
 warn contains {"message": msg, "path": c.path, "fix": uncovered_fix} if {
 	some c in uncovered
 	no_match(images[c.image].trust) == "audit"
-	msg := sprintf("no trust policy covers image %q; it is admitted because images no trust policy covers are only reported", [c.image])
+	msg := sprintf("no trust policy covers image %q, which is admitted because images no trust policy covers are only reported", [c.image])
 }
 
 uncovered_fix := "use an image a trust policy covers, or ask your cluster administrators to add a trust policy for it"
@@ -93,7 +93,7 @@ covered contains [c, img] if {
 	object.get(trust_of(img), "policy", "") != ""
 }
 
-violation contains {"message": msg, "path": c.path, "fix": "retry when the registry answers; ATTEST denies what it could not verify"} if {
+violation contains {"message": msg, "path": c.path, "fix": "ATTEST denies what it could not verify: retry when the registry answers"} if {
 	some [c, img] in covered
 	object.get(img.trust, "checked", false) != true
 	reason := object.get(img.trust, "error", "")
@@ -147,7 +147,7 @@ violation contains {"message": msg, "path": c.path, "fix": fix} if {
 	not verified_attestation(img, pt)
 	errors := attestation_errors(img, pt)
 	count(errors) > 0
-	msg := sprintf("attestation %s for image %q is not valid: %s", [pt, subject(c.image, img), concat("; ", errors)])
+	msg := sprintf("attestation %s for image %q is not valid: %s", [pt, subject(c.image, img), concat(", ", errors)])
 	fix := sprintf("attach a valid %s attestation signed by an authority of trust policy %s, or add a PolicyException", [pt, img.trust.policy])
 }
 

@@ -146,7 +146,7 @@ test_uncovered_image_warned_when_no_match_audit if {
 	doc := one("Pod", pod_path, "quay.io/other/tool:2", uncovered("audit"))
 	count(violations(doc)) == 0
 	warnings(doc) == {{
-		"message": "no trust policy covers image \"quay.io/other/tool:2\"; it is admitted because images no trust policy covers are only reported",
+		"message": "no trust policy covers image \"quay.io/other/tool:2\", which is admitted because images no trust policy covers are only reported",
 		"path": pod_path,
 		"fix": "use an image a trust policy covers, or ask your cluster administrators to add a trust policy for it",
 	}}
@@ -159,7 +159,7 @@ test_unreachable_registry_denied_with_reason if {
 	violations(one("Deployment", deploy_path, image, facts)) == {{
 		"message": "image \"gcr.io/company/app:1.0@sha256:9b2a0e0c8ad1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabb\" could not be verified against trust policy company: registry gcr.io did not answer within 2s",
 		"path": deploy_path,
-		"fix": "retry when the registry answers; ATTEST denies what it could not verify",
+		"fix": "ATTEST denies what it could not verify: retry when the registry answers",
 	}}
 }
 

@@ -58,7 +58,7 @@ shape_problems contains "the ATTEST receipt is not a JSON object" if type_name(r
 shape_problems contains msg if {
 	is_object(receipt)
 	object.get(receipt, "version", null) != 1
-	msg := sprintf("the ATTEST receipt has version %s; ATTEST writes version 1", [json.marshal(object.get(receipt, "version", null))])
+	msg := sprintf("the ATTEST receipt has version %s, but ATTEST writes version 1", [json.marshal(object.get(receipt, "version", null))])
 }
 
 shape_problems contains "the ATTEST receipt has no images object" if {

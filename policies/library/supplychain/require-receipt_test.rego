@@ -81,9 +81,9 @@ test_receipt_not_an_object_denied if {
 }
 
 test_receipt_wrong_version_denied if {
-	messages(deployment(json.marshal(object.union(good, {"version": 2})), verified_images)) == {"the ATTEST receipt has version 2; ATTEST writes version 1"}
-	messages(deployment(json.marshal(object.remove(good, ["version"])), verified_images)) == {"the ATTEST receipt has version null; ATTEST writes version 1"}
-	messages(deployment(json.marshal(object.union(good, {"version": "1"})), verified_images)) == {"the ATTEST receipt has version \"1\"; ATTEST writes version 1"}
+	messages(deployment(json.marshal(object.union(good, {"version": 2})), verified_images)) == {"the ATTEST receipt has version 2, but ATTEST writes version 1"}
+	messages(deployment(json.marshal(object.remove(good, ["version"])), verified_images)) == {"the ATTEST receipt has version null, but ATTEST writes version 1"}
+	messages(deployment(json.marshal(object.union(good, {"version": "1"})), verified_images)) == {"the ATTEST receipt has version \"1\", but ATTEST writes version 1"}
 }
 
 test_receipt_without_images_denied if {
