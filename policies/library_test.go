@@ -52,7 +52,7 @@ func TestLibraryRegoTests(t *testing.T) {
 }
 
 // library compiles the embedded policies.
-func library(t *testing.T) *policies.Engine {
+func library(t testing.TB) *policies.Engine {
 	t.Helper()
 	srcs, _, err := policies.Library()
 	if err != nil {
