@@ -351,6 +351,11 @@ func TestSampled(t *testing.T) {
 	if ops, err := plain.Patch(ctx, evalDoc(t, policies.Input{}), plain.DefaultSettings()); ops != nil || err != nil {
 		t.Fatalf("no patch rule: Patch = %v, %v", ops, err)
 	}
+	// Without the rule no query runs: asking costs nothing on the hot path.
+	doc, s := evalDoc(t, policies.Input{}), plain.DefaultSettings()
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = plain.Sampled(ctx, doc, s); _, _ = plain.Patch(ctx, doc, s) }); allocs != 0 {
+		t.Fatalf("Sampled and Patch without their rules allocate %v times", allocs)
+	}
 	odd, _ := e.Lookup("odd")
 	if _, err := odd.Sampled(ctx, evalDoc(t, policies.Input{}), odd.DefaultSettings()); err == nil || !strings.Contains(err.Error(), "policy odd: rule sample must be a boolean, got a string") {
 		t.Fatalf("a string sample rule: err = %v", err)
