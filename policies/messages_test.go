@@ -173,6 +173,13 @@ var messageCases = []struct {
 		f["signature"] = map[string]any{"verified": false, "signer": "", "authority": "", "error": "no signature from authority 'release-key'"}
 	}))},
 	{"attestation missing", "require-attestation", nil, deployment(facts(func(f map[string]any) { f["attestations"] = []any{} }))},
+	{"attestation missing, as the verifier words it", "require-attestation", nil, deployment(facts(func(f map[string]any) {
+		f["trust"].(map[string]any)["error"] = "attestation https://slsa.dev/provenance/v1 missing (found https://spdx.dev/Document)"
+		f["attestations"] = []any{map[string]any{"predicate_type": slsa, "verified": false, "signer": "", "predicate": nil, "error": "attestation https://slsa.dev/provenance/v1 missing (found https://spdx.dev/Document)"}}
+	}))},
+	{"failure this policy does not know", "require-attestation", nil, deployment(facts(func(f map[string]any) {
+		f["trust"].(map[string]any)["error"] = "digest mismatch between manifest and signature"
+	}))},
 	{"attestation invalid", "require-attestation", nil, deployment(facts(func(f map[string]any) {
 		f["attestations"] = []any{map[string]any{"predicate_type": slsa, "verified": false, "error": "predicate check failed: builder.id is not https://ci.company.com"}}
 	}))},

@@ -67,6 +67,7 @@ violation contains {"message": msg, "path": c.path, "fix": "ask your cluster adm
 
 uncovered contains c if {
 	some c in input.containers
+	not parse_error(images[c.image])
 	trust := trust_of(images[c.image])
 	object.get(trust, "policy", "") == ""
 }
@@ -90,6 +91,7 @@ uncovered_fix := "use an image a trust policy covers, or ask your cluster admini
 covered contains [c, img] if {
 	some c in input.containers
 	img := images[c.image]
+	not parse_error(img)
 	object.get(trust_of(img), "policy", "") != ""
 }
 
@@ -147,7 +149,7 @@ violation contains {"message": msg, "path": c.path, "fix": fix} if {
 	not verified_attestation(img, pt)
 	errors := attestation_errors(img, pt)
 	count(errors) > 0
-	msg := sprintf("attestation %s for image %q is not valid: %s", [pt, subject(c.image, img), concat(", ", errors)])
+	msg := sprintf("image %q does not satisfy trust policy %s: %s", [subject(c.image, img), img.trust.policy, concat(", ", errors)])
 	fix := sprintf("attach a valid %s attestation signed by an authority of trust policy %s, or add a PolicyException", [pt, img.trust.policy])
 }
 
@@ -158,7 +160,8 @@ verified_attestation(img, pt) if {
 	object.get(a, "error", "") == ""
 }
 
-# attestation_errors lists, sorted and without repeats, why the attestations of type pt failed.
+# attestation_errors lists, sorted and without repeats, why the attestations of type pt failed: the verifier's
+# words ("attestation https://slsa.dev/provenance/v1 missing", "… fails its policy: …"), which name the type.
 attestation_errors(img, pt) := sort({msg |
 	some a in object.get(img, "attestations", [])
 	a.predicate_type == pt
@@ -167,7 +170,23 @@ attestation_errors(img, pt) := sort({msg |
 
 attestation_error(a) := a.error if object.get(a, "error", "") != ""
 
-attestation_error(a) := "not verified" if {
+attestation_error(a) := sprintf("attestation %s not verified", [a.predicate_type]) if {
 	object.get(a, "error", "") == ""
 	object.get(a, "verified", false) != true
+}
+
+# --- checked, and anything else the verifier found wrong ---
+
+# The verifier's trust.error names every reason an image fails its policy; the rules above report the reasons
+# they know one by one. Should the verifier find another (a check this policy does not know), it is reported
+# here rather than passed.
+violation contains {"message": msg, "path": c.path} if {
+	some [c, img] in checked
+	reason := object.get(img.trust, "error", "")
+	reason != ""
+	object.get(signature_of(img), "verified", false) == true
+	every pt in object.get(img.trust, "required_attestations", []) {
+		verified_attestation(img, pt)
+	}
+	msg := sprintf("image %q does not satisfy trust policy %s: %s", [subject(c.image, img), img.trust.policy, reason])
 }

@@ -213,7 +213,7 @@ test_missing_attestation_denied_naming_type_and_digest if {
 test_invalid_attestation_denied_naming_error if {
 	facts := with_facts({"attestations": [{"predicate_type": slsa, "verified": false, "signer": "", "error": "predicate check failed: builder.id is not https://ci.company.com"}]})
 	violations(one("DaemonSet", deploy_path, image, facts)) == {{
-		"message": sprintf("attestation https://slsa.dev/provenance/v1 for image %q is not valid: predicate check failed: builder.id is not https://ci.company.com", [subject]),
+		"message": sprintf("image %q does not satisfy trust policy company: predicate check failed: builder.id is not https://ci.company.com", [subject]),
 		"path": deploy_path,
 		"fix": "attach a valid https://slsa.dev/provenance/v1 attestation signed by an authority of trust policy company, or add a PolicyException",
 	}}
@@ -221,12 +221,12 @@ test_invalid_attestation_denied_naming_error if {
 
 test_unverified_attestation_without_error_denied if {
 	facts := with_facts({"attestations": [{"predicate_type": slsa, "verified": false}]})
-	{f.message | some f in violations(one("Pod", pod_path, image, facts))} == {sprintf("attestation https://slsa.dev/provenance/v1 for image %q is not valid: not verified", [subject])}
+	{f.message | some f in violations(one("Pod", pod_path, image, facts))} == {sprintf("image %q does not satisfy trust policy company: attestation https://slsa.dev/provenance/v1 not verified", [subject])}
 }
 
 test_verified_attestation_with_error_is_not_valid if {
 	facts := with_facts({"attestations": [{"predicate_type": slsa, "verified": true, "error": "expired certificate"}]})
-	{f.message | some f in violations(one("Pod", pod_path, image, facts))} == {sprintf("attestation https://slsa.dev/provenance/v1 for image %q is not valid: expired certificate", [subject])}
+	{f.message | some f in violations(one("Pod", pod_path, image, facts))} == {sprintf("image %q does not satisfy trust policy company: expired certificate", [subject])}
 }
 
 test_each_missing_required_type_reported if {
@@ -235,7 +235,7 @@ test_each_missing_required_type_reported if {
 		{"predicate_type": spdx, "verified": false, "error": "no matching signatures"},
 	]})
 	{f.message | some f in violations(one("Deployment", deploy_path, image, facts))} == {
-		sprintf("attestation https://spdx.dev/Document for image %q is not valid: no matching signatures", [subject]),
+		sprintf("image %q does not satisfy trust policy company: no matching signatures", [subject]),
 		sprintf("attestation https://cosign.sigstore.dev/attestation/vuln/v1 missing for image %q", [subject]),
 	}
 }
@@ -265,4 +265,46 @@ test_every_container_of_a_cronjob_reported if {
 		"images": {image: verified, "gcr.io/company/bad:1": bad},
 	}
 	{f.path | some f in violations(doc)} == {"spec.jobTemplate.spec.template.spec.initContainers[0]", "spec.jobTemplate.spec.template.spec.containers[1]"}
+}
+
+# --- the facts as attestation.Verifier writes them (attestation/facts.go) ---
+
+# the verifier lists every required type, with its own words for what went wrong, and joins them in trust.error
+test_verifier_missing_attestation_denied if {
+	facts := object.union(with_trust(object.union(verified.trust, {"error": "attestation https://slsa.dev/provenance/v1 missing (found https://spdx.dev/Document)"})), {"attestations": [
+		{"predicate_type": slsa, "verified": false, "signer": "", "predicate": null, "error": "attestation https://slsa.dev/provenance/v1 missing (found https://spdx.dev/Document)"},
+	]})
+	violations(one("Deployment", deploy_path, image, facts)) == {{
+		"message": sprintf("image %q does not satisfy trust policy company: attestation https://slsa.dev/provenance/v1 missing (found https://spdx.dev/Document)", [subject]),
+		"path": deploy_path,
+		"fix": "attach a valid https://slsa.dev/provenance/v1 attestation signed by an authority of trust policy company, or add a PolicyException",
+	}}
+}
+
+test_verifier_unparseable_image_reported_once if {
+	# the admission layer's parse error and the verifier's facts together
+	facts := {
+		"error": "could not parse reference: gcr.io/Company/app",
+		"digest": "",
+		"trust": {"policy": "", "no_match": "deny", "checked": false, "error": "could not parse reference: gcr.io/Company/app", "required_attestations": []},
+		"signature": {"verified": false, "signer": "", "authority": "", "error": ""},
+		"attestations": [],
+	}
+	{f.message | some f in violations(one("Pod", pod_path, "gcr.io/Company/app", facts))} == {"image \"gcr.io/Company/app\" cannot be parsed: could not parse reference: gcr.io/Company/app"}
+}
+
+test_verifier_pending_attestations_when_registry_down if {
+	facts := object.union(
+		with_trust({"policy": "company", "no_match": "deny", "checked": false, "error": "rate-limited by gcr.io", "required_attestations": [slsa]}),
+		{"digest": "", "signature": {"verified": false, "error": ""}, "attestations": [{"predicate_type": slsa, "verified": false, "error": ""}]},
+	)
+	{f.message | some f in violations(one("Pod", pod_path, image, facts))} == {"image \"gcr.io/company/app:1.0\" could not be verified against trust policy company: rate-limited by gcr.io"}
+}
+
+test_unknown_verifier_failure_denied if {
+	facts := with_trust(object.union(verified.trust, {"error": "digest mismatch between manifest and signature"}))
+	violations(one("Pod", pod_path, image, facts)) == {{
+		"message": sprintf("image %q does not satisfy trust policy company: digest mismatch between manifest and signature", [subject]),
+		"path": pod_path,
+	}}
 }
