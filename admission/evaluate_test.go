@@ -288,7 +288,7 @@ func TestDuplicateWarningsCollapsed(t *testing.T) {
 }
 
 func TestConfigReloadAppliesToNextRequest(t *testing.T) {
-	e := Engine(t)
+	e := Engine(t, Foundation...)
 	strict, err := config.Parse([]byte(TrustedConfig), e)
 	if err != nil {
 		t.Fatal(err)

@@ -104,6 +104,17 @@ func eventually(t *testing.T, within time.Duration, f func() error) {
 }
 
 // setConfig replaces ATTEST's live config and restores the original when the test ends.
+// quietPolicies turns off the library policies the suite does not exercise; setConfig appends it, so the text
+// a test writes must end inside its policies: list.
+const quietPolicies = `  - {name: require-attestation, mode: "off"}
+  - {name: require-receipt, mode: "off"}
+  - {name: disallow-latest-tag, mode: "off"}
+  - {name: resource-limits, mode: "off"}
+  - {name: production-replicas, mode: "off"}
+  - {name: soc2-audit-logging, mode: "off"}
+  - {name: gdpr-annotations, mode: "off"}
+`
+
 func setConfig(t *testing.T, text string) {
 	t.Helper()
 	orig, err := os.ReadFile(cluster.ConfigPath)
@@ -119,7 +130,7 @@ func setConfig(t *testing.T, text string) {
 			t.Fatal(err)
 		}
 	}
-	write([]byte(text))
+	write([]byte(strings.TrimRight(text, "\n") + "\n" + quietPolicies))
 	t.Cleanup(func() { write(orig) })
 }
 

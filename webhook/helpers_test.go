@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/admission/admissiontest"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/webhook"
@@ -43,9 +44,10 @@ policies:
 	privilegedDenial = "[no-privileged] spec.template.spec.containers[0] (app): privileged containers are not allowed; remove securityContext.privileged or add a PolicyException"
 )
 
-// compiledLibrary is the embedded library, compiled once per test binary (the engine is immutable).
+// compiledLibrary is the foundation policies of the embedded library, compiled once per test binary (the engine is
+// immutable).
 var compiledLibrary = sync.OnceValues(func() (*policies.Engine, error) {
-	srcs, _, err := policies.Library()
+	srcs, err := admissiontest.LibrarySources(admissiontest.Foundation...)
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,14 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
@@ -65,7 +68,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 		}
 		_, _ = w.Write([]byte("ok"))
 	}))
-	gatherers := prometheus.Gatherers{crmetrics.Registry}
+	gatherers := firstWins{crmetrics.Registry}
 	if o.Gatherer != nil {
 		gatherers = append(gatherers, o.Gatherer)
 	}
@@ -75,3 +78,28 @@ func NewServer(o ServerOptions) (*Server, error) {
 
 // Start serves until ctx ends.
 func (s *Server) Start(ctx context.Context) error { return s.srv.Start(ctx) }
+
+// firstWins gathers several registries and keeps the first family of each name: controller-runtime registers the
+// Go and process collectors in its own registry as soon as its manager package is linked (certificate rotation
+// does), and ours has them too; plain prometheus.Gatherers would fail the whole scrape on the duplicates.
+type firstWins []prometheus.Gatherer
+
+func (g firstWins) Gather() ([]*dto.MetricFamily, error) {
+	var out []*dto.MetricFamily
+	seen := map[string]bool{}
+	var errs []error
+	for _, gatherer := range g {
+		families, err := gatherer.Gather()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for _, f := range families {
+			if !seen[f.GetName()] {
+				seen[f.GetName()] = true
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out, errors.Join(errs...)
+}
