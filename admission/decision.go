@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
 )
 
@@ -45,6 +46,12 @@ type Violation struct {
 	Denied bool `json:"denied"`
 	// Warning marks findings of a policy's `warn` rule.
 	Warning bool `json:"warning,omitempty"`
+	// Err marks a policy that could not be evaluated; no exemption waives it (fail closed).
+	Err bool `json:"-"`
+	// Exemption is what waived the violation; it is still reported, as a warning.
+	Exemption *exemptions.Exemption `json:"exemption,omitempty"`
+	// ExemptionNotes say why matching exemptions were ignored (unauthorized, expired, pending, malformed).
+	ExemptionNotes []string `json:"exemptionNotes,omitempty"`
 }
 
 // String is the one message format: `[<policy>] <path> (<container>): <problem>; <fix>`.
@@ -69,11 +76,15 @@ func (v Violation) String() string {
 		b.WriteString("; ")
 		b.WriteString(v.Fix)
 	}
+	b.WriteString(exemptionSuffix(v.ExemptionNotes))
 	return b.String()
 }
 
 // warningText is the violation as a warning: the same text as a denial, prefixed with why it does not deny.
 func (v Violation) warningText() string {
+	if v.Exemption != nil {
+		return "exempted by " + v.Exemption.Describe() + ": " + v.String()
+	}
 	prefix := string(v.Mode)
 	if v.Warning {
 		prefix = "warn"
@@ -213,15 +224,20 @@ func truncate(s string, n int) string {
 // violationsAnnotation is a compact JSON list for the audit log, capped in entries.
 func violationsAnnotation(vs []Violation) string {
 	type entry struct {
-		Policy string `json:"policy"`
-		Path   string `json:"path,omitempty"`
-		Mode   string `json:"mode"`
-		Denied bool   `json:"denied"`
+		Policy   string `json:"policy"`
+		Path     string `json:"path,omitempty"`
+		Mode     string `json:"mode"`
+		Denied   bool   `json:"denied"`
+		Exempted string `json:"exempted,omitempty"`
 	}
 	n := min(len(vs), maxAnnotatedEntries)
 	list := make([]any, 0, n+1)
 	for _, v := range vs[:n] {
-		list = append(list, entry{Policy: v.Policy, Path: v.Path, Mode: string(v.Mode), Denied: v.Denied})
+		e := entry{Policy: v.Policy, Path: v.Path, Mode: string(v.Mode), Denied: v.Denied}
+		if v.Exemption != nil {
+			e.Exempted = v.Exemption.Source + " " + v.Exemption.Name
+		}
+		list = append(list, e)
 	}
 	if len(vs) > n {
 		list = append(list, map[string]int{"more": len(vs) - n})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/workload"
 )
@@ -40,14 +41,17 @@ type Options struct {
 	Mode policies.Mode
 	// Clock measures durations; nil means the real clock.
 	Clock clock.PassiveClock
+	// Exemptions reads PolicyExceptions and owners from the cluster's cache; nil: annotation exemptions only.
+	Exemptions exemptions.Lookup
 }
 
 // Evaluator runs the pipeline. It is safe for concurrent use.
 type Evaluator struct {
-	engine *policies.Engine
-	config func() *config.Config
-	mode   policies.Mode
-	clock  clock.PassiveClock
+	engine     *policies.Engine
+	config     func() *config.Config
+	mode       policies.Mode
+	clock      clock.PassiveClock
+	exemptions exemptions.Lookup
 }
 
 // New validates options and builds an Evaluator.
@@ -68,7 +72,7 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Evaluator{engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock}, nil
+	return &Evaluator{engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions}, nil
 }
 
 // Evaluate decides one request. Every policy runs, in name order; enforced findings deny, audit findings warn.
@@ -124,7 +128,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		case err != nil:
 			r.Outcome = OutcomeError
 			d.Violations = append(d.Violations, Violation{
-				Policy: p.Name, Mode: mode, Severity: p.Severity, Denied: mode == policies.ModeEnforce,
+				Policy: p.Name, Mode: mode, Severity: p.Severity, Denied: mode == policies.ModeEnforce, Err: true,
 				Message: "the policy could not be evaluated: " + err.Error(),
 				Fix:     "ATTEST fails closed; ask your cluster administrators to check the ATTEST logs",
 			})
@@ -139,6 +143,8 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		}
 		d.Results = append(d.Results, r)
 	}
+	production := in.Request.Namespace != "" && cfg.Production.Matches(in.Request.Namespace, in.NamespaceLabels)
+	e.applyExemptions(ctx, in, cfg, gk, production, &d)
 	d.finish()
 	return d
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/continuums/attest/attestation"
+	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
 )
 
@@ -31,6 +32,8 @@ const (
 type File struct {
 	Policies             []PolicyEntry         `json:"policies,omitempty"`
 	ProductionNamespaces *ProductionNamespaces `json:"productionNamespaces,omitempty"`
+	// Exemptions is the exemption governance: who may use annotations, the maximum duration, approvers.
+	Exemptions exemptions.Config `json:"exemptions,omitempty"`
 }
 
 // PolicyEntry configures one policy, as in the policy documents.
@@ -58,6 +61,8 @@ type Config struct {
 	// TrustedRegistries is the trusted-registries policy's trusted_registries parameter, parsed once: it
 	// establishes the trusted_registry fact of every image.
 	TrustedRegistries *attestation.TrustedRegistries
+	// Governance decides which exemptions count.
+	Governance *exemptions.Governance
 	// Digest identifies the file content, for logs and metrics.
 	Digest string
 }
@@ -155,6 +160,14 @@ func Parse(data []byte, engine *policies.Engine) (*Config, error) {
 	}
 	if err := cfg.buildTrustedRegistries(f); err != nil {
 		return nil, err
+	}
+	if cfg.Governance, err = exemptions.NewGovernance(f.Exemptions); err != nil {
+		return nil, err
+	}
+	for i, n := range f.Exemptions.NonExemptable {
+		if _, ok := engine.Lookup(n.Policy); !ok {
+			return nil, fmt.Errorf("exemptions.nonExemptable[%d].policy: unknown policy %q (see `attest policy list`)", i, n.Policy)
+		}
 	}
 	prod := DefaultProductionNamespaces()
 	if f.ProductionNamespaces != nil {

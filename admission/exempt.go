@@ -1,0 +1,145 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/exemptions"
+	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/workload"
+)
+
+// exemptionPolicy is the name denials about exemptions themselves carry (an expiry beyond the maximum).
+const exemptionPolicy = "exemptions"
+
+// applyExemptions waives the violations an authorized, unexpired exemption covers (they stay in the decision,
+// marked, and are reported as warnings), explains on the others why a matching exemption was ignored, and adds
+// a denial for an exemption that asks for more than the governance allows.
+func (e *Evaluator) applyExemptions(ctx context.Context, in Input, cfg *config.Config, gk workload.GroupKind, production bool, d *Decision) {
+	s, hasAnnotation := subject(in, gk)
+	if len(d.Violations) == 0 && !hasAnnotation {
+		return
+	}
+	var lookup exemptions.Lookup
+	if len(d.Violations) > 0 {
+		lookup = e.exemptions // PolicyExceptions matter only when something is violated
+	}
+	out := exemptions.Resolve(ctx, cfg.Governance, lookup, func(name string) bool { _, ok := e.engine.Lookup(name); return ok }, s)
+	for _, den := range out.Denials {
+		d.Violations = append(d.Violations, Violation{
+			Policy: exemptionPolicy, Mode: policies.ModeEnforce, Severity: policies.SeverityHigh,
+			Path: den.Path, Message: den.Message, Fix: den.Fix, Denied: true,
+		})
+	}
+	for i := range d.Violations {
+		v := &d.Violations[i]
+		if v.Policy == exemptionPolicy || v.Err {
+			continue // evaluation errors fail closed: nothing exempts a policy that could not run
+		}
+		ex, problems := out.For(cfg.Governance, v.Policy, production)
+		if ex == nil {
+			v.ExemptionNotes = problems
+			continue
+		}
+		v.Exemption = ex
+		v.Denied = false
+		if left := ex.Expires.Sub(s.Now); left <= cfg.Governance.ExpiryWarning {
+			d.Warnings = append(d.Warnings, fmt.Sprintf("exemption %s %s expires in %s (%s): renew it or fix the violation", ex.Source, ex.Name, left.Round(time.Minute), ex.Expires.UTC().Format(time.RFC3339)))
+		}
+	}
+	for i := range d.Results {
+		r := &d.Results[i]
+		if r.Outcome != OutcomeFailed {
+			continue
+		}
+		all := true
+		for _, v := range d.Violations {
+			if v.Policy == r.Policy && v.Exemption == nil {
+				all = false
+			}
+		}
+		if all {
+			r.Outcome = OutcomeExempted
+		}
+	}
+}
+
+// subject is the object as exemptions see it; hasAnnotation reports an exempt annotation on it or its template.
+func subject(in Input, gk workload.GroupKind) (exemptions.Subject, bool) {
+	md, _ := in.Object["metadata"].(map[string]any)
+	s := exemptions.Subject{
+		Kind: in.Request.Kind, Namespace: in.Request.Namespace, Name: in.Request.Name,
+		Labels: stringMap(md["labels"]), User: in.Request.Username, Groups: in.Request.Groups,
+		Now: time.Unix(0, in.Request.TimestampNS),
+	}
+	if name, _ := md["name"].(string); name != "" {
+		s.Name = name
+	}
+	has := false
+	if a := stringMap(md["annotations"]); a != nil {
+		s.Annotations = append(s.Annotations, exemptions.AnnotationSet{Path: "metadata.annotations", Values: a})
+		_, has = a[exemptions.AnnotationExempt]
+	}
+	if gk.Kind != "Pod" {
+		if tmd := workload.PodTemplateMetadata(gk, in.Object); tmd != nil {
+			if a := stringMap(tmd["annotations"]); a != nil {
+				s.Annotations = append(s.Annotations, exemptions.AnnotationSet{Path: templatePath(gk) + ".metadata.annotations", Values: a})
+				if _, ok := a[exemptions.AnnotationExempt]; ok {
+					has = true
+				}
+			}
+		}
+	}
+	if refs, ok := md["ownerReferences"].([]any); ok {
+		var owners []metav1.OwnerReference
+		for _, r := range refs {
+			m, ok := r.(map[string]any)
+			if !ok {
+				continue
+			}
+			var ref metav1.OwnerReference
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ref); err == nil {
+				owners = append(owners, ref)
+			}
+		}
+		s.Owners = owners
+	}
+	return s, has
+}
+
+func templatePath(gk workload.GroupKind) string {
+	if gk.Kind == "CronJob" {
+		return "spec.jobTemplate.spec.template"
+	}
+	return "spec.template"
+}
+
+// stringMap reads a map of strings (labels, annotations); values of other types are dropped, as the API
+// server would refuse them anyway.
+func stringMap(v any) map[string]string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, val := range m {
+		if s, ok := val.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// exemptionSuffix explains, after a denial, why exemptions that match did not apply.
+func exemptionSuffix(notes []string) string {
+	if len(notes) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(notes, "; ") + ")"
+}
