@@ -118,6 +118,31 @@ func (c *Cache) verdict(ctx context.Context, key string, verify func(context.Con
 	}
 }
 
+// lookup answers from the cache alone: the tag's cached digest (or digest, for a digest reference: tagKey ""),
+// then that digest's cached verdict. Only a hit is counted; a miss goes on to verdict, which counts it.
+func (c *Cache) lookup(tagKey, digest string, verdictKey func(digest string) string) (Facts, bool) {
+	if c == nil {
+		return Facts{}, false
+	}
+	now := c.o.Clock.Now()
+	if tagKey != "" {
+		if c.o.TagTTL < 0 {
+			return Facts{}, false
+		}
+		e, ok := c.tags.Get(tagKey)
+		if !ok || !now.Before(e.expires) {
+			return Facts{}, false
+		}
+		digest = e.digest
+	}
+	e, ok := c.verdicts.Get(verdictKey(digest))
+	if !ok || !now.Before(e.expires) {
+		return Facts{}, false
+	}
+	c.o.Metrics.cacheLookup(true)
+	return e.facts, true
+}
+
 func (c *Cache) ttl(f Facts) time.Duration {
 	switch {
 	case !f.Trust.Checked:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -47,7 +48,7 @@ func compilePredicateCheck(name, src string) (*predicateCheck, error) {
 		return nil, err
 	}
 	if err := checkPurity(mod); err != nil {
-		return nil, err
+		return nil, regoError(err)
 	}
 	defined := false
 	for _, r := range mod.Rules {
@@ -60,7 +61,7 @@ func compilePredicateCheck(name, src string) (*predicateCheck, error) {
 	}
 	compiler := ast.NewCompiler().WithCapabilities(pureCapabilities())
 	if compiler.Compile(map[string]*ast.Module{name: mod}); compiler.Failed() {
-		return nil, fmt.Errorf("compile: %w", compiler.Errors)
+		return nil, regoError(compiler.Errors)
 	}
 	q, err := rego.New(rego.Compiler(compiler), rego.Query("deny = "+mod.Package.Path.Append(ast.StringTerm("deny")).String())).
 		PrepareForEval(context.Background())
@@ -120,9 +121,22 @@ func parseRego(name, src string) (*ast.Module, error) {
 		return mod, nil
 	}
 	if errorRow(errV1) > errorRow(errV0) {
-		return nil, fmt.Errorf("parse as Rego v1: %w", errV1)
+		return nil, fmt.Errorf("parse as Rego v1: %w", regoError(errV1))
 	}
-	return nil, fmt.Errorf("parse as Rego v0 (add `import rego.v1` for v1 syntax): %w", errV0)
+	return nil, fmt.Errorf("parse as Rego v0 (add `import rego.v1` for v1 syntax): %w", regoError(errV0))
+}
+
+// regoError prints OPA's error list as "file:row: code: message; …", without its "N errors occurred" header.
+func regoError(err error) error {
+	var errs ast.Errors
+	if !errors.As(err, &errs) || len(errs) == 0 {
+		return err
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 func errorRow(err error) int {

@@ -31,6 +31,12 @@ func ParseReference(image string) (Reference, error) {
 	}
 	ref, err := name.ParseReference(image)
 	if err != nil {
+		if strings.Contains(image, "@") {
+			// go-containerregistry only says "could not parse reference"; the digest parser says what is wrong.
+			if _, derr := name.NewDigest(image); derr != nil {
+				return Reference{}, fmt.Errorf("image %q is not a valid reference: %w (a digest is \"sha256:\" and 64 lower-case hexadecimal digits)", image, derr)
+			}
+		}
 		return Reference{}, fmt.Errorf("image %q is not a valid reference: %w", image, err)
 	}
 	repo := ref.Context().RepositoryStr()

@@ -83,26 +83,35 @@ func (v *Verifier) Policies() *TrustPolicies { return v.policies }
 // written. keychain supplies registry credentials (nil: anonymous).
 func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain authn.Keychain) map[string]Facts {
 	out := make(map[string]Facts, len(images))
+	var pending []*request
+	for _, img := range images {
+		if _, seen := out[img]; seen {
+			continue
+		}
+		r := v.prepare(img)
+		out[img] = r.facts
+		if !r.done {
+			pending = append(pending, r)
+		}
+	}
+	if len(pending) == 0 {
+		return out // all answered without the registry: no goroutines
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, v.concurrency)
-	seen := make(map[string]bool, len(images))
-	for _, img := range images {
-		if seen[img] {
-			continue
-		}
-		seen[img] = true
+	for _, r := range pending {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-			case <-ctx.Done(): // Verify answers at once with the deadline's message
+			case <-ctx.Done(): // run answers at once with the deadline's message
 			}
-			f := v.Verify(ctx, img, keychain)
+			f := v.run(ctx, r, keychain)
 			mu.Lock()
-			out[img] = f
+			out[r.image] = f
 			mu.Unlock()
 		}()
 	}
@@ -113,27 +122,56 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain auth
 // Verify establishes the Facts of one image. It returns within the budget (Timeout, or the context's deadline
 // when sooner) whatever the registry does. keychain supplies registry credentials (nil: anonymous).
 func (v *Verifier) Verify(ctx context.Context, image string, keychain authn.Keychain) Facts {
-	f := Facts{
+	r := v.prepare(image)
+	if r.done {
+		return r.facts
+	}
+	return v.run(ctx, r, keychain)
+}
+
+// request is one image on its way to Facts.
+type request struct {
+	image string
+	ref   Reference
+	p     *TrustPolicy
+	facts Facts // final when done, else the facts so far
+	done  bool
+}
+
+// prepare does what needs no registry: parse the reference, find the trust policy, consult the cache.
+func (v *Verifier) prepare(image string) *request {
+	r := &request{image: image, done: true, facts: Facts{
 		Trust:        TrustFacts{NoMatch: v.policies.NoMatch(), RequiredAttestations: []string{}},
 		Attestations: []AttestationFacts{},
 		VerifiedAt:   v.clock.Now(),
-	}
+	}}
+	f := &r.facts
 	ref, err := ParseReference(image)
 	if err != nil {
 		f.Trust.Error = err.Error()
-		return f
+		return r
 	}
 	p := v.policies.Match(ref)
 	if p == nil {
 		if f.Trust.NoMatch != NoMatchAllow {
 			f.Trust.Error = fmt.Sprintf("no trust policy covers %s/%s", ref.Registry, ref.Repository)
 		}
-		return f
+		return r
+	}
+	if out, ok := v.cache.lookup(tagKey(ref), ref.Digest, verdictKey(ref, p)); ok {
+		r.facts = out // a cached verdict needs no budget, goroutine or registry client
+		return r
 	}
 	f.Trust.Policy = p.name
 	f.Trust.RequiredAttestations = p.RequiredAttestations()
 	f.Attestations = pendingAttestations(p)
+	r.ref, r.p, r.done = ref, p, false
+	return r
+}
 
+// run verifies a prepared request within its budget.
+func (v *Verifier) run(ctx context.Context, r *request, keychain authn.Keychain) Facts {
+	f := r.facts
 	if ctx.Err() != nil {
 		f.Trust.Error = "not verified: the request's time budget was already spent"
 		return f
@@ -148,13 +186,13 @@ func (v *Verifier) Verify(ctx context.Context, image string, keychain authn.Keyc
 	defer cancel()
 
 	done := make(chan Facts, 1)
-	go func() { done <- v.verify(ctx, ref, p, keychain, budget, f) }()
+	go func(f Facts) { done <- v.verify(ctx, r.ref, r.p, keychain, budget, f) }(f)
 	select {
 	case out := <-done:
 		return out
 	case <-ctx.Done():
 		// Whatever is still waiting on the network is cancelled with ctx; the answer does not wait for it.
-		f.Trust.Error = registryMessage(ctx, ctx.Err(), ref.Registry, budget)
+		f.Trust.Error = registryMessage(ctx, ctx.Err(), r.ref.Registry, budget)
 		return f
 	}
 }
@@ -174,7 +212,7 @@ func (v *Verifier) verify(ctx context.Context, ref Reference, p *TrustPolicy, ke
 	digest := ref.Digest
 	if digest == "" {
 		tag := repo.Tag(ref.Tag)
-		digest, err = v.cache.resolveTag(ctx, tag.String(), func(ctx context.Context) (string, error) {
+		digest, err = v.cache.resolveTag(ctx, tagKey(ref), func(ctx context.Context) (string, error) {
 			return client.resolve(ctx, tag)
 		})
 		if err != nil {
@@ -187,10 +225,11 @@ func (v *Verifier) verify(ctx context.Context, ref Reference, p *TrustPolicy, ke
 			return f
 		}
 	}
-	key := repo.String() + "@" + digest + "|" + p.hash
+	key := verdictKey(ref, p)(digest)
+	base := f // the shared verification may outlive this call: it gets its own copy
 	out, err := v.cache.verdict(ctx, key, func(ctx context.Context) Facts {
 		start := v.clock.Now()
-		res := v.verifyDigest(ctx, client, repo.Digest(digest), p, budget, f)
+		res := v.verifyDigest(ctx, client, repo.Digest(digest), p, budget, base)
 		v.metrics.verified(outcome(res), v.clock.Since(start))
 		return res
 	})
@@ -200,6 +239,22 @@ func (v *Verifier) verify(ctx context.Context, ref Reference, p *TrustPolicy, ke
 		return f
 	}
 	return out
+}
+
+// tagKey names a tag's resolution in the cache: registry/repository:tag, "" for digest references.
+func tagKey(ref Reference) string {
+	if ref.Digest != "" {
+		return ""
+	}
+	return ref.Registry + "/" + ref.Repository + ":" + ref.Tag
+}
+
+// verdictKey names a verdict in the cache: the repository (signatures are found per repository), the digest and
+// the hash of the trust policy it was judged by.
+func verdictKey(ref Reference, p *TrustPolicy) func(digest string) string {
+	return func(digest string) string {
+		return ref.Registry + "/" + ref.Repository + "@" + digest + "|" + p.hash
+	}
 }
 
 func outcome(f Facts) string {
