@@ -121,6 +121,20 @@ func registryMessage(ctx context.Context, err error, host string, budget time.Du
 	return fmt.Sprintf("registry %s: %v", host, err)
 }
 
+// registryFailure tells a registry that failed to answer (HTTP error, network, deadline) from content that is
+// not what was expected (a referrer that is not a sigstore bundle).
+func registryFailure(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	if _, ok := asTransportError(err); ok {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
 // asTransportError finds the registry's HTTP error in err, also inside go-containerregistry's ping error, which
 // joins its https and http attempts in a slice type without Unwrap.
 func asTransportError(err error) (*transport.Error, bool) {

@@ -301,8 +301,8 @@ func (v *Verifier) verifyDigest(ctx context.Context, c *registryClient, d name.D
 	for _, rd := range refs {
 		b, err := ociremote.Bundle(d.Repository.Digest(rd), opts...)
 		if err != nil {
-			if ctx.Err() != nil {
-				return fail(err)
+			if registryFailure(ctx, err) {
+				return fail(err) // never let a rate limit or an outage pass for "no signature"
 			}
 			continue // not a sigstore bundle
 		}

@@ -394,6 +394,17 @@ func TestRateLimited(t *testing.T) {
 			t.Fatalf("trust = %+v", got.Trust)
 		}
 	})
+	t.Run("rate-limited midway", func(t *testing.T) {
+		b := reg.PushRandomImage(t, "team/bundled", "v1")
+		key.SignBundle(t, b)
+		// ping and referrers pass; the bundle manifest is refused: that is no reason to say "no signature".
+		reg.RateLimitAfter(2, 1, "")
+		defer reg.RateLimit(0, "")
+		got := v.Verify(context.Background(), b.String(), nil)
+		if got.Trust.Checked || got.Trust.Error != "rate-limited by "+reg.Host() {
+			t.Fatalf("trust = %+v", got.Trust)
+		}
+	})
 	t.Run("retry-after within the budget", func(t *testing.T) {
 		reg.RateLimit(1, "1")
 		start := time.Now()

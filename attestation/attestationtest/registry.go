@@ -31,7 +31,8 @@ type Registry struct {
 
 	mu         sync.Mutex
 	stall      chan struct{} // non-nil: requests wait until it closes or the client gives up
-	limited    int           // the next n requests get 429
+	skip       int // requests let through before the rate limit starts
+	limited    int // then n requests get 429
 	retryAfter string
 }
 
@@ -44,8 +45,11 @@ func NewRegistry(t testing.TB) *Registry {
 		r.requests.Add(1)
 		r.mu.Lock()
 		stall := r.stall
-		limited := r.limited > 0
-		if limited {
+		limited := false
+		if r.skip > 0 {
+			r.skip--
+		} else if r.limited > 0 {
+			limited = true
 			r.limited--
 		}
 		retryAfter := r.retryAfter
@@ -99,10 +103,13 @@ func (r *Registry) Stall(on bool) {
 }
 
 // RateLimit answers the next n requests with HTTP 429 and the given Retry-After ("" for none).
-func (r *Registry) RateLimit(n int, retryAfter string) {
+func (r *Registry) RateLimit(n int, retryAfter string) { r.RateLimitAfter(0, n, retryAfter) }
+
+// RateLimitAfter lets skip requests through, then answers n with HTTP 429 and the given Retry-After.
+func (r *Registry) RateLimitAfter(skip, n int, retryAfter string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.limited, r.retryAfter = n, retryAfter
+	r.skip, r.limited, r.retryAfter = skip, n, retryAfter
 }
 
 // Close shuts the registry down: connections are refused from then on.
