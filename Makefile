@@ -19,7 +19,8 @@ FUZZ_TARGETS := \
 	./webhook:FuzzReadReview \
 	./workload:FuzzExtract \
 	./manifest:FuzzParse \
-	./attestation:FuzzParseReference
+	./attestation:FuzzParseReference \
+	./exemptions:FuzzParseDuration
 
 .PHONY: all build test unit e2e controlplane lint generate verify-generated bench fuzz run run-webhook e2e-kind image clean
 

@@ -190,6 +190,9 @@ func intersects(allowed, have []string) bool {
 
 var policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
+// maxDuration bounds parsed durations far below time.Duration's overflow.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
 var durationTerm = regexp.MustCompile(`^([0-9]{1,6})(w|d|h|m|s)`)
 
 // ParseDuration reads the durations people write for exemptions: Go's "720h", "90m", plus days and weeks
@@ -207,6 +210,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		}
 		n, _ := strconv.Atoi(m[1]) // at most 6 digits: cannot fail or overflow
 		unit := map[string]time.Duration{"w": 7 * 24 * time.Hour, "d": 24 * time.Hour, "h": time.Hour, "m": time.Minute, "s": time.Second}[m[2]]
+		if time.Duration(n) > maxDuration/unit || total > maxDuration-time.Duration(n)*unit {
+			return 0, fmt.Errorf("%q is longer than 100 years", s)
+		}
 		total += time.Duration(n) * unit
 		rest = rest[len(m[0]):]
 	}
