@@ -23,8 +23,10 @@ import "time"
 //	  .predicate_type      the required in-toto predicate type
 //	  .verified            an attestation of that type for this digest verified and passed the predicate check
 //	  .signer              as signature.signer
-//	  .predicate           the verified in-toto predicate (JSON), null when none verified
-//	  .error               e.g. "attestation https://slsa.dev/provenance/v1 missing"
+//	  .predicate           the verified in-toto predicate (JSON); when a verified attestation failed the
+//	                       policy's predicate check, that predicate (verified false); null when none verified
+//	  .error               e.g. "attestation https://slsa.dev/provenance/v1 missing",
+//	                       "attestation https://slsa.dev/provenance/v1 fails its policy: unexpected builder"
 //
 // The verdict in one expression: trust.policy != "" && trust.checked && trust.error == "" (see Passed).
 type Facts struct {

@@ -3,6 +3,13 @@ package attestation_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -198,6 +205,35 @@ func TestTrustConfigReportsEveryError(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("%q not reported in:\n%v", want, err)
 		}
+	}
+}
+
+func TestKeyTypes(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edPub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, pub := range map[string]any{"rsa": &rsaKey.PublicKey, "ed25519": edPub, "ecdsa p-384": &ecKey.PublicKey} {
+		t.Run(name, func(t *testing.T) {
+			der, err := x509.MarshalPKIXPublicKey(pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+			cfg := attestation.TrustConfig{Policies: []attestation.TrustPolicyConfig{{Name: "p", Images: []string{"gcr.io/a/*"},
+				Authorities: []attestation.AuthorityConfig{{Name: "a", Key: &attestation.KeyConfig{PEM: p}}}}}}
+			if _, err := attestation.NewTrustPolicies(cfg, ""); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
