@@ -192,6 +192,8 @@ func (a *authority) rejection(cert *x509.Certificate, wrongImage bool, err error
 	switch {
 	case strings.Contains(msg, "offline verification failed") || strings.Contains(msg, "transparency log"):
 		return fmt.Sprintf("signature by %s has no transparency-log proof", certSigner(cert))
+	case strings.Contains(msg, "error verifying bundle"):
+		return fmt.Sprintf("signature by %s carries a transparency-log entry no trusted log vouches for", certSigner(cert))
 	case strings.Contains(msg, "SCT") || strings.Contains(msg, "certificate timestamp"):
 		return fmt.Sprintf("certificate of %s has no valid certificate-transparency timestamp", certSigner(cert))
 	case strings.Contains(msg, "expir"):

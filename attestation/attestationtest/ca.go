@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"net/url"
@@ -90,7 +91,7 @@ var (
 	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
 )
 
-// NewCA creates a root and an intermediate valid from an hour ago for a day.
+// NewCA creates a root and an intermediate valid from a day ago for two days.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
 	ca := &CA{}
@@ -105,7 +106,7 @@ func NewCA(t testing.TB, name string) *CA {
 	rootTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: name + " root", Organization: []string{"attest tests"}},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-24 * time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
@@ -115,7 +116,7 @@ func NewCA(t testing.TB, name string) *CA {
 	interTmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(2),
 		Subject:               pkix.Name{CommonName: name + " intermediate", Organization: []string{"attest tests"}},
-		NotBefore:             now.Add(-time.Hour),
+		NotBefore:             now.Add(-24 * time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
@@ -156,8 +157,14 @@ func (ca *CA) Intermediate() *x509.Certificate { return ca.intermediate }
 // issuer, the way Fulcio certifies a CI job.
 func (ca *CA) Keyless(t testing.TB, issuer, subject string) *Signer {
 	t.Helper()
+	return ca.KeylessAt(t, issuer, subject, time.Now().Add(-time.Minute), time.Now().Add(10*time.Minute))
+}
+
+// KeylessAt is Keyless with a certificate valid from notBefore to notAfter (in the past, for an expired one).
+func (ca *CA) KeylessAt(t testing.TB, issuer, subject string, notBefore, notAfter time.Time) *Signer {
+	t.Helper()
 	s := NewKey(t)
-	s.cert = ca.Leaf(t, s.priv.Public(), issuer, subject, time.Now().Add(-time.Minute), time.Now().Add(10*time.Minute))
+	s.cert = ca.Leaf(t, s.priv.Public(), issuer, subject, notBefore, notAfter)
 	s.chain = []*x509.Certificate{ca.intermediate, ca.root}
 	return s
 }
@@ -209,24 +216,43 @@ func mustCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey
 	return c
 }
 
-// TrustedRootJSON is a sigstore trusted_root.json naming this CA (and no transparency or CT log): what a
-// keyless authority's trustedRootFile holds for a private deployment.
-func (ca *CA) TrustedRootJSON(t testing.TB) []byte {
+// TrustedRootJSON is a sigstore trusted_root.json naming this CA and the given transparency logs (no CT log, no
+// timestamp authority): what a keyless authority's trustedRootFile holds for a private deployment.
+func (ca *CA) TrustedRootJSON(t testing.TB, logs ...*Log) []byte {
 	t.Helper()
-	enc := func(c *x509.Certificate) string { return base64.StdEncoding.EncodeToString(c.Raw) }
-	doc := `{
-  "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-  "certificateAuthorities": [{
-    "subject": {"organization": "attest tests", "commonName": "test"},
-    "uri": "https://fulcio.test",
-    "certChain": {"certificates": [{"rawBytes": "` + enc(ca.intermediate) + `"}, {"rawBytes": "` + enc(ca.root) + `"}]},
-    "validFor": {"start": "` + ca.root.NotBefore.UTC().Format(time.RFC3339) + `"}
-  }],
-  "tlogs": [],
-  "ctlogs": [],
-  "timestampAuthorities": []
-}`
-	return []byte(doc)
+	enc := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	type validFor struct {
+		Start string `json:"start"`
+	}
+	var tlogs []any
+	for _, l := range logs {
+		tlogs = append(tlogs, map[string]any{
+			"baseUrl":       "https://rekor.test",
+			"hashAlgorithm": "SHA2_256",
+			"publicKey":     map[string]any{"rawBytes": enc(l.der), "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": validFor{ca.root.NotBefore.UTC().Format(time.RFC3339)}},
+			"logId":         map[string]any{"keyId": enc(l.id)},
+		})
+	}
+	doc := map[string]any{
+		"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+		"certificateAuthorities": []any{map[string]any{
+			"subject":   map[string]any{"organization": "attest tests", "commonName": "test"},
+			"uri":       "https://fulcio.test",
+			"certChain": map[string]any{"certificates": []any{map[string]any{"rawBytes": enc(ca.intermediate.Raw)}, map[string]any{"rawBytes": enc(ca.root.Raw)}}},
+			"validFor":  validFor{ca.root.NotBefore.UTC().Format(time.RFC3339)},
+		}},
+		"tlogs":                tlogs,
+		"ctlogs":               []any{},
+		"timestampAuthorities": []any{},
+	}
+	if tlogs == nil {
+		doc["tlogs"] = []any{}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func pemCert(c *x509.Certificate) []byte {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v3/pkg/oci"
 	"github.com/sigstore/cosign/v3/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v3/pkg/oci/remote"
 	"github.com/sigstore/cosign/v3/pkg/oci/static"
@@ -41,6 +42,11 @@ func (s *Signer) Sign(t testing.TB, d name.Digest) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.attach(t, d, sig)
+}
+
+func (s *Signer) attach(t testing.TB, d name.Digest, sig oci.Signature) {
+	t.Helper()
 	se, err := mutate.AttachSignatureToEntity(ociremote.SignedUnknown(d), sig)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +55,8 @@ func (s *Signer) Sign(t testing.TB, d name.Digest) {
 		t.Fatal(err)
 	}
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
 
 // Attest attaches a legacy cosign attestation (a DSSE envelope around an in-toto statement for d, on the
 // sha256-<hex>.att tag), as `cosign attest --new-bundle-format=false` writes it.
