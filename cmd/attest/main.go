@@ -1,5 +1,6 @@
-// Command attest is ATTEST's one binary: the admission webhook (`attest serve`) and the offline checks of the
-// same decision code (`attest policy check`).
+// Command attest is ATTEST's one binary: the admission webhook (`attest serve`), the offline checks of the
+// same decision code (`attest policy check`), the policy-as-code tools (`attest policy list|test|validate|trace|
+// profile`) and the exemption workflow against a cluster (`attest policy exempt`, `attest policy exemptions`).
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/utils/clock"
 )
 
 // exitError carries a process exit code out of a command.
@@ -30,6 +32,20 @@ func (e *exitError) Error() string {
 // usageError marks bad flags or unreadable input: exit code 2.
 func usageError(err error) error { return &exitError{code: 2, err: err} }
 
+// failure marks a command that ran and found something wrong (a denial, a failed test, an invalid policy, a
+// refused API call): exit code 1.
+func failure(err error) error { return &exitError{code: 1, err: err} }
+
+// app holds what commands get from outside the process: the cluster connection and the clock. main wires the
+// real ones; tests pass a fake client and a fixed clock.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	// cluster connects to the API server the way kubectl does (kubeconfig, context, namespace).
+	cluster clusterConnector
+	clock   clock.PassiveClock
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -39,7 +55,12 @@ func main() {
 
 // run executes the CLI and returns the exit code; tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	root := newRootCommand(stdin, stdout, stderr)
+	return runApp(ctx, args, app{stdin: stdin, stdout: stdout, stderr: stderr, cluster: kubeconfigCluster, clock: clock.RealClock{}})
+}
+
+// runApp executes the CLI with the given surroundings and returns the exit code.
+func runApp(ctx context.Context, args []string, a app) int {
+	root := newRootCommand(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
@@ -48,27 +69,30 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "error:", ee.err)
+			fmt.Fprintln(a.stderr, "error:", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "error:", err)
+	fmt.Fprintln(a.stderr, "error:", err)
 	return 2
 }
 
-func newRootCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+func newRootCommand(a app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "attest",
 		Short:         "ATTEST: supply-chain verification and policy for Kubernetes admission",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
-	policy := &cobra.Command{Use: "policy", Short: "Check manifests and inspect policies offline"}
-	policy.AddCommand(newCheckCommand())
+	policy := &cobra.Command{Use: "policy", Short: "Check manifests, develop policies and manage exemptions"}
+	policy.AddCommand(
+		newCheckCommand(),
+		newListCommand(),
+	)
 	root.AddCommand(newServeCommand(), policy)
 	return root
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/certs"
 	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/webhook"
 )
 
@@ -100,13 +101,27 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	eval, err := admission.New(admission.Options{Engine: engine, Config: current, Mode: mode})
-	if err != nil {
-		return err
-	}
 	restConfig, err := clusterConfig(o.kubeconfig)
 	if err != nil {
 		return usageError(err)
+	}
+	var lookup exemptions.Lookup
+	if restConfig != nil {
+		cluster, err := exemptions.NewCluster(restConfig, reg, func() *exemptions.Governance {
+			if c := current(); c != nil {
+				return c.Governance
+			}
+			return nil
+		}, log.With("component", "exemptions"))
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return cluster.Start(ctx) })
+		lookup = cluster
+	}
+	eval, err := admission.New(admission.Options{Engine: engine, Config: current, Mode: mode, Exemptions: lookup})
+	if err != nil {
+		return err
 	}
 	namespaces, err := namespaceLookup(ctx, restConfig, log)
 	if err != nil {
@@ -123,7 +138,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
-	mutate, err := webhook.NewHandler(webhook.HandlerOptions{Mutating: true, Budget: o.budget, Metrics: metrics, Log: log})
+	mutate, err := webhook.NewHandler(webhook.HandlerOptions{Mutating: true, Decider: eval, Budget: o.budget, Metrics: metrics, Log: log})
 	if err != nil {
 		return usageError(err)
 	}
