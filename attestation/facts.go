@@ -29,6 +29,8 @@ import "time"
 //	                       "attestation https://slsa.dev/provenance/v1 fails its policy: unexpected builder"
 //
 // The verdict in one expression: trust.policy != "" && trust.checked && trust.error == "" (see Passed).
+//
+// Facts served from the cache are shared between requests: treat them, and the predicates in them, as read-only.
 type Facts struct {
 	Digest       string             `json:"digest"`
 	Trust        TrustFacts         `json:"trust"`

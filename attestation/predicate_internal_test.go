@@ -9,9 +9,9 @@ import (
 
 func TestPredicateCheckVersions(t *testing.T) {
 	srcs := map[string]string{
-		"v1": "package predicate\ndeny contains msg if { input.predicate.builder.id != \"b\"; msg := sprintf(\"builder %s\", [input.predicate.builder.id]) }\n",
+		"v1":              "package predicate\ndeny contains msg if { input.predicate.builder.id != \"b\"; msg := sprintf(\"builder %s\", [input.predicate.builder.id]) }\n",
 		"v0 with rego.v1": "package predicate\nimport rego.v1\ndeny contains msg if { input.predicate.builder.id != \"b\"; msg := sprintf(\"builder %s\", [input.predicate.builder.id]) }\n",
-		"v0": "package predicate\ndeny[msg] { input.predicate.builder.id != \"b\"; msg := sprintf(\"builder %s\", [input.predicate.builder.id]) }\n",
+		"v0":              "package predicate\ndeny[msg] { input.predicate.builder.id != \"b\"; msg := sprintf(\"builder %s\", [input.predicate.builder.id]) }\n",
 	}
 	for name, src := range srcs {
 		t.Run(name, func(t *testing.T) {

@@ -9,8 +9,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -79,14 +79,14 @@ func TestTrustConfigFromYAML(t *testing.T) {
 		t.Fatalf("len %d, noMatch %q, hash %q", tp.Len(), tp.NoMatch(), tp.Hash())
 	}
 	cases := map[string]string{
-		"registry.company.com/app:v1":          "release",
+		"registry.company.com/app:v1":                                     "release",
 		"REGISTRY.COMPANY.COM/team/a/b@sha256:" + strings.Repeat("1", 64): "release",
-		"gcr.io/company/app":                   "release",
-		"gcr.io/company/team/app":              "",
-		"gcr.io/company-evil/app":              "",
-		"gcr.io.evil.com/company/app":          "",
-		"registry.company.com.evil.io/app":     "",
-		"nginx":                                "",
+		"gcr.io/company/app":                                              "release",
+		"gcr.io/company/team/app":                                         "",
+		"gcr.io/company-evil/app":                                         "",
+		"gcr.io.evil.com/company/app":                                     "",
+		"registry.company.com.evil.io/app":                                "",
+		"nginx":                                                           "",
 	}
 	for image, want := range cases {
 		ref, err := attestation.ParseReference(image)

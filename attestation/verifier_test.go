@@ -70,7 +70,9 @@ func newVerifier(t testing.TB, cfg attestation.TrustConfig, o attestation.Verifi
 	return attestation.NewVerifier(tp, o)
 }
 
-func requireSLSA() attestation.AttestationConfig { return attestation.AttestationConfig{PredicateType: slsa} }
+func requireSLSA() attestation.AttestationConfig {
+	return attestation.AttestationConfig{PredicateType: slsa}
+}
 
 func TestVerifyKeySigned(t *testing.T) {
 	for _, f := range formats {

@@ -31,8 +31,8 @@ type Registry struct {
 
 	mu         sync.Mutex
 	stall      chan struct{} // non-nil: requests wait until it closes or the client gives up
-	skip       int // requests let through before the rate limit starts
-	limited    int // then n requests get 429
+	skip       int           // requests let through before the rate limit starts
+	limited    int           // then n requests get 429
 	retryAfter string
 }
 

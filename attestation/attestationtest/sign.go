@@ -173,7 +173,9 @@ func CopySignatures(t testing.TB, from, to name.Digest) {
 // keypair adapts a Signer to sigstore-go's signing interface.
 type keypair struct{ s *Signer }
 
-func (k keypair) GetHashAlgorithm() protocommon.HashAlgorithm { return protocommon.HashAlgorithm_SHA2_256 }
+func (k keypair) GetHashAlgorithm() protocommon.HashAlgorithm {
+	return protocommon.HashAlgorithm_SHA2_256
+}
 func (k keypair) GetSigningAlgorithm() protocommon.PublicKeyDetails {
 	return protocommon.PublicKeyDetails_PKIX_ECDSA_P256_SHA_256
 }
@@ -182,7 +184,7 @@ func (k keypair) GetHint() []byte {
 	sum := sha256.Sum256(der)
 	return []byte(base64.StdEncoding.EncodeToString(sum[:]))
 }
-func (k keypair) GetKeyAlgorithm() string         { return "ECDSA" }
+func (k keypair) GetKeyAlgorithm() string        { return "ECDSA" }
 func (k keypair) GetPublicKey() crypto.PublicKey { return k.s.priv.Public() }
 func (k keypair) GetPublicKeyPem() (string, error) {
 	b, err := cryptoutils.MarshalPublicKeyToPEM(k.s.priv.Public())
