@@ -92,6 +92,7 @@ func newRootCommand(a app) *cobra.Command {
 	policy.AddCommand(
 		newCheckCommand(),
 		newListCommand(),
+		newTestCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	return root
