@@ -105,6 +105,8 @@ type Decision struct {
 	// so they land in the audit log as attest.continuu.ms/decision and attest.continuu.ms/violations.
 	AuditAnnotations map[string]string
 	Duration         time.Duration
+	// Patches are the mutating path's JSON Patch operations.
+	Patches []PatchOp
 }
 
 // Audit annotation keys and the decision values they carry.

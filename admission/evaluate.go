@@ -97,6 +97,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	if in.Object == nil {
 		return badRequest(fmt.Errorf("the request carries no object"))
 	}
+	if isException(in) {
+		return e.validateException(in, e.config())
+	}
 	gk := workload.GroupKind{Group: in.Request.Group, Kind: in.Request.Kind}
 	containers, err := workload.Extract(gk, in.Request.SubResource, in.Object)
 	if err != nil {

@@ -110,7 +110,7 @@ func TestNewHandlerValidatesOptions(t *testing.T) {
 		{name: "validating handler without decider", opts: webhook.HandlerOptions{}, wantErr: "a decider is required"},
 		{name: "unknown failure policy", opts: webhook.HandlerOptions{Decider: webhooktest.Panicking{}, FailurePolicy: "Retry"},
 			wantErr: `failure policy must be Fail or Ignore, got "Retry"`},
-		{name: "mutating handler needs no decider", opts: webhook.HandlerOptions{Mutating: true}},
+		{name: "mutating handler without decider", opts: webhook.HandlerOptions{Mutating: true}, wantErr: "a decider is required"},
 		{name: "Ignore", opts: webhook.HandlerOptions{Decider: webhooktest.Panicking{}, FailurePolicy: webhook.Ignore}},
 	}
 	for _, tt := range tests {

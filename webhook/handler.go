@@ -18,6 +18,7 @@ import (
 // Decider is the pipeline as the handler needs it.
 type Decider interface {
 	Evaluate(ctx context.Context, in admission.Input) admission.Decision
+	Mutate(ctx context.Context, in admission.Input) admission.Decision
 }
 
 var _ Decider = (*admission.Evaluator)(nil)
@@ -47,7 +48,7 @@ type HandlerOptions struct {
 	Metrics       *Metrics        // optional
 	Log           *slog.Logger
 	Clock         clock.PassiveClock
-	// Mutating handlers answer the mutating webhook: they never deny and carry no patches yet.
+	// Mutating handlers answer the mutating webhook with the decider's patches.
 	Mutating bool
 }
 
@@ -56,7 +57,7 @@ type Handler struct{ o HandlerOptions }
 
 // NewHandler validates options.
 func NewHandler(o HandlerOptions) (*Handler, error) {
-	if o.Decider == nil && !o.Mutating {
+	if o.Decider == nil {
 		return nil, fmt.Errorf("webhook: a decider is required")
 	}
 	if o.Budget <= 0 {
@@ -88,12 +89,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in := d.input()
 	in.Request.TimestampNS = start.UnixNano()
 	var dec admission.Decision
+	dec = h.decide(r.Context(), in)
 	if h.o.Mutating {
 		// No audit annotations here: both webhooks are named attest.continuu.ms, and the API server refuses to
 		// overwrite an audit annotation key, so a mutating "decision" would hide the validating verdict.
-		dec = admission.Decision{Allowed: true, Code: http.StatusOK}
-	} else {
-		dec = h.decide(r.Context(), in)
+		dec.AuditAnnotations = nil
 	}
 	dec.Duration = h.o.Clock.Since(start)
 	decision := dec.AuditAnnotations[admission.AnnotationDecision]
@@ -130,6 +130,10 @@ func (h *Handler) decide(parent context.Context, in admission.Input) admission.D
 			}
 			in.NamespaceLabels, in.NamespaceAnnotations = labels, annotations
 		}
+		if h.o.Mutating {
+			done <- h.o.Decider.Mutate(ctx, in)
+			return
+		}
 		done <- h.o.Decider.Evaluate(ctx, in)
 	}()
 	var dec admission.Decision
@@ -147,6 +151,11 @@ func (h *Handler) decide(parent context.Context, in admission.Input) admission.D
 
 // failure answers per the failure policy: Fail refuses, Ignore admits with a warning; both say why.
 func (h *Handler) failure(dec admission.Decision) admission.Decision {
+	if h.o.Mutating {
+		// A mutation that fails is skipped, never a refusal: validation re-checks everything it would have set.
+		return admission.Decision{Allowed: true, Code: http.StatusOK,
+			Warnings: admission.CapWarnings([]string{"ATTEST could not prepare this request's mutations and made none: " + dec.Message})}
+	}
 	out := admission.Decision{Code: http.StatusInternalServerError, Results: dec.Results,
 		AuditAnnotations: map[string]string{admission.AnnotationDecision: admission.DecisionError}}
 	if h.o.FailurePolicy == Ignore {

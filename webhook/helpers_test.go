@@ -87,7 +87,7 @@ func serveDecider(tb testing.TB, decider webhook.Decider, o webhook.HandlerOptio
 	tb.Helper()
 	o.Decider = decider
 	validate := newHandler(tb, o)
-	mutate := newHandler(tb, webhook.HandlerOptions{Mutating: true, Metrics: o.Metrics, Log: o.Log})
+	mutate := newHandler(tb, webhook.HandlerOptions{Mutating: true, Decider: decider, Metrics: o.Metrics, Log: o.Log})
 	return webhooktest.Serve(tb, webhook.ServerOptions{Validate: validate, Mutate: mutate})
 }
 

@@ -146,6 +146,11 @@ func response(uid string, d admission.Decision) *admissionv1.AdmissionReview {
 	}
 	if !d.Allowed {
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: d.Code, Message: d.Message, Reason: reason(d.Code)}
+	} else if len(d.Patches) > 0 {
+		if patch, err := json.Marshal(d.Patches); err == nil { // plain values from the pipeline: cannot fail
+			pt := admissionv1.PatchTypeJSONPatch
+			resp.Patch, resp.PatchType = patch, &pt
+		}
 	}
 	return &admissionv1.AdmissionReview{
 		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},

@@ -52,6 +52,10 @@ func NewServer(o ServerOptions) (*Server, error) {
 	srv := crwebhook.NewServer(crwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, CertName: o.CertName, KeyName: o.KeyName})
 	srv.Register("/validate", o.Validate)
 	srv.Register("/mutate", o.Mutate)
+	// ATTEST's own resources (PolicyException, Policy, PolicyConfig) have their own webhook entries and paths,
+	// so their rules and failure policy are separate from the workloads'; the pipeline tells them apart by kind.
+	srv.Register("/validate-policy-resources", o.Validate)
+	srv.Register("/mutate-policy-resources", o.Mutate)
 	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 	}))

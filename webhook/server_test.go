@@ -15,8 +15,9 @@ import (
 )
 
 func TestHealthAndReadiness(t *testing.T) {
-	validate := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, "")})
-	mutate := newHandler(t, webhook.HandlerOptions{Mutating: true})
+	eval := newEvaluator(t, trustedConfig, "")
+	validate := newHandler(t, webhook.HandlerOptions{Decider: eval})
+	mutate := newHandler(t, webhook.HandlerOptions{Mutating: true, Decider: eval})
 	ready := webhooktest.Serve(t, webhook.ServerOptions{Validate: validate, Mutate: mutate,
 		Ready: func() error { return nil }})
 	unready := webhooktest.Serve(t, webhook.ServerOptions{Validate: validate, Mutate: mutate,
@@ -47,7 +48,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestNewServerValidatesOptions(t *testing.T) {
-	h := newHandler(t, webhook.HandlerOptions{Mutating: true})
+	h := newHandler(t, webhook.HandlerOptions{Mutating: true, Decider: newEvaluator(t, trustedConfig, "")})
 	tests := []struct {
 		name    string
 		opts    webhook.ServerOptions
@@ -70,7 +71,7 @@ func TestMetrics(t *testing.T) {
 	reg, metrics := newRegistry(t)
 	eval := newEvaluator(t, trustedConfig, "")
 	validate := newHandler(t, webhook.HandlerOptions{Decider: eval, Metrics: metrics})
-	mutate := newHandler(t, webhook.HandlerOptions{Mutating: true, Metrics: metrics})
+	mutate := newHandler(t, webhook.HandlerOptions{Mutating: true, Decider: eval, Metrics: metrics})
 	s := webhooktest.Serve(t, webhook.ServerOptions{Validate: validate, Mutate: mutate, Gatherer: reg})
 
 	post(t, s, "/validate", mustJSON(review("uid-1", privilegedDeployment())))

@@ -34,3 +34,11 @@ var _ webhook.Decider = Panicking{}
 
 // Evaluate panics.
 func (p Panicking) Evaluate(context.Context, admission.Input) admission.Decision { panic(p.Value) }
+
+// Mutate panics.
+func (p Panicking) Mutate(context.Context, admission.Input) admission.Decision { panic(p.Value) }
+
+// Mutate blocks like Evaluate.
+func (b *Blocking) Mutate(ctx context.Context, in admission.Input) admission.Decision {
+	return b.Evaluate(ctx, in)
+}
