@@ -7,11 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"k8s.io/client-go/rest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/webhook"
 )
@@ -38,6 +41,8 @@ type prometheusRule struct {
 		} `json:"groups"`
 	} `json:"spec"`
 }
+
+var fqName = regexp.MustCompile(`fqName: "([a-z_:]+)"`)
 
 // registeredMetrics serves one denied admission through the webhook handler with metrics, as `attest serve` wires
 // them, and returns the metric family names gathered.
@@ -82,11 +87,25 @@ func registeredMetrics(t *testing.T) map[string]bool {
 		h.ServeHTTP(rec, req)
 		_, _ = io.Copy(io.Discard, rec.Body)
 	}
+	// The exemption gauges are read from the cluster's cache at scrape time; without a cluster only their
+	// descriptions exist, which name them just the same.
+	cluster, err := exemptions.NewCluster(&rest.Config{Host: "https://127.0.0.1:1"}, reg, func() *exemptions.Governance { return nil }, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
+	descs := make(chan *prometheus.Desc, 16)
+	cluster.Describe(descs)
+	close(descs)
+	for d := range descs {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			names[m[1]] = true
+		}
+	}
 	for _, f := range families {
 		names[f.GetName()] = true
 		if f.GetType().String() == "HISTOGRAM" {
