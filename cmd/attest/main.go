@@ -93,6 +93,7 @@ func newRootCommand(a app) *cobra.Command {
 		newCheckCommand(),
 		newListCommand(),
 		newTestCommand(),
+		newValidateCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	return root

@@ -1,0 +1,5 @@
+package custom.norules
+
+import rego.v1
+
+allow if true
