@@ -240,4 +240,3 @@ func lineOf(text, msg string) int {
 	}
 	return 1
 }
-
