@@ -46,6 +46,10 @@ type Violation struct {
 	Denied bool `json:"denied"`
 	// Warning marks findings of a policy's `warn` rule.
 	Warning bool `json:"warning,omitempty"`
+	// EnforceFrom is set while an enforcing policy audits until its enforceAfter.
+	EnforceFrom time.Time `json:"enforceFrom,omitzero"`
+	// Preexisting marks a violation already present before this UPDATE (existingWorkloads: audit): it warns.
+	Preexisting bool `json:"preexisting,omitempty"`
 	// Err marks a policy that could not be evaluated; no exemption waives it (fail closed).
 	Err bool `json:"-"`
 	// Exemption is what waived the violation; it is still reported, as a warning.
@@ -86,8 +90,13 @@ func (v Violation) warningText() string {
 		return "exempted by " + v.Exemption.Describe() + ": " + v.String()
 	}
 	prefix := string(v.Mode)
-	if v.Warning {
+	switch {
+	case v.Warning:
 		prefix = "warn"
+	case v.Preexisting:
+		prefix = "existing (present before this update, not denied; new violations are)"
+	case !v.EnforceFrom.IsZero():
+		prefix = "audit (will be denied from " + v.EnforceFrom.UTC().Format(time.RFC3339) + ")"
 	}
 	return prefix + ": " + v.String()
 }

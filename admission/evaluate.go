@@ -111,21 +111,26 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
 	}
 	d := Decision{Results: make([]PolicyResult, 0, len(e.engine.Policies()))}
+	old := &oldObject{e: e, in: in, cfg: cfg, gk: gk}
 	for _, p := range e.engine.Policies() {
 		if err := ctx.Err(); err != nil {
 			return Decision{Code: 500, Message: fmt.Sprintf("ATTEST could not finish evaluating policies: %v", err),
 				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
 		}
 		s := cfg.Policies[p.Name]
-		mode := s.Mode
-		if mode == policies.ModeEnforce && e.mode == policies.ModeAudit {
-			mode = policies.ModeAudit
+		if !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objectLabels(in.Object)) {
+			continue
 		}
+		mode, enforceFrom := e.effectiveMode(s, in)
 		if mode == policies.ModeOff || mode == "" {
 			continue
 		}
 		t0 := e.clock.Now()
 		findings, err := p.Eval(ctx, doc, s)
+		var existing map[string]bool
+		if err == nil && len(findings) > 0 && mode == policies.ModeEnforce && s.ExistingWorkloads == policies.ModeAudit {
+			existing = old.findings(ctx, p, s)
+		}
 		r := PolicyResult{Policy: p.Name, Mode: mode, Findings: findings, Err: err, Duration: e.clock.Since(t0), Outcome: OutcomePassed}
 		switch {
 		case err != nil:
@@ -138,10 +143,15 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		case len(findings) > 0:
 			r.Outcome = OutcomeFailed
 			for _, f := range findings {
-				d.Violations = append(d.Violations, Violation{
+				v := Violation{
 					Policy: p.Name, Mode: mode, Severity: f.Severity, Path: f.Path, Container: containerAt(containers, f.Path),
 					Message: f.Message, Fix: f.Fix, Warning: f.Warning, Denied: mode == policies.ModeEnforce && !f.Warning,
-				})
+					EnforceFrom: enforceFrom,
+				}
+				if existing[findingKey(f)] {
+					v.Denied, v.Preexisting = false, true
+				}
+				d.Violations = append(d.Violations, v)
 			}
 		}
 		d.Results = append(d.Results, r)

@@ -20,7 +20,7 @@ func (e *Evaluator) Mutate(ctx context.Context, in Input) Decision {
 	return d
 }
 
-func (e *Evaluator) mutate(_ context.Context, in Input) Decision {
+func (e *Evaluator) mutate(ctx context.Context, in Input) Decision {
 	if in.Request.Operation != "CREATE" && in.Request.Operation != "UPDATE" || in.Object == nil {
 		return Decision{Allowed: true, Code: 200}
 	}
@@ -28,7 +28,9 @@ func (e *Evaluator) mutate(_ context.Context, in Input) Decision {
 	if isException(in) {
 		return e.mutateException(in, cfg)
 	}
-	return Decision{Allowed: true, Code: 200, Patches: stampPatches(in, cfg)}
+	d := Decision{Allowed: true, Code: 200, Patches: stampPatches(in, cfg)}
+	e.policyPatches(ctx, in, cfg, &d)
+	return d
 }
 
 // stampPatches sets policy.attest.continuu.ms/exempt-authorized-by wherever exemption annotations are, to the

@@ -1,6 +1,7 @@
 package admission
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,7 +18,19 @@ import (
 type PatchOp struct {
 	Op    string `json:"op"`
 	Path  string `json:"path"`
-	Value any    `json:"value,omitempty"`
+	Value any    `json:"value"`
+}
+
+// MarshalJSON writes value for every operation but remove, including false, 0 and "" values.
+func (o PatchOp) MarshalJSON() ([]byte, error) {
+	if o.Op == "remove" {
+		return json.Marshal(struct {
+			Op   string `json:"op"`
+			Path string `json:"path"`
+		}{o.Op, o.Path})
+	}
+	type plain PatchOp
+	return json.Marshal(plain(o))
 }
 
 // isException reports whether the request is for ATTEST's PolicyException resource.

@@ -45,6 +45,7 @@ type PolicyEntry struct {
 	// Mode is enforce, audit or off; set it or Enforcement, not both.
 	Mode       ModeValue      `json:"mode,omitempty"`
 	Parameters map[string]any `json:"parameters,omitempty"`
+	Rollout    `json:",inline"`
 }
 
 // ProductionNamespaces defines once what a production namespace is; either part may be empty.
@@ -155,6 +156,9 @@ func Parse(data []byte, engine *policies.Engine) (*Config, error) {
 				return nil, errors.New(pe.Prefixed(field + ".parameters"))
 			}
 			return nil, fmt.Errorf("%s.parameters: %w", field, err)
+		}
+		if err := applyRollout(p, &s, e.Rollout, field); err != nil {
+			return nil, err
 		}
 		cfg.Policies[e.Name] = s
 	}

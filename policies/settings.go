@@ -2,14 +2,25 @@ package policies
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
-// Settings is how one policy runs: its mode and its effective parameters, validated and converted once.
+// Settings is how one policy runs: its mode, effective parameters (validated and converted once), scope and
+// rollout controls.
 type Settings struct {
 	Mode   Mode
 	Params map[string]any
+	// Match limits where the policy applies; nil applies everywhere.
+	Match *Match
+	// EnforceAfter keeps an enforcing policy in audit until this time (zero: enforce now); its warnings say from
+	// when it will deny.
+	EnforceAfter time.Time
+	// ExistingWorkloads audit: on UPDATE, a violation already present in the old object warns instead of denying.
+	ExistingWorkloads Mode
+	// Mutate applies the policy's patch rule on the mutating path.
+	Mutate bool
 	term   *ast.Term
 }
 

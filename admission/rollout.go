@@ -1,0 +1,76 @@
+package admission
+
+import (
+	"context"
+	"time"
+
+	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/workload"
+)
+
+// effectiveMode is the mode a policy runs in for this request: an enforcing policy audits until its
+// enforceAfter (returned, so warnings can say from when it denies), and the global --mode audit downgrades it.
+func (e *Evaluator) effectiveMode(s policies.Settings, in Input) (policies.Mode, time.Time) {
+	mode := s.Mode
+	var from time.Time
+	if mode == policies.ModeEnforce && !s.EnforceAfter.IsZero() && timeOf(in).Before(s.EnforceAfter) {
+		mode, from = policies.ModeAudit, s.EnforceAfter
+	}
+	if mode == policies.ModeEnforce && e.mode == policies.ModeAudit {
+		mode = policies.ModeAudit
+	}
+	return mode, from
+}
+
+// oldObject evaluates policies on the old object of an UPDATE, once, and only when a policy with
+// existingWorkloads: audit has findings on the new one.
+type oldObject struct {
+	e     *Evaluator
+	in    Input
+	cfg   *config.Config
+	gk    workload.GroupKind
+	doc   *policies.Document
+	built bool
+}
+
+// findings are the keys of the policy's findings on the old object (none for CREATE or an unreadable object,
+// so nothing is waved through by mistake).
+func (o *oldObject) findings(ctx context.Context, p *policies.Policy, s policies.Settings) map[string]bool {
+	if o.in.Request.Operation != "UPDATE" || o.in.OldObject == nil {
+		return nil
+	}
+	if !o.built {
+		o.built = true
+		containers, err := workload.Extract(o.gk, o.in.Request.SubResource, o.in.OldObject)
+		if err != nil {
+			return nil
+		}
+		oldIn := o.in
+		oldIn.Object, oldIn.OldObject = o.in.OldObject, nil
+		if o.doc, err = policies.NewDocument(o.e.policyInput(oldIn, o.cfg, containers)); err != nil {
+			o.doc = nil
+		}
+	}
+	if o.doc == nil {
+		return nil
+	}
+	fs, err := p.Eval(ctx, o.doc, s)
+	if err != nil {
+		return nil
+	}
+	keys := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		keys[findingKey(f)] = true
+	}
+	return keys
+}
+
+// findingKey identifies a finding across the old and new object: the same problem at the same path.
+func findingKey(f policies.Finding) string { return f.Path + "\x00" + f.Message }
+
+// objectLabels are the object's own labels, for a policy's objectSelector.
+func objectLabels(obj map[string]any) map[string]string {
+	md, _ := obj["metadata"].(map[string]any)
+	return stringMap(md["labels"])
+}
