@@ -34,6 +34,10 @@ type File struct {
 	ProductionNamespaces *ProductionNamespaces `json:"productionNamespaces,omitempty"`
 	// Exemptions is the exemption governance: who may use annotations, the maximum duration, approvers.
 	Exemptions exemptions.Config `json:"exemptions,omitempty"`
+	// Trust is the image trust configuration: which images must carry cosign signatures and attestations, from whom.
+	Trust attestation.TrustConfig `json:"trust,omitempty"`
+	// Mutation says what the mutating webhook changes (mutation.pinDigests).
+	Mutation Mutation `json:"mutation,omitempty"`
 }
 
 // PolicyEntry configures one policy, as in the policy documents.
@@ -64,6 +68,11 @@ type Config struct {
 	TrustedRegistries *attestation.TrustedRegistries
 	// Governance decides which exemptions count.
 	Governance *exemptions.Governance
+	// Trust holds the trust policies with their keys and roots loaded; nil without a trust section (no policy
+	// covers any image, and trust.noMatch is deny).
+	Trust *attestation.TrustPolicies
+	// Mutation is the validated mutation section (pinDigests defaults to pods).
+	Mutation Mutation
 	// Digest identifies the file content, for logs and metrics.
 	Digest string
 }
@@ -103,7 +112,7 @@ func load(path string, engine *policies.Engine) (*Config, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(data, engine)
+	cfg, err := parseFile(path, data, engine)
 	if err != nil {
 		return nil, nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -119,9 +128,8 @@ func Default(engine *policies.Engine) *Config {
 	return cfg
 }
 
-// Parse validates data (YAML or JSON); unknown fields, unknown policies and bad parameters are errors naming the
-// field, e.g. "policies[1].parameters.trusted_registries[0]: got number, want string".
-func Parse(data []byte, engine *policies.Engine) (*Config, error) {
+// parse is Parse with relative file names of the trust section resolving against baseDir.
+func parse(data []byte, engine *policies.Engine, baseDir string) (*Config, error) {
 	f, err := decodeFile(data)
 	if err != nil {
 		return nil, err
@@ -172,6 +180,9 @@ func Parse(data []byte, engine *policies.Engine) (*Config, error) {
 		if _, ok := engine.Lookup(n.Policy); !ok {
 			return nil, fmt.Errorf("exemptions.nonExemptable[%d].policy: unknown policy %q (see `attest policy list`)", i, n.Policy)
 		}
+	}
+	if err := cfg.buildTrust(f, baseDir); err != nil {
+		return nil, err
 	}
 	prod := DefaultProductionNamespaces()
 	if f.ProductionNamespaces != nil {

@@ -110,7 +110,7 @@ func (w *Watcher) Reload() {
 		w.fail(fmt.Errorf("the config file is empty"))
 		return
 	}
-	cfg, err := Parse(data, w.engine)
+	cfg, err := parseFile(w.path, data, w.engine)
 	if err != nil {
 		w.raw = data // report a bad file once, not on every poll
 		w.fail(err)
