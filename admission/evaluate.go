@@ -43,6 +43,8 @@ type Options struct {
 	Clock clock.PassiveClock
 	// Exemptions reads PolicyExceptions and owners from the cluster's cache; nil: annotation exemptions only.
 	Exemptions exemptions.Lookup
+	// Library is the embedded library's sources, for checking custom Policy Rego; nil refuses custom Rego.
+	Library []policies.Source
 }
 
 // Evaluator runs the pipeline. It is safe for concurrent use.
@@ -52,6 +54,7 @@ type Evaluator struct {
 	mode       policies.Mode
 	clock      clock.PassiveClock
 	exemptions exemptions.Lookup
+	library    []policies.Source
 }
 
 // New validates options and builds an Evaluator.
@@ -72,7 +75,7 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Evaluator{engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions}, nil
+	return &Evaluator{engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}, nil
 }
 
 // Evaluate decides one request. Every policy runs, in name order; enforced findings deny, audit findings warn.
@@ -100,6 +103,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	if isException(in) {
 		return e.validateException(in, e.config())
 	}
+	if isPolicyResource(in) {
+		return e.validatePolicyResource(ctx, in, e.config())
+	}
 	gk := workload.GroupKind{Group: in.Request.Group, Kind: in.Request.Kind}
 	containers, err := workload.Extract(gk, in.Request.SubResource, in.Object)
 	if err != nil {
@@ -110,9 +116,10 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	if err != nil {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
 	}
-	d := Decision{Results: make([]PolicyResult, 0, len(e.engine.Policies()))}
+	engine := e.engineFor(cfg)
+	d := Decision{Results: make([]PolicyResult, 0, len(engine.Policies()))}
 	old := &oldObject{e: e, in: in, cfg: cfg, gk: gk}
-	for _, p := range e.engine.Policies() {
+	for _, p := range engine.Policies() {
 		if err := ctx.Err(); err != nil {
 			return Decision{Code: 500, Message: fmt.Sprintf("ATTEST could not finish evaluating policies: %v", err),
 				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}

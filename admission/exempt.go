@@ -30,7 +30,7 @@ func (e *Evaluator) applyExemptions(ctx context.Context, in Input, cfg *config.C
 	if len(d.Violations) > 0 {
 		lookup = e.exemptions // PolicyExceptions matter only when something is violated
 	}
-	out := exemptions.Resolve(ctx, cfg.Governance, lookup, func(name string) bool { _, ok := e.engine.Lookup(name); return ok }, s)
+	out := exemptions.Resolve(ctx, cfg.Governance, lookup, e.knownPolicy(cfg), s)
 	for _, den := range out.Denials {
 		d.Violations = append(d.Violations, Violation{
 			Policy: exemptionPolicy, Mode: policies.ModeEnforce, Severity: policies.SeverityHigh,

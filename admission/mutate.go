@@ -75,7 +75,11 @@ func escapePointer(s string) string {
 // timeOf is the request time, which judges every expiry.
 func timeOf(in Input) time.Time { return time.Unix(0, in.Request.TimestampNS).UTC() }
 
-func (e *Evaluator) knownPolicy(name string) bool {
-	_, ok := e.engine.Lookup(name)
-	return ok
+// knownPolicy reports whether a policy exists in the configuration's engine (custom Policy Rego included).
+func (e *Evaluator) knownPolicy(cfg *config.Config) func(string) bool {
+	engine := e.engineFor(cfg)
+	return func(name string) bool {
+		_, ok := engine.Lookup(name)
+		return ok
+	}
 }

@@ -16,7 +16,7 @@ import (
 // and which policy changed it.
 func (e *Evaluator) policyPatches(ctx context.Context, in Input, cfg *config.Config, d *Decision) {
 	var doc *policies.Document
-	for _, p := range e.engine.Policies() {
+	for _, p := range e.engineFor(cfg).Policies() {
 		s := cfg.Policies[p.Name]
 		if !s.Mutate || !p.HasPatch() || !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objectLabels(in.Object)) {
 			continue

@@ -62,7 +62,7 @@ func (e *Evaluator) validateException(in Input, cfg *config.Config) Decision {
 		return badRequest(err)
 	}
 	now := timeOf(in)
-	problems := exemptions.ValidateException(cfg.Governance, e.knownPolicy, pe, old, now)
+	problems := exemptions.ValidateException(cfg.Governance, e.knownPolicy(cfg), pe, old, now)
 	w := exemptions.Writer{User: in.Request.Username, Groups: in.Request.Groups}
 	if msg := governedByAttest(cfg.Governance, w, pe, old, now); msg != "" {
 		problems = append(problems, msg)

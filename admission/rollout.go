@@ -74,3 +74,11 @@ func objectLabels(obj map[string]any) map[string]string {
 	md, _ := obj["metadata"].(map[string]any)
 	return stringMap(md["labels"])
 }
+
+// engineFor is the engine of this configuration: the built-in one, or one recompiled with custom Policy Rego.
+func (e *Evaluator) engineFor(cfg *config.Config) *policies.Engine {
+	if cfg != nil && cfg.Engine != nil {
+		return cfg.Engine
+	}
+	return e.engine
+}

@@ -68,6 +68,10 @@ type Config struct {
 	TrustedRegistries *attestation.TrustedRegistries
 	// Governance decides which exemptions count.
 	Governance *exemptions.Governance
+	// Engine, when set, replaces the built-in engine: the library plus custom Policy Rego from the cluster.
+	Engine *policies.Engine
+	// Resources reports what ATTEST made of each Policy and PolicyConfig (kind/name → status).
+	Resources map[string]ResourceStatus
 	// Trust holds the trust policies with their keys and roots loaded; nil without a trust section (no policy
 	// covers any image, and trust.noMatch is deny).
 	Trust *attestation.TrustPolicies
@@ -135,7 +139,7 @@ func parse(data []byte, engine *policies.Engine, baseDir string) (*Config, error
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	cfg := &Config{Policies: map[string]policies.Settings{}, Digest: hex.EncodeToString(sum[:8])}
+	cfg := &Config{Policies: map[string]policies.Settings{}, Digest: hex.EncodeToString(sum[:8]), Engine: engine}
 	for _, p := range engine.Policies() {
 		cfg.Policies[p.Name] = p.DefaultSettings()
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/continuums/attest/certs"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
+	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/webhook"
 )
 
@@ -105,6 +106,20 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
+	// Policy and PolicyConfig resources layer over the file: defaults < file < Policy < PolicyConfig.
+	lib, _, err := policies.Library()
+	if err != nil {
+		return err
+	}
+	layered := config.NewLayered(current, lib)
+	current = layered.Current
+	if restConfig != nil {
+		resources, err := config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources"))
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return resources.Start(ctx) })
+	}
 	var lookup exemptions.Lookup
 	if restConfig != nil {
 		cluster, err := exemptions.NewCluster(restConfig, reg, func() *exemptions.Governance {
@@ -119,7 +134,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		g.Go(func() error { return cluster.Start(ctx) })
 		lookup = cluster
 	}
-	eval, err := admission.New(admission.Options{Engine: engine, Config: current, Mode: mode, Exemptions: lookup})
+	eval, err := admission.New(admission.Options{Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/continuums/attest/api/v1alpha1"
+	"github.com/continuums/attest/policies"
+)
+
+// Layered is the effective configuration: the file's (reloaded by a Watcher) with the cluster's Policy and
+// PolicyConfig resources on top. Current costs two atomic loads unless something changed.
+type Layered struct {
+	file  func() *Config
+	lib   []policies.Source
+	state atomic.Pointer[layeredState]
+	mu    sync.Mutex // serialises recomputation and guards res
+	res   Resources
+	gen   atomic.Uint64
+}
+
+type layeredState struct {
+	file      *Config
+	gen       uint64
+	effective *Config
+}
+
+// NewLayered layers resources over file(); lib is the embedded library, recompiled with custom Rego.
+func NewLayered(file func() *Config, lib []policies.Source) *Layered {
+	return &Layered{file: file, lib: lib}
+}
+
+// Current is the effective configuration for the next request.
+func (l *Layered) Current() *Config {
+	f := l.file()
+	st := l.state.Load()
+	if st != nil && st.file == f && st.gen == l.gen.Load() {
+		return st.effective
+	}
+	return l.recompute(f)
+}
+
+func (l *Layered) recompute(f *Config) *Config {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	gen := l.gen.Load()
+	if st := l.state.Load(); st != nil && st.file == f && st.gen == gen {
+		return st.effective
+	}
+	var prev *Config
+	if st := l.state.Load(); st != nil {
+		prev = st.effective
+	}
+	eff := f
+	if len(l.res.Policies) > 0 || len(l.res.Configs) > 0 {
+		eff = Overlay(context.Background(), l.lib, f, prev, l.res)
+	}
+	l.state.Store(&layeredState{file: f, gen: gen, effective: eff})
+	return eff
+}
+
+// SetResources replaces the cluster's resources; the next Current sees them.
+func (l *Layered) SetResources(r Resources) {
+	l.mu.Lock()
+	l.res = r
+	l.gen.Add(1)
+	l.mu.Unlock()
+}
+
+// ClusterResources keeps a Layered up to date from informers on Policy and PolicyConfig and writes each
+// resource's status (valid, ready, message, effective parameters).
+type ClusterResources struct {
+	cache   cache.Cache
+	client  client.Client
+	layered *Layered
+	log     *slog.Logger
+	changed chan struct{}
+}
+
+// NewClusterResources prepares the informers; Start runs them.
+func NewClusterResources(cfg *rest.Config, layered *Layered, log *slog.Logger) (*ClusterResources, error) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("policy resources cache: %w", err)
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("policy resources client: %w", err)
+	}
+	return &ClusterResources{cache: c, client: cl, layered: layered, log: log, changed: make(chan struct{}, 1)}, nil
+}
+
+// Start watches until ctx ends; while the CRDs are missing it retries every 10 s and the file config applies.
+func (c *ClusterResources) Start(ctx context.Context) error {
+	go func() {
+		if err := c.cache.Start(ctx); err != nil {
+			c.log.Error("policy resources cache stopped", "error", err.Error())
+		}
+	}()
+	warned := false
+	for {
+		err := c.watch(ctx)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		if !warned {
+			c.log.Warn("Policy and PolicyConfig resources are not available yet; retrying every 10s (the config file applies)", "error", err.Error())
+			warned = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(10 * time.Second):
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-c.changed:
+			c.sync(ctx)
+		}
+	}
+}
+
+func (c *ClusterResources) watch(ctx context.Context) error {
+	notify := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.poke() },
+		UpdateFunc: func(any, any) { c.poke() },
+		DeleteFunc: func(any) { c.poke() },
+	}
+	for _, obj := range []client.Object{&v1alpha1.Policy{}, &v1alpha1.PolicyConfig{}} {
+		inf, err := c.cache.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+		if err != nil {
+			return err
+		}
+		if _, err := inf.AddEventHandler(notify); err != nil {
+			return err
+		}
+	}
+	if !c.cache.WaitForCacheSync(ctx) {
+		return ctx.Err()
+	}
+	c.log.Info("Policy and PolicyConfig resources are being watched")
+	c.poke()
+	return nil
+}
+
+func (c *ClusterResources) poke() {
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// sync hands the resources to the Layered, recomputes, and writes statuses that changed.
+func (c *ClusterResources) sync(ctx context.Context) {
+	var pols v1alpha1.PolicyList
+	var cfgs v1alpha1.PolicyConfigList
+	if err := c.cache.List(ctx, &pols); err != nil {
+		c.log.Error("list Policies", "error", err.Error())
+		return
+	}
+	if err := c.cache.List(ctx, &cfgs); err != nil {
+		c.log.Error("list PolicyConfigs", "error", err.Error())
+		return
+	}
+	c.layered.SetResources(Resources{Policies: pols.Items, Configs: cfgs.Items})
+	eff := c.layered.Current()
+	if eff == nil {
+		return
+	}
+	for i := range pols.Items {
+		p := &pols.Items[i]
+		st := eff.Resources["Policy/"+p.Name]
+		want := v1alpha1.PolicyStatus{Valid: st.Valid, Ready: st.Valid, Message: st.Message, ObservedGeneration: p.Generation, EffectiveParameters: rawJSON(st.Effective)}
+		if !st.Valid {
+			c.log.Warn("Policy ignored", "policy", p.Name, "reason", st.Message)
+		}
+		if !reflect.DeepEqual(p.Status, want) {
+			p.Status = want
+			if err := c.client.Status().Update(ctx, p); err != nil {
+				c.log.Warn("cannot write Policy status", "policy", p.Name, "error", err.Error())
+			}
+		}
+	}
+	for i := range cfgs.Items {
+		pc := &cfgs.Items[i]
+		st := eff.Resources["PolicyConfig/"+pc.Name]
+		want := v1alpha1.PolicyConfigStatus{Valid: st.Valid, Message: st.Message}
+		if !st.Valid {
+			c.log.Warn("PolicyConfig ignored", "policyconfig", pc.Name, "reason", st.Message)
+		}
+		if !reflect.DeepEqual(pc.Status, want) {
+			pc.Status = want
+			if err := c.client.Status().Update(ctx, pc); err != nil {
+				c.log.Warn("cannot write PolicyConfig status", "policyconfig", pc.Name, "error", err.Error())
+			}
+		}
+	}
+}
+
+func rawJSON(v map[string]any) *apiextensionsv1.JSON {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return &apiextensionsv1.JSON{Raw: b}
+}
