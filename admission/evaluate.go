@@ -43,6 +43,11 @@ type Options struct {
 	Clock clock.PassiveClock
 	// Exemptions reads PolicyExceptions and owners from the cluster's cache; nil: annotation exemptions only.
 	Exemptions exemptions.Lookup
+	// Verifier returns the image verifier for a configuration (see images.go); nil: images are not verified, and
+	// require-attestation denies them for want of a verification result.
+	Verifier VerifierFunc
+	// Keychain reads the registry credentials of the admitted pod spec; nil: registries are asked anonymously.
+	Keychain KeychainFunc
 	// Library is the embedded library's sources, for checking custom Policy Rego; nil refuses custom Rego.
 	Library []policies.Source
 }
@@ -54,6 +59,7 @@ type Evaluator struct {
 	mode       policies.Mode
 	clock      clock.PassiveClock
 	exemptions exemptions.Lookup
+	images     imageStage
 	library    []policies.Source
 }
 
@@ -75,7 +81,7 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Evaluator{engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}, nil
+	return &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}, nil
 }
 
 // Evaluate decides one request. Every policy runs, in name order; enforced findings deny, audit findings warn.
@@ -112,7 +118,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
 	}
 	cfg := e.config()
-	doc, err := policies.NewDocument(e.policyInput(in, cfg, containers))
+	input := e.policyInput(in, cfg, containers)
+	mergeFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+	doc, err := policies.NewDocument(input)
 	if err != nil {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
 	}

@@ -30,6 +30,7 @@ func (e *Evaluator) mutate(ctx context.Context, in Input) Decision {
 	}
 	d := Decision{Allowed: true, Code: 200, Patches: stampPatches(in, cfg)}
 	e.policyPatches(ctx, in, cfg, &d)
+	e.imagePatches(ctx, in, cfg, &d)
 	return d
 }
 

@@ -31,9 +31,18 @@ violation contains {"message": msg, "path": c.path} if {
 	msg := sprintf("image %q is not pinned: it names neither a tag nor a digest", [c.image])
 }
 
-# unpinned holds the facts of parsed images that name no digest.
+# unpinned holds the facts of parsed images whose reference names no digest. Once the verifier has run, the digest
+# fact is the digest a tag resolved to, so the parsed reference decides: "@sha256:…" in it pins, a resolved tag does not.
 unpinned[image] := img if {
 	some image, img in input.images
 	object.get(img, "error", "") == ""
-	object.get(img, "digest", "") == ""
+	not names_digest(img)
+}
+
+names_digest(img) if contains(img.reference, "@")
+
+# facts without the parsed reference: the digest fact is the reference's own
+names_digest(img) if {
+	not img.reference
+	object.get(img, "digest", "") != ""
 }

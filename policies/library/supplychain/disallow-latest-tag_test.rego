@@ -79,3 +79,16 @@ test_each_container_reported if {
 	}
 	{f.path | some f in v} == {"spec.template.spec.containers[0]", "spec.template.spec.containers[2]"}
 }
+
+test_resolved_digest_does_not_pin_latest if {
+	# the verifier resolved the tag to a digest: the reference still names latest, which can move
+	img := object.union(facts("latest", digest), {"reference": "index.docker.io/library/nginx:latest"})
+	v := run("spec.template.spec.containers[0]", "nginx:latest", img)
+	{f.path | some f in v} == {"spec.template.spec.containers[0]"}
+}
+
+test_digest_in_reference_pins if {
+	image := sprintf("nginx:latest@%s", [digest])
+	img := object.union(facts("latest", digest), {"reference": sprintf("index.docker.io/library/nginx:latest@%s", [digest])})
+	count(run("spec.template.spec.containers[0]", image, img)) == 0
+}
