@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,16 +13,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/manifest"
+	"github.com/continuums/attest/policies"
 )
 
 type checkOptions struct {
 	files     []string
 	config    string
 	format    string
+	output    string
 	now       string
 	mode      string
 	namespace string
+	policies  []string
+	as        string
+	asGroups  []string
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -40,13 +47,57 @@ type checkResult struct {
 	// Message is the line the webhook would send for this violation.
 	Message string `json:"message"`
 	Denied  bool   `json:"denied"`
+	// Exemption is what waived the violation (it is then not denied): CI shows what is exempted and until when.
+	Exemption *exemptionRef `json:"exemption,omitempty"`
+}
+
+// exemptionRef names the exemption that waived a violation.
+type exemptionRef struct {
+	// Source is "annotation" or "PolicyException".
+	Source string `json:"source"`
+	// Name is the annotation key, or namespace/name of the PolicyException.
+	Name     string    `json:"name"`
+	Approver string    `json:"approver"`
+	Expires  time.Time `json:"expires"`
 }
 
 type checkReport struct {
 	// Violations counts the violations of enforced policies: what `kubectl apply` would refuse.
-	Violations int           `json:"violations"`
-	Objects    int           `json:"objects"`
+	Violations int `json:"violations"`
+	// Exempted counts the violations an exemption waived.
+	Exempted int `json:"exempted,omitempty"`
+	Objects  int `json:"objects"`
+	// Exceptions counts the PolicyExceptions read from the inputs and applied to the other objects.
+	Exceptions int           `json:"exceptions,omitempty"`
 	Results    []checkResult `json:"results"`
+}
+
+// checkRun is everything a check found, for the formats that need more than the results (SARIF, JUnit).
+type checkRun struct {
+	report   checkReport
+	objects  []objectRecord
+	engine   *policies.Engine
+	cfg      *config.Config
+	opts     checkOptions
+	mode     policies.Mode
+	now      time.Time
+	inputErr []string
+}
+
+// objectRecord is one evaluated object and the policies that ran on it.
+type objectRecord struct {
+	File, Kind, Namespace, Name string
+	Line                        int
+	Policies                    []policyRun
+	// Results are the indexes of this object's results in the report.
+	Results []int
+	// InputErr says why the pipeline could not read the object (it was then not evaluated).
+	InputErr string
+}
+
+type policyRun struct {
+	Policy   string
+	Duration time.Duration
 }
 
 func newCheckCommand() *cobra.Command {
@@ -56,17 +107,25 @@ func newCheckCommand() *cobra.Command {
 		Short: "Evaluate manifests with the webhook's decision code, offline",
 		Long: "Reads manifests (files, directories recursively, or - for stdin), evaluates each object as a CREATE\n" +
 			"through the same admission pipeline the webhook runs, and exits 0 when nothing would be denied,\n" +
-			"1 when something would be, 2 on usage or input errors.",
+			"1 when something would be, 2 on usage or input errors.\n\n" +
+			"PolicyException documents among the inputs are not checked: they apply to the other objects as they would\n" +
+			"in the cluster (approvals as recorded in their status), and the inputs' workloads serve as the owners\n" +
+			"that an exception for a Deployment or CronJob reaches through. --as and --as-group name the requester, so\n" +
+			"annotation exemptions are judged as for that user.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd, o) },
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifest file, directory or - for stdin (repeatable)")
 	f.StringVar(&o.config, "config", "", "policies.yaml (default: every policy as the library ships it)")
-	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	f.StringVar(&o.format, "format", "text", "output format: text, json, sarif (SARIF 2.1.0) or junit (JUnit XML)")
+	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
 	f.StringVar(&o.now, "now", "", "request time as RFC 3339 (default: now), for reproducible time-dependent results")
 	f.StringVar(&o.mode, "mode", "", "audit: downgrade every enforced policy to audit")
 	f.StringVarP(&o.namespace, "namespace", "n", "default", "namespace for objects that name none")
+	f.StringArrayVar(&o.policies, "policy", nil, "check only this policy (repeatable); the others are off")
+	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
+	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
 	return cmd
 }
 
@@ -74,8 +133,8 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if len(o.files) == 0 {
 		return usageError(fmt.Errorf("no input: pass -f FILE, -f DIR or -f -"))
 	}
-	if o.format != "text" && o.format != "json" {
-		return usageError(fmt.Errorf("--format must be text or json, got %q", o.format))
+	if err := checkFormat(o.format, "text", "json", "sarif", "junit"); err != nil {
+		return err
 	}
 	now := time.Now()
 	if o.now != "" {
@@ -99,98 +158,189 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	eval, err := admission.New(admission.Options{Engine: engine, Config: cfgFunc(cfg), Mode: mode})
-	if err != nil {
-		return err
+	if len(o.policies) > 0 {
+		if cfg, err = onlyPolicies(cfg, engine, o.policies, cmd.ErrOrStderr()); err != nil {
+			return usageError(err)
+		}
 	}
 	sources, err := manifest.Collect(o.files, cmd.InOrStdin())
 	if err != nil {
 		return usageError(err)
 	}
+	exceptions, owners, err := readExceptions(sources, o.namespace)
+	if err != nil {
+		return usageError(err)
+	}
+	opts := admission.Options{Engine: engine, Config: cfgFunc(cfg), Mode: mode}
+	if len(exceptions) > 0 {
+		opts.Exemptions = exemptions.NewStatic(exceptions, owners)
+	}
+	eval, err := admission.New(opts)
+	if err != nil {
+		return err
+	}
+	req := requester{user: o.as, groups: o.asGroups}
 	// Each file is read, parsed and evaluated by one worker; only its findings are kept, so memory stays flat
 	// however many manifests there are.
 	perFile := make([]fileReport, len(sources))
-	parallel(len(sources), func(i int) { perFile[i] = checkFile(ctx, eval, sources[i], o.namespace, now) })
-	report := checkReport{Results: []checkResult{}}
-	var inputErrs []string
+	parallel(len(sources), func(i int) { perFile[i] = checkFile(ctx, eval, sources[i], o.namespace, now, req) })
+	run := checkRun{report: checkReport{Results: []checkResult{}, Exceptions: len(exceptions)}, engine: engine, cfg: cfg, opts: o, mode: mode, now: now}
 	for _, fr := range perFile {
 		if fr.err != nil {
 			return usageError(fr.err)
 		}
-		report.Objects += fr.objects
-		report.Results = append(report.Results, fr.results...)
-		inputErrs = append(inputErrs, fr.inputErrs...)
+		offset := len(run.report.Results)
+		for _, obj := range fr.objects {
+			for i := range obj.Results {
+				obj.Results[i] += offset
+			}
+			run.objects = append(run.objects, obj)
+		}
+		run.report.Objects += len(fr.objects)
+		run.report.Results = append(run.report.Results, fr.results...)
+		run.inputErr = append(run.inputErr, fr.inputErrs...)
 	}
-	for _, r := range report.Results {
-		if r.Denied {
-			report.Violations++
+	for _, r := range run.report.Results {
+		switch {
+		case r.Denied:
+			run.report.Violations++
+		case r.Exemption != nil:
+			run.report.Exempted++
 		}
 	}
-	out := cmd.OutOrStdout()
-	if o.format == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(report); err != nil {
-			return err
+	err = emit(cmd, o.output, func(w io.Writer) error {
+		switch o.format {
+		case "json":
+			return writeJSON(w, run.report)
+		case "sarif":
+			return writeSARIF(w, &run)
+		case "junit":
+			return writeJUnit(w, &run)
 		}
-	} else {
-		writeText(out, report)
+		writeText(w, run.report)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if len(inputErrs) > 0 {
-		return usageError(fmt.Errorf("some objects could not be read:\n%s", strings.Join(inputErrs, "\n")))
+	if len(run.inputErr) > 0 {
+		return usageError(fmt.Errorf("some objects could not be read:\n%s", strings.Join(run.inputErr, "\n")))
 	}
-	if report.Violations > 0 {
+	if run.report.Violations > 0 {
 		return &exitError{code: 1}
 	}
 	return nil
 }
 
+// onlyPolicies turns every policy but the named ones off. A named policy that the configuration turns off is
+// checked in audit mode: asking for it by name means wanting to see its findings, not to deny with it.
+func onlyPolicies(cfg *config.Config, engine *policies.Engine, names []string, stderr io.Writer) (*config.Config, error) {
+	for _, n := range names {
+		if _, ok := engine.Lookup(n); !ok {
+			known := make([]string, 0, len(engine.Policies()))
+			for _, p := range engine.Policies() {
+				known = append(known, p.Name)
+			}
+			return nil, fmt.Errorf("--policy: unknown policy %q (known: %s)", n, strings.Join(known, ", "))
+		}
+	}
+	out := *cfg
+	out.Policies = make(map[string]policies.Settings, len(cfg.Policies))
+	for name, s := range cfg.Policies {
+		switch {
+		case !slices.Contains(names, name):
+			s.Mode = policies.ModeOff
+		case s.Mode == policies.ModeOff || s.Mode == "":
+			fmt.Fprintf(stderr, "note: policy %s is off in the configuration; checking it in audit mode\n", name)
+			s.Mode = policies.ModeAudit
+		}
+		out.Policies[name] = s
+	}
+	return &out, nil
+}
+
 func writeText(w io.Writer, r checkReport) {
 	for _, res := range r.Results {
 		verdict := "DENY"
-		if !res.Denied {
+		switch {
+		case res.Exemption != nil:
+			verdict = "EXEMPT"
+		case !res.Denied:
 			verdict = "WARN"
 		}
 		obj := res.Kind + " " + res.Name
 		if res.Namespace != "" {
 			obj = res.Kind + " " + res.Namespace + "/" + res.Name
 		}
-		fmt.Fprintf(w, "%s:%d: %s %s: %s\n", res.File, res.Line, verdict, obj, res.Message)
+		fmt.Fprintf(w, "%s:%d: %s %s: %s", res.File, res.Line, verdict, obj, res.Message)
+		if e := res.Exemption; e != nil {
+			fmt.Fprintf(w, " (exempted by %s %s, approved by %s, expires %s)", e.Source, e.Name, e.Approver, e.Expires.UTC().Format(time.RFC3339))
+		}
+		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "%d objects checked, %d violations would be denied, %d warnings\n",
-		r.Objects, r.Violations, len(r.Results)-r.Violations)
+	fmt.Fprintf(w, "%d objects checked, %d violations would be denied, %d warnings", r.Objects, r.Violations, len(r.Results)-r.Violations-r.Exempted)
+	if r.Exempted > 0 {
+		fmt.Fprintf(w, ", %d exempted", r.Exempted)
+	}
+	if r.Exceptions > 0 {
+		fmt.Fprintf(w, " (%d PolicyExceptions applied from the inputs)", r.Exceptions)
+	}
+	fmt.Fprintln(w)
+}
+
+// requester is who the offline request comes from (--as, --as-group).
+type requester struct {
+	user   string
+	groups []string
 }
 
 // fileReport is what checking one file found.
 type fileReport struct {
-	objects   int
+	objects   []objectRecord
 	results   []checkResult
 	inputErrs []string // objects the pipeline could not read
 	err       error    // the file itself could not be read or parsed
 }
 
-// checkFile evaluates every object of one source as a CREATE.
-func checkFile(ctx context.Context, eval *admission.Evaluator, src manifest.Source, namespace string, now time.Time) fileReport {
+// checkFile evaluates every object of one source as a CREATE by the requester; PolicyExceptions are not objects
+// to check (they were read beforehand and apply to the others).
+func checkFile(ctx context.Context, eval *admission.Evaluator, src manifest.Source, namespace string, now time.Time, who requester) fileReport {
 	objects, err := manifest.Parse(src)
 	if err != nil {
 		return fileReport{err: err}
 	}
-	fr := fileReport{objects: len(objects)}
+	var fr fileReport
 	for _, obj := range objects {
-		in := admission.ObjectInput(obj.Object, namespace, now)
-		d := eval.Evaluate(ctx, in)
-		req := in.Request
-		if d.Code == 400 || d.Code == 500 {
-			fr.inputErrs = append(fr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
+		if isPolicyException(obj.Object) {
 			continue
 		}
+		in := admission.ObjectInput(obj.Object, namespace, now)
+		in.Request.Username, in.Request.Groups = who.user, who.groups
+		d := eval.Evaluate(ctx, in)
+		req := in.Request
+		rec := objectRecord{File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name}
+		if d.Code == 400 || d.Code == 500 {
+			fr.inputErrs = append(fr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
+			rec.InputErr = d.Message
+			fr.objects = append(fr.objects, rec)
+			continue
+		}
+		for _, r := range d.Results {
+			rec.Policies = append(rec.Policies, policyRun{Policy: r.Policy, Duration: r.Duration})
+		}
 		for _, v := range d.Violations {
-			fr.results = append(fr.results, checkResult{
+			rec.Results = append(rec.Results, len(fr.results))
+			res := checkResult{
 				File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name,
 				Policy: v.Policy, Mode: string(v.Mode), Severity: string(v.Severity), Path: v.Path, Container: v.Container,
 				Message: v.String(), Denied: v.Denied,
-			})
+			}
+			if e := v.Exemption; e != nil {
+				res.Exemption = &exemptionRef{Source: e.Source, Name: e.Name, Approver: e.Approver, Expires: e.Expires}
+			}
+			fr.results = append(fr.results, res)
 		}
+		fr.objects = append(fr.objects, rec)
 	}
 	return fr
 }

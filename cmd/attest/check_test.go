@@ -116,7 +116,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"unreadable object names file and line", "", []string{"-f", malformed}, 2, malformed + ":1: Pod p: cannot read the Pod: spec.containers: expected a list of containers, got a string"},
 		{"missing file", "", []string{"-f", filepath.Join(dir, "nope.yaml")}, 2, "no such file or directory"},
 		{"no input", "", nil, 2, "no input"},
-		{"bad format", "", []string{"-f", good, "--format", "xml"}, 2, "--format must be text or json"},
+		{"bad format", "", []string{"-f", good, "--format", "xml"}, 2, "--format must be text, json, sarif or junit"},
 		{"bad now", "", []string{"-f", good, "--now", "yesterday"}, 2, "--now: parsing time"},
 		{"bad config", "", []string{"-f", good, "--config", write("bad-config.yaml", "policies:\n- name: no-such-policy\n")}, 2, `policies[0].name: unknown policy "no-such-policy"`},
 		{"unknown flag", "", []string{"--frobnicate"}, 2, "unknown flag"},
