@@ -31,6 +31,8 @@ type PolicyResult struct {
 	Findings []policies.Finding
 	Err      error
 	Duration time.Duration
+	// Digest identifies the policy's source text.
+	Digest string
 }
 
 // Violation is one finding placed in the request: which policy, where, what, how to fix it, and whether it denies.
@@ -116,6 +118,8 @@ type Decision struct {
 	Duration         time.Duration
 	// Patches are the mutating path's JSON Patch operations.
 	Patches []PatchOp
+	// Sampled lists the policies whose sample rule asked for this evaluation's input to be recorded.
+	Sampled []string
 }
 
 // Audit annotation keys and the decision values they carry.

@@ -146,7 +146,12 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		if err == nil && len(findings) > 0 && mode == policies.ModeEnforce && s.ExistingWorkloads == policies.ModeAudit {
 			existing = old.findings(ctx, p, s)
 		}
-		r := PolicyResult{Policy: p.Name, Mode: mode, Findings: findings, Err: err, Duration: e.clock.Since(t0), Outcome: OutcomePassed}
+		r := PolicyResult{Policy: p.Name, Mode: mode, Findings: findings, Err: err, Duration: e.clock.Since(t0), Outcome: OutcomePassed, Digest: p.Digest}
+		if p.HasSample() {
+			if sampled, serr := p.Sampled(ctx, doc, s); serr == nil && sampled {
+				d.Sampled = append(d.Sampled, p.Name)
+			}
+		}
 		switch {
 		case err != nil:
 			r.Outcome = OutcomeError

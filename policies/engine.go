@@ -4,6 +4,8 @@ package policies
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -66,6 +68,8 @@ func Compile(ctx context.Context, sources []Source) (*Engine, error) {
 			continue
 		}
 		md.File = src.Name
+		sum := sha256.Sum256([]byte(src.Text))
+		md.Digest = hex.EncodeToString(sum[:8])
 		if prev, dup := names[md.Name]; dup {
 			errs = append(errs, fmt.Errorf("%s: policy name %q is already used by %s", src.Name, md.Name, prev))
 			continue

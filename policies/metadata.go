@@ -70,6 +70,8 @@ type Metadata struct {
 	Package string `json:"package"`
 	// File is where the policy came from.
 	File string `json:"file"`
+	// Digest identifies the policy's source text, so a replayed decision names the exact policy that made it.
+	Digest string `json:"digest"`
 }
 
 var policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)

@@ -15,10 +15,14 @@ type policyLog struct {
 	Messages []string `json:"messages,omitempty"`
 	Error    string   `json:"error,omitempty"`
 	Micros   int64    `json:"duration_us"`
+	// Digest identifies the policy's source, so a replay knows which version decided.
+	Digest string `json:"digest,omitempty"`
 }
 
-// logDecision writes the one JSON line per admission: who, what, the verdict and each policy's result.
-func logDecision(log *slog.Logger, in admission.Input, d admission.Decision, decision string) {
+// logDecision writes the one JSON line per admission: who, what, the verdict and each policy's result; with
+// inputs on (or when a policy's sample rule asked for it), the redacted input too, for `attest policy replay`.
+func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision string) {
+	log := h.o.Log
 	if !log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
@@ -28,14 +32,14 @@ func logDecision(log *slog.Logger, in admission.Input, d admission.Decision, dec
 	}
 	items := make([]policyLog, 0, len(d.Results))
 	for _, r := range d.Results {
-		item := policyLog{Policy: r.Policy, Mode: string(r.Mode), Result: string(r.Outcome), Messages: byPolicy[r.Policy], Micros: r.Duration.Microseconds()}
+		item := policyLog{Policy: r.Policy, Mode: string(r.Mode), Result: string(r.Outcome), Messages: byPolicy[r.Policy], Micros: r.Duration.Microseconds(), Digest: r.Digest}
 		if r.Err != nil {
 			item.Error = r.Err.Error()
 		}
 		items = append(items, item)
 	}
 	req := in.Request
-	log.LogAttrs(context.Background(), slog.LevelInfo, "admission",
+	attrs := []slog.Attr{
 		slog.String("uid", req.UID),
 		slog.String("user", req.Username),
 		slog.String("operation", req.Operation),
@@ -49,5 +53,12 @@ func logDecision(log *slog.Logger, in admission.Input, d admission.Decision, dec
 		slog.String("message", d.Message),
 		slog.Any("policies", items),
 		slog.Float64("duration_ms", float64(d.Duration.Microseconds())/1000),
-	)
+	}
+	if h.o.LogInputs || len(d.Sampled) > 0 {
+		attrs = append(attrs, slog.Any("groups", req.Groups), slog.Any("input", recordInput(in, h.o.MaxLoggedInput)))
+		if len(d.Sampled) > 0 {
+			attrs = append(attrs, slog.Any("sampled", d.Sampled))
+		}
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, "admission", attrs...)
 }

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -41,6 +42,7 @@ type policyLog struct {
 	Result     string   `json:"result"`
 	Messages   []string `json:"messages"`
 	DurationUS *int64   `json:"duration_us"`
+	Digest     string   `json:"digest"`
 }
 
 func TestDecisionLog(t *testing.T) {
@@ -122,11 +124,53 @@ func TestDecisionLog(t *testing.T) {
 				if p.DurationUS == nil {
 					t.Errorf("policies[%d] has no duration_us: %s", i, out)
 				}
-				got.Policies[i].DurationUS = nil
+				if len(p.Digest) != 16 {
+					t.Errorf("policies[%d] has no source digest: %s", i, out)
+				}
+				got.Policies[i].DurationUS, got.Policies[i].Digest = nil, ""
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("decision log line\n got %+v\nwant %+v\n%s", got, tt.want, out)
 			}
 		})
+	}
+}
+
+// TestDecisionLogRecordsRedactedInputs: with --log-inputs each line carries the input replay needs, without
+// Secret-like values, and an input over the cap is marked truncated rather than logged in part.
+func TestDecisionLogRecordsRedactedInputs(t *testing.T) {
+	var buf bytes.Buffer
+	h := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, ""), Log: slog.New(slog.NewJSONHandler(&buf, nil)), LogInputs: true, MaxLoggedInput: 4096})
+	obj := pod("web", withContainer(ctr("app", trustedImage)))
+	spec := obj["spec"].(map[string]any)
+	c := spec["containers"].([]any)[0].(map[string]any)
+	c["env"] = []any{map[string]any{"name": "DB_PASSWORD", "value": "hunter2"}, map[string]any{"name": "LOG_LEVEL", "value": "debug"}}
+	post := func(o map[string]any) map[string]any {
+		buf.Reset()
+		req := httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(mustJSON(review("uid-in", o))))
+		req.Header.Set("Content-Type", "application/json")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		var line map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+			t.Fatalf("%v: %s", err, buf.String())
+		}
+		in, _ := line["input"].(map[string]any)
+		if in == nil {
+			t.Fatalf("no input recorded: %s", buf.String())
+		}
+		return in
+	}
+	in := post(obj)
+	text := fmt.Sprint(in)
+	if strings.Contains(text, "hunter2") || !strings.Contains(text, "<redacted>") || !strings.Contains(text, "debug") {
+		t.Fatalf("recorded input not redacted as expected: %s", text)
+	}
+	if r, _ := in["request"].(map[string]any); r == nil || r["UID"] != "uid-in" {
+		t.Fatalf("recorded request: %v", in["request"])
+	}
+	big := pod("web", withContainer(ctr("app", trustedImage)))
+	big["metadata"].(map[string]any)["annotations"] = map[string]any{"blob": strings.Repeat("x", 8192)}
+	if in := post(big); in["object"] != nil || in["truncated_bytes"] == nil {
+		t.Fatalf("an input over the cap was logged: %v", in)
 	}
 }

@@ -50,6 +50,10 @@ type HandlerOptions struct {
 	Clock         clock.PassiveClock
 	// Mutating handlers answer the mutating webhook with the decider's patches.
 	Mutating bool
+	// LogInputs records every request's redacted input in the decision log, for `attest policy replay`;
+	// without it only evaluations a policy's sample rule selects are recorded. MaxLoggedInput caps each.
+	LogInputs      bool
+	MaxLoggedInput int
 }
 
 // Handler serves /validate or /mutate.
@@ -72,6 +76,9 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxLoggedInput <= 0 {
+		o.MaxLoggedInput = DefaultMaxLoggedInput
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -105,7 +112,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if h.o.Metrics != nil {
 			h.o.Metrics.observe(in, dec, decision)
 		}
-		logDecision(h.o.Log, in, dec, decision)
+		h.logDecision(in, dec, decision)
 	}
 	writeReview(w, http.StatusOK, response(in.Request.UID, dec))
 }
@@ -177,7 +184,7 @@ func (h *Handler) refuse(w http.ResponseWriter, start time.Time, rerr *reviewErr
 	if h.o.Metrics != nil && !h.o.Mutating {
 		h.o.Metrics.observe(in, dec, admission.DecisionError)
 	}
-	logDecision(h.o.Log, in, dec, admission.DecisionError)
+	h.logDecision(in, dec, admission.DecisionError)
 	status := int(rerr.Code)
 	if rerr.UID != "" {
 		status = http.StatusOK
