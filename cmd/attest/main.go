@@ -94,7 +94,6 @@ func newRootCommand(a app) *cobra.Command {
 		newListCommand(),
 		newTestCommand(),
 		newValidateCommand(),
-		newReplayCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	return root

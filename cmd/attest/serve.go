@@ -38,11 +38,9 @@ type serveOptions struct {
 	failurePolicy string
 	kubeconfig    string
 	logLevel      string
-	logInputs     bool
 	certSecret    string
 	certHosts     []string
 	webhookName   string
-	verify        verifyOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -63,11 +61,9 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.failurePolicy, "failure-policy", "Fail", "answer when no decision is reached in time: Fail (refuse) or Ignore (admit with a warning)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for namespace labels (default: in-cluster when running in a Pod, else none)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.BoolVar(&o.logInputs, "log-inputs", false, "record each request's input (Secret-like values redacted, 64 KiB cap) in the decision log, for `attest policy replay`; without it only evaluations a policy's sample rule selects are recorded")
 	f.StringVar(&o.certSecret, "cert-secret", "", "NAMESPACE/NAME: ATTEST keeps its own CA and serving certificate in this Secret, rotates them, injects the CA into the webhook configurations and writes the pair into --cert-dir (empty: the files in --cert-dir come from elsewhere, e.g. cert-manager)")
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
-	o.verify.addFlags(f)
 	return cmd
 }
 
@@ -138,11 +134,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		g.Go(func() error { return cluster.Start(ctx) })
 		lookup = cluster
 	}
-	verifier, keychain, err := imageVerification(o.verify, reg, restConfig, log.With("component", "verification"))
-	if err != nil {
-		return usageError(err)
-	}
-	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
+	eval, err := admission.New(admission.Options{Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
 	if err != nil {
 		return err
 	}
@@ -156,7 +148,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	validate, err := webhook.NewHandler(webhook.HandlerOptions{
 		Decider: eval, Budget: o.budget, FailurePolicy: webhook.FailurePolicy(o.failurePolicy),
-		Namespaces: namespaces, Metrics: metrics, Log: log, LogInputs: o.logInputs,
+		Namespaces: namespaces, Metrics: metrics, Log: log,
 	})
 	if err != nil {
 		return usageError(err)
