@@ -94,6 +94,7 @@ func newRootCommand(a app) *cobra.Command {
 		newListCommand(),
 		newTestCommand(),
 		newValidateCommand(),
+		newReplayCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	return root
