@@ -38,6 +38,7 @@ type serveOptions struct {
 	failurePolicy string
 	kubeconfig    string
 	logLevel      string
+	logInputs     bool
 	certSecret    string
 	certHosts     []string
 	webhookName   string
@@ -61,6 +62,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.failurePolicy, "failure-policy", "Fail", "answer when no decision is reached in time: Fail (refuse) or Ignore (admit with a warning)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for namespace labels (default: in-cluster when running in a Pod, else none)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&o.logInputs, "log-inputs", false, "record each request's input (Secret-like values redacted, 64 KiB cap) in the decision log, for `attest policy replay`; without it only evaluations a policy's sample rule selects are recorded")
 	f.StringVar(&o.certSecret, "cert-secret", "", "NAMESPACE/NAME: ATTEST keeps its own CA and serving certificate in this Secret, rotates them, injects the CA into the webhook configurations and writes the pair into --cert-dir (empty: the files in --cert-dir come from elsewhere, e.g. cert-manager)")
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
@@ -148,7 +150,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	validate, err := webhook.NewHandler(webhook.HandlerOptions{
 		Decider: eval, Budget: o.budget, FailurePolicy: webhook.FailurePolicy(o.failurePolicy),
-		Namespaces: namespaces, Metrics: metrics, Log: log,
+		Namespaces: namespaces, Metrics: metrics, Log: log, LogInputs: o.logInputs,
 	})
 	if err != nil {
 		return usageError(err)
