@@ -34,6 +34,8 @@ type File struct {
 	ProductionNamespaces *ProductionNamespaces `json:"productionNamespaces,omitempty"`
 	// Exemptions is the exemption governance: who may use annotations, the maximum duration, approvers.
 	Exemptions exemptions.Config `json:"exemptions,omitempty"`
+	// Compliance adds or re-maps framework controls to policies (soc2, gdpr, hipaa, …).
+	Compliance map[string]ComplianceFramework `json:"compliance,omitempty"`
 	// Trust is the image trust configuration: which images must carry cosign signatures and attestations, from whom.
 	Trust attestation.TrustConfig `json:"trust,omitempty"`
 	// Mutation says what the mutating webhook changes (mutation.pinDigests).
@@ -72,6 +74,8 @@ type Config struct {
 	Engine *policies.Engine
 	// Resources reports what ATTEST made of each Policy and PolicyConfig (kind/name → status).
 	Resources map[string]ResourceStatus
+	// Compliance is the config's compliance section, validated.
+	Compliance map[string]ComplianceFramework
 	// Trust holds the trust policies with their keys and roots loaded; nil without a trust section (no policy
 	// covers any image, and trust.noMatch is deny).
 	Trust *attestation.TrustPolicies
@@ -180,6 +184,10 @@ func parse(data []byte, engine *policies.Engine, baseDir string) (*Config, error
 	if cfg.Governance, err = exemptions.NewGovernance(f.Exemptions); err != nil {
 		return nil, err
 	}
+	if err := validateCompliance(f.Compliance, engine); err != nil {
+		return nil, err
+	}
+	cfg.Compliance = f.Compliance
 	for i, n := range f.Exemptions.NonExemptable {
 		if _, ok := engine.Lookup(n.Policy); !ok {
 			return nil, fmt.Errorf("exemptions.nonExemptable[%d].policy: unknown policy %q (see `attest policy list`)", i, n.Policy)

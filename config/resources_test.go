@@ -197,3 +197,37 @@ func TestScalarConflictBetweenPolicyConfigs(t *testing.T) {
 		t.Fatalf("after a conflict min_replicas = %v, want the last good 3", got)
 	}
 }
+
+func TestComplianceControls(t *testing.T) {
+	e := newEngine(t)
+	cfg, err := config.Parse([]byte(`
+compliance:
+  soc2:
+    enabled: true
+    controls:
+      - {control: CC8.1, policy: trusted-registries, description: change management}
+  gdpr:
+    enabled: false
+`), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(cfg.Controls(e, "SOC2"))
+	p, _ := e.Lookup("no-privileged")
+	if len(p.Compliance["soc2"]) == 0 || !strings.Contains(string(got), `{"framework":"soc2","control":"CC8.1","description":"change management","policies":["trusted-registries"]}`) ||
+		!strings.Contains(string(got), `"control":"`+p.Compliance["soc2"][0]+`"`) {
+		t.Fatalf("soc2 controls: %s (no-privileged METADATA: %v)", got, p.Compliance)
+	}
+	if c := cfg.Controls(e, "gdpr"); len(c) != 0 {
+		t.Fatalf("a disabled framework lists controls: %+v", c)
+	}
+	for _, bad := range []string{
+		"compliance: {soc2: {controls: [{control: CC1, policy: nope}]}}",
+		"compliance: {soc2: {controls: [{policy: no-privileged}]}}",
+		"compliance: {SOC2: {}}",
+	} {
+		if _, err := config.Parse([]byte(bad), e); err == nil || !strings.Contains(err.Error(), "compliance.") {
+			t.Errorf("%s: err = %v", bad, err)
+		}
+	}
+}
