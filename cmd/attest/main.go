@@ -95,6 +95,7 @@ func newRootCommand(a app) *cobra.Command {
 		newTestCommand(),
 		newValidateCommand(),
 		newReplayCommand(),
+		newProfileCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	return root
