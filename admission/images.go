@@ -172,3 +172,13 @@ func mergeFacts(images map[string]map[string]any, facts map[string]attestation.F
 		}
 	}
 }
+
+// ImageInput is input.images[image] as the policies see it: the parsed reference and the trusted-registry fact of
+// cfg, with the verifier's facts merged in when f is not nil. `attest image verify` prints it.
+func ImageInput(image string, cfg *config.Config, f *attestation.Facts) map[string]any {
+	m := imageFacts(image, cfg.TrustedRegistries)
+	if f != nil {
+		mergeFacts(map[string]map[string]any{image: m}, map[string]attestation.Facts{image: *f})
+	}
+	return m
+}

@@ -98,5 +98,6 @@ func newRootCommand(a app) *cobra.Command {
 		newProfileCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
+	root.AddCommand(newImageCommand())
 	return root
 }

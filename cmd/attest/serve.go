@@ -42,6 +42,7 @@ type serveOptions struct {
 	certSecret    string
 	certHosts     []string
 	webhookName   string
+	verify        verifyOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -66,6 +67,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.certSecret, "cert-secret", "", "NAMESPACE/NAME: ATTEST keeps its own CA and serving certificate in this Secret, rotates them, injects the CA into the webhook configurations and writes the pair into --cert-dir (empty: the files in --cert-dir come from elsewhere, e.g. cert-manager)")
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
+	o.verify.addFlags(f)
 	return cmd
 }
 
@@ -136,7 +138,11 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		g.Go(func() error { return cluster.Start(ctx) })
 		lookup = cluster
 	}
-	eval, err := admission.New(admission.Options{Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
+	verifier, keychain, err := imageVerification(o.verify, reg, restConfig, log.With("component", "verification"))
+	if err != nil {
+		return usageError(err)
+	}
+	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
 	if err != nil {
 		return err
 	}
