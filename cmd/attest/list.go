@@ -11,12 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
 )
 
 type listOptions struct {
 	format    string
 	framework string
+	config    string
 	output    string
 }
 
@@ -51,8 +53,9 @@ type frameworkReport struct {
 }
 
 type controlPolicy struct {
-	Control  string          `json:"control"`
-	Policies []policySummary `json:"policies"`
+	Control     string          `json:"control"`
+	Description string          `json:"description,omitempty"`
+	Policies    []policySummary `json:"policies"`
 }
 
 type policySummary struct {
@@ -68,13 +71,16 @@ func newListCommand() *cobra.Command {
 		Use:   "list",
 		Short: "List the policy catalogue from each policy's METADATA",
 		Long: "Prints every built-in policy: name, severity, default mode, title and parameters (type, default,\n" +
-			"description). With --framework, prints the framework's controls and the policies behind each.",
+			"description). With --framework, prints the framework's controls and the policies behind each: the\n" +
+			"policies' METADATA mapping, plus the compliance: section of --config (which can add controls or disable\n" +
+			"a framework).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runList(cmd, o) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVar(&o.framework, "framework", "", "list the controls of this compliance framework (soc2, gdpr, hipaa) and the policies behind each")
+	f.StringVar(&o.config, "config", "", "policies.yaml whose compliance: section adds to or re-maps the METADATA controls (with --framework)")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
 	return cmd
 }
@@ -92,7 +98,11 @@ func runList(cmd *cobra.Command, o listOptions) error {
 		metas = append(metas, p.Metadata)
 	}
 	if o.framework != "" {
-		report, err := byFramework(metas, strings.ToLower(o.framework))
+		cfg, err := loadConfig(o.config, engine)
+		if err != nil {
+			return usageError(err)
+		}
+		report, err := byFramework(metas, cfg, strings.ToLower(o.framework))
 		if err != nil {
 			return usageError(err)
 		}
@@ -169,20 +179,19 @@ func schemaType(schema map[string]any) string {
 	return t
 }
 
-// byFramework groups policies by the controls of one framework that their METADATA names.
-func byFramework(metas []policies.Metadata, framework string) (frameworkReport, error) {
-	controls := map[string][]policySummary{}
+// byFramework lists a framework's controls and the policies behind each, as the configuration maps them (the
+// policies' METADATA plus the config's compliance section; a framework the config disables has no controls).
+func byFramework(metas []policies.Metadata, cfg *config.Config, framework string) (frameworkReport, error) {
 	known := map[string]bool{}
+	byName := map[string]policies.Metadata{}
 	for _, m := range metas {
-		for fw, ids := range m.Compliance {
+		byName[m.Name] = m
+		for fw := range m.Compliance {
 			known[fw] = true
-			if fw != framework {
-				continue
-			}
-			for _, id := range ids {
-				controls[id] = append(controls[id], policySummary{Name: m.Name, Title: m.Title, Severity: m.Severity, DefaultMode: m.DefaultMode})
-			}
 		}
+	}
+	for fw := range cfg.Compliance {
+		known[fw] = true
 	}
 	if !known[framework] {
 		names := make([]string, 0, len(known))
@@ -192,12 +201,16 @@ func byFramework(metas []policies.Metadata, framework string) (frameworkReport, 
 		sort.Strings(names)
 		return frameworkReport{}, fmt.Errorf("--framework: no policy maps framework %q; the catalogue maps %s", framework, strings.Join(names, ", "))
 	}
-	report := frameworkReport{Framework: framework}
-	for id, ps := range controls {
-		sort.Slice(ps, func(i, j int) bool { return ps[i].Name < ps[j].Name })
-		report.Controls = append(report.Controls, controlPolicy{Control: id, Policies: ps})
+	report := frameworkReport{Framework: framework, Controls: []controlPolicy{}}
+	for _, c := range cfg.Controls(cfg.Engine, framework) {
+		cp := controlPolicy{Control: c.ID, Description: c.Description}
+		for _, name := range c.Policies {
+			m := byName[name]
+			cp.Policies = append(cp.Policies, policySummary{Name: name, Title: m.Title, Severity: m.Severity, DefaultMode: m.DefaultMode})
+		}
+		report.Controls = append(report.Controls, cp)
 	}
-	sort.Slice(report.Controls, func(i, j int) bool { return naturalLess(report.Controls[i].Control, report.Controls[j].Control) })
+	sort.SliceStable(report.Controls, func(i, j int) bool { return naturalLess(report.Controls[i].Control, report.Controls[j].Control) })
 	return report, nil
 }
 
@@ -275,7 +288,11 @@ func writeCatalogueText(w io.Writer, entries []catalogueEntry) error {
 }
 
 func writeFrameworkText(w io.Writer, r frameworkReport) error {
-	fmt.Fprintf(w, "%s controls and the policies that serve them (from policy METADATA):\n", r.Framework)
+	if len(r.Controls) == 0 {
+		_, err := fmt.Fprintf(w, "%s: no controls (the configuration disables the framework)\n", r.Framework)
+		return err
+	}
+	fmt.Fprintf(w, "%s controls and the policies that serve them:\n", r.Framework)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONTROL\tPOLICIES")
 	for _, c := range r.Controls {
@@ -283,7 +300,11 @@ func writeFrameworkText(w io.Writer, r frameworkReport) error {
 		for i, p := range c.Policies {
 			names[i] = fmt.Sprintf("%s (%s, %s)", p.Name, p.Severity, p.DefaultMode)
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", c.Control, strings.Join(names, ", "))
+		line := strings.Join(names, ", ")
+		if c.Description != "" {
+			line += " — " + c.Description
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", c.Control, line)
 	}
 	return tw.Flush()
 }

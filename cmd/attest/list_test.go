@@ -48,17 +48,18 @@ func TestListRenderingGolden(t *testing.T) {
 	}
 	golden(t, "list.golden.text", text.String())
 	golden(t, "list.golden.json", js.String())
-	for _, fw := range []string{"soc2", "gdpr"} {
-		r, err := byFramework(fixedCatalogue(), fw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		if err := writeFrameworkText(&out, r); err != nil {
-			t.Fatal(err)
-		}
-		golden(t, "list-framework-"+fw+".golden.text", out.String())
+	report := frameworkReport{Framework: "soc2", Controls: []controlPolicy{
+		{Control: "A1.1", Policies: []policySummary{{Name: "resource-limits", Severity: policies.SeverityMedium, DefaultMode: policies.ModeAudit}}},
+		{Control: "CC6.1", Description: "logical access", Policies: []policySummary{
+			{Name: "no-privileged", Severity: policies.SeverityCritical, DefaultMode: policies.ModeEnforce},
+			{Name: "trusted-registries", Severity: policies.SeverityHigh, DefaultMode: policies.ModeEnforce},
+		}},
+	}}
+	var out bytes.Buffer
+	if err := writeFrameworkText(&out, report); err != nil {
+		t.Fatal(err)
 	}
+	golden(t, "list-framework.golden.text", out.String())
 }
 
 func TestSchemaType(t *testing.T) {
@@ -167,6 +168,39 @@ func TestListFramework(t *testing.T) {
 		if !got[k] {
 			t.Errorf("missing %s", k)
 		}
+	}
+}
+
+// TestListFrameworkWithConfig: the config's compliance section adds controls (with their description) to the
+// METADATA mapping, and a framework it disables lists nothing.
+func TestListFrameworkWithConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "policies.yaml")
+	cfg := "compliance:\n" +
+		"  soc2:\n    controls:\n    - {control: CC9.9, policy: resource-limits, description: capacity planning}\n" +
+		"  hipaa:\n    enabled: false\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := attest(t, "", "policy", "list", "--framework", "soc2", "--config", path, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r frameworkReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range r.Controls {
+		if c.Control == "CC9.9" {
+			found = len(c.Policies) == 1 && c.Policies[0].Name == "resource-limits" && c.Description == "capacity planning"
+		}
+	}
+	if !found || len(r.Controls) < 5 {
+		t.Fatalf("controls %+v", r.Controls)
+	}
+	out, _, code = attest(t, "", "policy", "list", "--framework", "hipaa", "--config", path)
+	if code != 0 || out != "hipaa: no controls (the configuration disables the framework)\n" {
+		t.Fatalf("exit %d: %q", code, out)
 	}
 }
 
