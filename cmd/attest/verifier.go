@@ -129,3 +129,27 @@ func podKeychain(client kubernetes.Interface) admission.KeychainFunc {
 		return kauth.New(ctx, client, kauth.Options{Namespace: namespace, ServiceAccountName: serviceAccount, ImagePullSecrets: pullSecrets})
 	}
 }
+
+// checkVerification wires verification for `attest policy check`: the verifier of the configuration's trust
+// policies, sharing one verdict cache across all manifests (an image used by many objects is verified once), with
+// registry credentials from the Docker config; offline, no registry is contacted and every image a trust policy
+// covers is reported as not checked, so require-attestation denies it as unverified.
+func checkVerification(offline bool, timeout time.Duration) (admission.VerifierFunc, admission.KeychainFunc, error) {
+	if offline {
+		return func(cfg *config.Config) admission.ImageVerifier {
+			return attestation.NewOfflineVerifier(cfg.Trust)
+		}, nil, nil
+	}
+	o := verifyOptions{timeout: timeout, concurrency: attestation.DefaultConcurrency, cacheSize: attestation.DefaultCacheSize,
+		positiveTTL: attestation.DefaultPositiveTTL, negativeTTL: attestation.DefaultNegativeTTL, tagTTL: attestation.DefaultTagTTL}
+	vs, err := newVerifiers(o, prometheus.NewRegistry())
+	if err != nil {
+		return nil, nil, err
+	}
+	return vs.For, dockerKeychain, nil
+}
+
+// dockerKeychain is the CLI's registry credentials: the Docker config and its credential helpers, as `docker pull`.
+func dockerKeychain(context.Context, string, []string, string) (authn.Keychain, error) {
+	return authn.DefaultKeychain, nil
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -13,8 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/policies"
 )
 
 // TestVerifiersPerTrustConfiguration: one verifier per trust configuration, rebuilt when it changes (a reload),
@@ -87,4 +91,69 @@ func TestPodKeychain(t *testing.T) {
 			t.Errorf("%s: %+v, want %+v", host, got, want)
 		}
 	}
+}
+
+// TestCheckVerification: what `attest policy check` gets — verified facts online, "not checked (--offline)"
+// offline — judged by require-attestation through the admission pipeline.
+func TestCheckVerification(t *testing.T) {
+	reg, signed, unsigned, cfgPath, _ := imageFixture(t)
+	engine, err := compileLibrary(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath, engine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := cfg.Policies["require-attestation"]
+	pol.Mode = policies.ModeEnforce
+	cfg.Policies["require-attestation"] = pol
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	check := func(offline bool, image string) admission.Decision {
+		t.Helper()
+		verifier, keychain, err := checkVerification(offline, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := admission.New(admission.Options{Engine: engine, Config: cfgFunc(cfg), Verifier: verifier, Keychain: keychain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "web"},
+			"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": image}}}}
+		return ev.Evaluate(context.Background(), admission.ObjectInput(obj, "shop", now))
+	}
+	if d := check(false, signed); verifyDeniedBy(d, "require-attestation") {
+		t.Fatalf("signed image denied: %s", d.Message)
+	}
+	if d := check(false, unsigned); !verifyDeniedBy(d, "require-attestation") {
+		t.Fatalf("unsigned image not denied: %s", d.Message)
+	}
+	reg.ResetRequests()
+	d := check(true, signed)
+	want := `[require-attestation] spec.containers[0] (app): image "` + signed + `" could not be verified against trust policy release: not checked (--offline); ATTEST denies what it could not verify: retry when the registry answers`
+	if !verifyHasLine(d.Message, want) {
+		t.Fatalf("offline: message lacks\n%s\ngot\n%s", want, d.Message)
+	}
+	if reg.Requests() != 0 {
+		t.Fatalf("offline check made %d registry requests", reg.Requests())
+	}
+}
+
+func verifyDeniedBy(d admission.Decision, policy string) bool {
+	for _, v := range d.Violations {
+		if v.Policy == policy && v.Denied {
+			return true
+		}
+	}
+	return false
+}
+
+func verifyHasLine(text, line string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if l == line {
+			return true
+		}
+	}
+	return false
 }

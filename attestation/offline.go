@@ -1,0 +1,39 @@
+package attestation
+
+import (
+	"context"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+)
+
+// NotCheckedOffline is trust.error of an image a trust policy covers when verification runs offline.
+const NotCheckedOffline = "not checked (--offline)"
+
+// OfflineVerifier establishes what needs no registry — the parsed reference, the trust policy that covers it, what
+// that policy requires — and reports every covered image as not checked (trust.checked false, trust.error
+// NotCheckedOffline), so require-attestation denies it as unverified. Uncovered and unparsable images get the
+// same facts as from a Verifier. `attest policy check --offline` uses it; it never opens a connection.
+type OfflineVerifier struct {
+	v *Verifier
+}
+
+// NewOfflineVerifier answers for policies (nil: no policy covers any image).
+func NewOfflineVerifier(policies *TrustPolicies) *OfflineVerifier {
+	return &OfflineVerifier{v: NewVerifier(policies, VerifierOptions{})}
+}
+
+// VerifyAll answers at once, by image as written; ctx and keychain are not used.
+func (o *OfflineVerifier) VerifyAll(_ context.Context, images []string, _ authn.Keychain) map[string]Facts {
+	out := make(map[string]Facts, len(images))
+	for _, img := range images {
+		if _, seen := out[img]; seen {
+			continue
+		}
+		r := o.v.prepare(img) // without a cache, a covered image is never done here
+		if !r.done {
+			r.facts.Trust.Error = NotCheckedOffline
+		}
+		out[img] = r.facts
+	}
+	return out
+}
