@@ -55,12 +55,29 @@ type envSettings struct {
 	yaml     string   // extra config
 	noTrust  bool
 	timeout  time.Duration
+	// authorities are more authorities of the trust policy (YAML list items), files what they name.
+	authorities string
+	files       map[string]string
 }
 
 func withPolicies(p ...string) envOpt    { return func(s *envSettings) { s.policies = p } }
 func withYAML(y string) envOpt           { return func(s *envSettings) { s.yaml += y } }
 func withoutTrust() envOpt               { return func(s *envSettings) { s.noTrust = true } }
 func withTimeout(d time.Duration) envOpt { return func(s *envSettings) { s.timeout = d } }
+
+// withKeyless trusts ca's certificates for the GitHub Actions workflows of github.com/company, besides the key.
+func withKeyless(t testing.TB, ca *attestationtest.CA) envOpt {
+	return func(s *envSettings) {
+		s.authorities += `        - name: ci
+          keyless:
+            roots: {pemFile: ca.pem}
+            identities: [{issuer: "` + ghIssuer + `", subjectRegExp: "^https://github.com/company/.*"}]
+`
+		s.files = map[string]string{"ca.pem": ca.RootsPEM(t)}
+	}
+}
+
+const ghIssuer = "https://token.actions.githubusercontent.com"
 
 func newVerifyEnv(t testing.TB, opts ...envOpt) *verifyEnv {
 	t.Helper()
@@ -70,8 +87,11 @@ func newVerifyEnv(t testing.TB, opts ...envOpt) *verifyEnv {
 	}
 	env := &verifyEnv{reg: attestationtest.NewRegistry(t), key: attestationtest.NewKey(t), clock: clocktesting.NewFakeClock(verifiedAt)}
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "release.pub"), []byte(env.key.PublicKeyPEM(t)), 0o600); err != nil {
-		t.Fatal(err)
+	s.files = mergeFiles(s.files, map[string]string{"release.pub": env.key.PublicKeyPEM(t)})
+	for name, content := range s.files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var y strings.Builder
 	y.WriteString("policies:\n")
@@ -86,9 +106,9 @@ func newVerifyEnv(t testing.TB, opts ...envOpt) *verifyEnv {
       authorities:
         - name: release-key
           key: {pemFile: release.pub}
-      attestations:
+%s      attestations:
         - predicateType: %s
-`, env.reg.Host(), slsa)
+`, env.reg.Host(), s.authorities, slsa)
 	}
 	y.WriteString(s.yaml)
 	engine := Engine(t, s.policies...)
@@ -125,6 +145,17 @@ func newVerifyEnv(t testing.TB, opts ...envOpt) *verifyEnv {
 	}
 	env.ev = ev
 	return env
+}
+
+func mergeFiles(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
 }
 
 // signed pushes repo:tag, signs it and attests SLSA provenance with the trusted key.
@@ -277,6 +308,29 @@ func TestNoTrustConfigured(t *testing.T) {
 	want = `[require-attestation] spec.containers[0] (c0): image "` + image + `" was not verified: ATTEST has no verification result for it; ask your cluster administrators to check the ATTEST logs`
 	if dec.Allowed || dec.Message != want {
 		t.Fatalf("no verifier: allowed=%v message:\n%s\nwant:\n%s", dec.Allowed, dec.Message, want)
+	}
+}
+
+// TestKeyless: a keyless signature and attestation from an allowed identity pass; from another identity, denied.
+func TestKeyless(t *testing.T) {
+	ca := attestationtest.NewCA(t, "fulcio")
+	env := newVerifyEnv(t, withKeyless(t, ca))
+	good := env.reg.PushRandomImage(t, "team/good", "v1")
+	ci := ca.Keyless(t, ghIssuer, "https://github.com/company/app/.github/workflows/release.yml@refs/heads/main")
+	ci.SignBundle(t, good)
+	ci.AttestBundle(t, good, slsa, map[string]any{})
+	if dec := env.ev.Evaluate(context.Background(), Create(pod(good.String()))); !dec.Allowed {
+		t.Fatalf("allowed identity denied: %s", dec.Message)
+	}
+	evil := env.reg.PushRandomImage(t, "team/evil", "v1")
+	subject := "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main"
+	rogue := ca.Keyless(t, ghIssuer, subject)
+	rogue.SignBundle(t, evil)
+	rogue.AttestBundle(t, evil, slsa, map[string]any{})
+	dec := env.ev.Evaluate(context.Background(), Create(pod(evil.String())))
+	want := `image "` + evil.String() + `" has no valid signature: no signature from authority 'release-key' or 'ci' (found 1 signature: authority 'ci': signature by ` + subject + ` (` + ghIssuer + `), an identity authority 'ci' does not trust; authority 'release-key': signature by a different key)`
+	if dec.Allowed || !strings.Contains(dec.Message, want) {
+		t.Fatalf("other identity: allowed=%v, message lacks\n%s\ngot\n%s", dec.Allowed, want, dec.Message)
 	}
 }
 
