@@ -96,6 +96,7 @@ func newRootCommand(a app) *cobra.Command {
 		newValidateCommand(),
 		newReplayCommand(),
 		newProfileCommand(),
+		newTraceCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	root.AddCommand(newImageCommand())
