@@ -248,7 +248,9 @@ func newPolicyTracer(p *policies.Policy) (*policyTracer, error) {
 // parseRego parses as the engine does: Rego v0 first (the policy documents' syntax, which also reads files that
 // import rego.v1), then v1.
 func parseRego(src policies.Source) (*ast.Module, error) {
-	opts := func(v ast.RegoVersion) ast.ParserOptions { return ast.ParserOptions{ProcessAnnotation: true, RegoVersion: v} }
+	opts := func(v ast.RegoVersion) ast.ParserOptions {
+		return ast.ParserOptions{ProcessAnnotation: true, RegoVersion: v}
+	}
 	mod, errV0 := ast.ParseModuleWithOpts(src.Name, src.Text, opts(ast.RegoV0))
 	if errV0 == nil {
 		return mod, nil
