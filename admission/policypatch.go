@@ -30,7 +30,9 @@ func (e *Evaluator) policyPatches(ctx context.Context, in Input, cfg *config.Con
 			if err != nil {
 				return // validation reports the unreadable object
 			}
-			if doc, err = policies.NewDocument(e.policyInput(in, cfg, containers)); err != nil {
+			input := e.policyInput(in, cfg, containers)
+			mergeFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+			if doc, err = policies.NewDocument(input); err != nil {
 				return
 			}
 		}
