@@ -97,6 +97,8 @@ func newRootCommand(a app) *cobra.Command {
 		newReplayCommand(),
 		newProfileCommand(),
 		newTraceCommand(),
+		newExemptCommand(a),
+		newExemptionsCommand(a),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	root.AddCommand(newImageCommand())
