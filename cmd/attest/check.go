@@ -30,6 +30,7 @@ type checkOptions struct {
 	policies  []string
 	as        string
 	asGroups  []string
+	framework string
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -126,6 +127,7 @@ func newCheckCommand() *cobra.Command {
 	f.StringArrayVar(&o.policies, "policy", nil, "check only this policy (repeatable); the others are off")
 	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
 	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
+	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
 	return cmd
 }
 
@@ -160,6 +162,15 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	}
 	if len(o.policies) > 0 {
 		if cfg, err = onlyPolicies(cfg, engine, o.policies, cmd.ErrOrStderr()); err != nil {
+			return usageError(err)
+		}
+	}
+	var framework frameworkReport
+	if o.framework != "" {
+		if o.format != "text" && o.format != "json" {
+			return usageError(fmt.Errorf("--framework reports as text or json, not %s", o.format))
+		}
+		if framework, err = frameworkOf(&checkRun{engine: engine, cfg: cfg}, o.framework); err != nil {
 			return usageError(err)
 		}
 	}
@@ -209,6 +220,14 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		}
 	}
 	err = emit(cmd, o.output, func(w io.Writer) error {
+		if o.framework != "" {
+			grouped := byControl(&run, framework)
+			if o.format == "json" {
+				return writeJSON(w, grouped)
+			}
+			writeFrameworkCheckText(w, grouped)
+			return nil
+		}
 		switch o.format {
 		case "json":
 			return writeJSON(w, run.report)

@@ -58,7 +58,7 @@ func newExemptCommand(a app) *cobra.Command {
 	f.StringVar(&o.resource, "resource", "", "the object to exempt, as KIND/NAMESPACE/NAME (e.g. Deployment/shop/web)")
 	f.StringVar(&o.reason, "reason", "", "why the exception is needed")
 	f.StringVar(&o.duration, "duration", "", "how long the exception lasts: 30d, 72h, 2w (at most the governance maximum)")
-	f.StringVar(&o.approvedBy, "approved-by", "", "the approver named for display (spec.approvedBy; approvals themselves are recorded by `attest policy exempt approve`)")
+	f.StringVar(&o.approvedBy, "approved-by", "", "the approver named in spec.approvedBy, for display only (the approvals that count are recorded by attest policy exempt approve; default: pending)")
 	f.StringVar(&o.ticket, "ticket", "", "change request or ticket reference")
 	f.BoolVar(&o.emergency, "emergency", false, "mark an emergency override (needs the governance's emergency number of approvers)")
 	f.StringVar(&o.name, "name", "", "name of the PolicyException (default: <kind>-<name>-<policies>, lower-cased, at most 63 characters)")
