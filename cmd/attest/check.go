@@ -31,6 +31,7 @@ type checkOptions struct {
 	as        string
 	asGroups  []string
 	framework string
+	offline   bool
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -127,6 +128,7 @@ func newCheckCommand() *cobra.Command {
 	f.StringArrayVar(&o.policies, "policy", nil, "check only this policy (repeatable); the others are off")
 	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
 	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
+	f.BoolVar(&o.offline, "offline", false, "contact no registry: images a trust policy covers are reported as not verified (require-attestation denies them)")
 	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
 	return cmd
 }
@@ -182,7 +184,11 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	opts := admission.Options{Engine: engine, Config: cfgFunc(cfg), Mode: mode}
+	verifier, keychain, err := checkVerification(o.offline, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	opts := admission.Options{Engine: engine, Config: cfgFunc(cfg), Mode: mode, Verifier: verifier, Keychain: keychain}
 	if len(exceptions) > 0 {
 		opts.Exemptions = exemptions.NewStatic(exceptions, owners)
 	}

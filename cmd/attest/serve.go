@@ -63,7 +63,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.failurePolicy, "failure-policy", "Fail", "answer when no decision is reached in time: Fail (refuse) or Ignore (admit with a warning)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for namespace labels (default: in-cluster when running in a Pod, else none)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	f.BoolVar(&o.logInputs, "log-inputs", false, "record each request's input (Secret-like values redacted, 64 KiB cap) in the decision log, for `attest policy replay`; without it only evaluations a policy's sample rule selects are recorded")
+	f.BoolVar(&o.logInputs, "log-inputs", false, "record each request's input (Secret-like values redacted, 64 KiB cap) in the decision log, for attest policy replay; without it only evaluations a policy's sample rule selects are recorded")
 	f.StringVar(&o.certSecret, "cert-secret", "", "NAMESPACE/NAME: ATTEST keeps its own CA and serving certificate in this Secret, rotates them, injects the CA into the webhook configurations and writes the pair into --cert-dir (empty: the files in --cert-dir come from elsewhere, e.g. cert-manager)")
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
