@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,56 @@ spec:
 	out, errOut, ok := kubectlAs(t, "oncall@company.com", []string{"system:masters", "break-glass"}, pod, "apply", "--dry-run=server", "-f", "-")
 	if !ok || !strings.Contains(out+errOut, "Warning: exempted by annotation") {
 		t.Fatalf("break-glass annotation exemption: ok=%v\n%s%s", ok, out, errOut)
+	}
+}
+
+// attestCLI runs the attest binary with a kubeconfig, as a user at a terminal would.
+func attestCLI(t *testing.T, kubeconfig string, args ...string) (string, string, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cluster.AttestBinary(), append(args, "--kubeconfig", kubeconfig)...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	return out.String(), errOut.String(), err == nil
+}
+
+// TestExemptionCLIAgainstTheCluster drives `attest policy exempt`, `exempt approve` and `exemptions list` with
+// real users' kubeconfigs against the API server and ATTEST's webhook.
+func TestExemptionCLIAgainstTheCluster(t *testing.T) {
+	requireLocal(t)
+	ns := namespace(t, "e2e-exempt-cli")
+	grantExceptions(t, ns)
+	bob, err := cluster.UserKubeconfig(requester)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := cluster.UserKubeconfig(approver, "security-team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, ok := attestCLI(t, bob, "policy", "exempt", "--policy", "no-privileged", "--resource", "Deployment/"+ns+"/web",
+		"--reason", "vendor agent", "--duration", "45d"); ok || !strings.Contains(errOut, "beyond the maximum") {
+		t.Fatalf("a 45-day exemption was not refused: %s", errOut)
+	}
+	out, errOut, ok := attestCLI(t, bob, "policy", "exempt", "--policy", "no-privileged", "--resource", "Deployment/"+ns+"/web",
+		"--reason", "vendor agent", "--duration", "7d", "--ticket", "SEC-9", "--name", "web-agent", "--apply")
+	if !ok {
+		t.Fatalf("exempt --apply: %s%s", out, errOut)
+	}
+	out, errOut, _ = attestCLI(t, bob, "policy", "exemptions", "list", "-n", ns, "--format", "json")
+	if !strings.Contains(out, `"web-agent"`) || !strings.Contains(out, `"pending"`) {
+		t.Fatalf("list after creation:\n%s%s", out, errOut)
+	}
+	if _, errOut, ok := attestCLI(t, bob, "policy", "exempt", "approve", "web-agent", "-n", ns); ok || !strings.Contains(errOut, "cannot approve it") {
+		t.Fatalf("self-approval through the CLI: %s", errOut)
+	}
+	if out, errOut, ok := attestCLI(t, carol, "policy", "exempt", "approve", "web-agent", "-n", ns, "--comment", "ok"); !ok {
+		t.Fatalf("approval through the CLI: %s%s", out, errOut)
+	}
+	out, errOut, _ = attestCLI(t, bob, "policy", "exemptions", "list", "-n", ns, "--status", "active", "--format", "json")
+	if !strings.Contains(out, `"web-agent"`) {
+		t.Fatalf("list --status active after approval:\n%s%s", out, errOut)
 	}
 }

@@ -387,6 +387,15 @@ func (c *Cluster) ServingCertificate(ca []byte) (*x509.Certificate, error) {
 	return conn.ConnectionState().PeerCertificates[0], nil
 }
 
+// UserKubeconfig writes a kubeconfig authenticating as user with groups (local harness only), for driving the
+// attest CLI as that person would.
+func (c *Cluster) UserKubeconfig(user string, groups ...string) (string, error) {
+	return c.writeKubeconfig("user-"+strings.NewReplacer("@", "-", ":", "-").Replace(user), envtest.User{Name: user, Groups: groups})
+}
+
+// AttestBinary is the attest binary under test.
+func (c *Cluster) AttestBinary() string { return c.o.Attest }
+
 // AttestPID is the running webhook's process ID (a rotation must not change it).
 func (c *Cluster) AttestPID() int { return c.attest.PID() }
 
