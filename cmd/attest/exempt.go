@@ -88,13 +88,9 @@ func runExempt(cmd *cobra.Command, a app, o exemptOptions) error {
 		return usageError(fmt.Errorf("--duration: %w", err))
 	}
 	ctx := cmd.Context()
-	engine, err := compileLibrary(ctx)
+	engine, cfg, err := engineAndConfig(ctx, o.config)
 	if err != nil {
 		return err
-	}
-	cfg, err := loadConfig(o.config, engine)
-	if err != nil {
-		return usageError(err)
 	}
 	if max := cfg.Governance.MaxDuration; d > max {
 		return usageError(fmt.Errorf("--duration %s is beyond the maximum of %s (exemptions.maxDuration); ask for at most %s", o.duration, days(max), days(max)))

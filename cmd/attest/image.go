@@ -74,13 +74,9 @@ func runImageVerify(cmd *cobra.Command, o imageVerifyOptions, images []string) e
 		return usageError(fmt.Errorf("--timeout must be positive"))
 	}
 	ctx := cmd.Context()
-	engine, err := compileLibrary(ctx)
+	_, cfg, err := engineAndConfig(ctx, o.config)
 	if err != nil {
 		return err
-	}
-	cfg, err := loadConfig(o.config, engine)
-	if err != nil {
-		return usageError(err)
 	}
 	v := attestation.NewVerifier(cfg.Trust, attestation.VerifierOptions{Timeout: o.timeout})
 	facts := v.VerifyAll(ctx, images, authn.DefaultKeychain)

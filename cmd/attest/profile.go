@@ -89,13 +89,9 @@ func runProfile(cmd *cobra.Command, o profileOptions) error {
 		now = t
 	}
 	ctx := cmd.Context()
-	engine, err := compileLibrary(ctx)
+	engine, cfg, err := engineAndConfig(ctx, o.config)
 	if err != nil {
 		return err
-	}
-	cfg, err := loadConfig(o.config, engine)
-	if err != nil {
-		return usageError(err)
 	}
 	eval, err := admission.New(admission.Options{Engine: engine, Config: cfgFunc(cfg)})
 	if err != nil {

@@ -91,13 +91,9 @@ func runReplay(cmd *cobra.Command, o replayOptions) error {
 		return usageError(err)
 	}
 	ctx := cmd.Context()
-	engine, err := compileLibrary(ctx)
+	engine, cfg, err := engineAndConfig(ctx, o.config)
 	if err != nil {
 		return err
-	}
-	cfg, err := loadConfig(o.config, engine)
-	if err != nil {
-		return usageError(err)
 	}
 	lib, _, err := policies.Library()
 	if err != nil {

@@ -1,0 +1,22 @@
+package main
+
+import (
+	"context"
+
+	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/policies"
+)
+
+// engineAndConfig compiles the library and loads the config file (defaults when path is empty), as every
+// command that decides does; a bad config is a usage error (exit 2).
+func engineAndConfig(ctx context.Context, path string) (*policies.Engine, *config.Config, error) {
+	engine, err := compileLibrary(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := loadConfig(path, engine)
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return engine, cfg, nil
+}
