@@ -81,7 +81,29 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}, nil
+	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}
+	e.prepare()
+	return e, nil
+}
+
+// prepare compiles now the policies that the current configuration runs (an engine from policies.Load compiles
+// each on first use), so that no admission waits for it; a policy a reload turns on compiles when first used.
+// An error is not reported here: that policy's evaluation reports it, and fails closed.
+func (e *Evaluator) prepare() {
+	cfg := e.config()
+	if cfg == nil {
+		return
+	}
+	engine := e.engineFor(cfg)
+	var names []string
+	for _, p := range engine.Policies() {
+		if s := cfg.Policies[p.Name]; s.Mode != policies.ModeOff && s.Mode != "" {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) > 0 {
+		_ = engine.Prepare(names...)
+	}
 }
 
 // Evaluate decides one request. Every policy runs, in name order; enforced findings deny, audit findings warn.

@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 )
 
 // resultRules are the rules a policy may define for its findings, in the conventions users bring with them:
@@ -26,39 +29,94 @@ const (
 	sampleRule = "sample"
 )
 
-// Policy is one compiled policy, ready to evaluate.
+// Policy is one policy of an engine: its catalogue entry, and its prepared queries once compiled.
 type Policy struct {
 	Metadata
 	params *paramSchema
-	query  rego.PreparedEvalQuery
-	rules  []string // which of resultRules the package defines
+
+	once sync.Once
+	// compile, set by Load, compiles the policy on first use; Compile sets c at once.
+	compile func() (*compiled, error)
+	c       *compiled
+	err     error
+}
+
+// compiled is what evaluating a policy needs: one prepared query for its result rules, one for each optional
+// rule it defines, and the parts of the input document its rules read.
+type compiled struct {
+	query rego.PreparedEvalQuery
+	rules []string // which of resultRules the package defines
 	// patch and sample are nil when the package does not define the rule: no query runs for it.
 	patch  *rego.PreparedEvalQuery
 	sample *rego.PreparedEvalQuery
+	reads  inputReads
 }
 
-// Engine holds every policy compiled together; it is immutable and safe for concurrent use.
+// compiled returns the policy's queries, compiling them on first use for an engine from Load. The error of a
+// policy that does not compile is returned on every use: it is a property of the source, not of one request.
+func (p *Policy) compiled() (*compiled, error) {
+	p.once.Do(func() {
+		if p.compile != nil {
+			p.c, p.err = p.compile()
+			p.compile = nil
+		}
+	})
+	return p.c, p.err
+}
+
+// Engine holds every policy of a set of sources; it is immutable (but for compiling on first use) and safe for
+// concurrent use.
 type Engine struct {
-	compiler *ast.Compiler
 	policies []*Policy
 	byName   map[string]*Policy
 }
 
 // Compile parses, checks and compiles the sources once; every policy gets one prepared query. Each source is
-// one policy package; test files belong to RunTests, not here.
+// one policy package; test files belong to RunTests, not here. Every error of every source is reported here.
 func Compile(ctx context.Context, sources []Source) (*Engine, error) {
+	modules, metas, err := readSources(sources, parseChecked)
+	if err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler().WithCapabilities(pureCapabilities())
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
+	}
+	packages := packagePaths(modules)
+	e := &Engine{byName: make(map[string]*Policy, len(metas))}
+	var errs []error
+	for _, md := range metas {
+		p, err := prepare(ctx, compiler, modules[md.File], md)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", md.File, err))
+			continue
+		}
+		group := dependencies(md.File, packages, func(file string) []*ast.Module { return []*ast.Module{modules[file]} })
+		compiledGroup := make([]*ast.Module, len(group))
+		for i, file := range group {
+			compiledGroup[i] = compiler.Modules[file]
+		}
+		p.c.reads = readsOf(compiledGroup)
+		e.add(p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	e.sort()
+	return e, nil
+}
+
+// readSources parses every source with parseFn and reads its METADATA, checking that names and packages are
+// unique; it reports every source's errors together.
+func readSources(sources []Source, parseFn func(Source) (*ast.Module, error)) (map[string]*ast.Module, []Metadata, error) {
 	modules := make(map[string]*ast.Module, len(sources))
 	var metas []Metadata
 	var errs []error
 	names := map[string]string{}
 	packages := map[string]string{}
 	for _, src := range sources {
-		mod, err := parse(src)
+		mod, err := parseFn(src)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", src.Name, err))
-			continue
-		}
-		if err := checkPurity(mod); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -83,58 +141,83 @@ func Compile(ctx context.Context, sources []Source) (*Engine, error) {
 		metas = append(metas, md)
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
-	compiler := ast.NewCompiler().WithCapabilities(pureCapabilities())
-	if compiler.Compile(modules); compiler.Failed() {
-		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
-	}
-	e := &Engine{compiler: compiler, byName: make(map[string]*Policy, len(metas))}
-	for _, md := range metas {
-		p, err := prepare(ctx, compiler, modules[md.File], md)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", md.File, err))
-			continue
-		}
-		e.policies = append(e.policies, p)
-		e.byName[p.Name] = p
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	sort.Slice(e.policies, func(i, j int) bool { return e.policies[i].Name < e.policies[j].Name })
-	return e, nil
+	return modules, metas, nil
 }
 
-// prepare builds the one query of a policy: each result rule it defines, bound to a variable of the same name.
+// parseChecked parses a source and refuses impure built-ins; errors name the source.
+func parseChecked(src Source) (*ast.Module, error) {
+	mod, err := parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.Name, err)
+	}
+	if err := checkPurity(mod); err != nil {
+		return nil, err
+	}
+	return mod, nil
+}
+
+func (e *Engine) add(p *Policy) {
+	e.policies = append(e.policies, p)
+	e.byName[p.Name] = p
+}
+
+func (e *Engine) sort() {
+	sort.Slice(e.policies, func(i, j int) bool { return e.policies[i].Name < e.policies[j].Name })
+}
+
+// prepare builds the queries of a policy of a compiled set and its parameter schema.
 func prepare(ctx context.Context, compiler *ast.Compiler, mod *ast.Module, md Metadata) (*Policy, error) {
 	p := &Policy{Metadata: md}
+	p.once.Do(func() {}) // compiled now, never on use
+	rules, defined, err := resultRulesOf(mod, md)
+	if err != nil {
+		return nil, err
+	}
+	if p.params, err = compileParamSchema(md); err != nil {
+		return nil, err
+	}
+	if p.c, err = prepareQueries(ctx, compiler, mod, rules, defined); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// resultRulesOf lists the result rules mod defines, and every rule name it defines.
+func resultRulesOf(mod *ast.Module, md Metadata) ([]string, map[string]bool, error) {
 	defined := map[string]bool{}
 	for _, r := range mod.Rules {
 		defined[r.Head.Ref()[0].Value.String()] = true
 	}
-	var query []string
+	var rules []string
 	for _, name := range resultRules {
 		if defined[name] {
-			p.rules = append(p.rules, name)
-			query = append(query, name+" = "+mod.Package.Path.Append(ast.StringTerm(name)).String())
+			rules = append(rules, name)
 		}
 	}
-	if len(p.rules) == 0 {
-		return nil, fmt.Errorf("package %s defines none of the rules %s: nothing to report", md.Package, strings.Join(resultRules, ", "))
+	if len(rules) == 0 {
+		return nil, nil, fmt.Errorf("package %s defines none of the rules %s: nothing to report", md.Package, strings.Join(resultRules, ", "))
 	}
-	params, err := compileParamSchema(md)
-	if err != nil {
-		return nil, err
+	return rules, defined, nil
+}
+
+// prepareQueries builds the one query of a policy (each result rule it defines, bound to a variable of the same
+// name) and the queries of the optional rules it defines.
+func prepareQueries(ctx context.Context, compiler *ast.Compiler, mod *ast.Module, rules []string, defined map[string]bool) (*compiled, error) {
+	c := &compiled{rules: rules}
+	query := make([]string, len(rules))
+	for i, name := range rules {
+		query[i] = name + " = " + mod.Package.Path.Append(ast.StringTerm(name)).String()
 	}
-	p.params = params
-	if p.query, err = prepareQuery(ctx, compiler, strings.Join(query, "; ")); err != nil {
+	var err error
+	if c.query, err = prepareQuery(ctx, compiler, strings.Join(query, "; ")); err != nil {
 		return nil, err
 	}
 	for _, opt := range []struct {
 		rule string
 		dst  **rego.PreparedEvalQuery
-	}{{patchRule, &p.patch}, {sampleRule, &p.sample}} {
+	}{{patchRule, &c.patch}, {sampleRule, &c.sample}} {
 		if !defined[opt.rule] {
 			continue
 		}
@@ -144,7 +227,7 @@ func prepare(ctx context.Context, compiler *ast.Compiler, mod *ast.Module, md Me
 		}
 		*opt.dst = &q
 	}
-	return p, nil
+	return c, nil
 }
 
 func prepareQuery(ctx context.Context, compiler *ast.Compiler, query string) (rego.PreparedEvalQuery, error) {
@@ -153,6 +236,16 @@ func prepareQuery(ctx context.Context, compiler *ast.Compiler, query string) (re
 		return pq, fmt.Errorf("prepare query: %w", err)
 	}
 	return pq, nil
+}
+
+// evalQuery runs a prepared query over input. The evaluation is cancelled when ctx is done, as rego's default
+// does, but through a context callback instead of a goroutine per query, and without collecting metrics that
+// nobody reads.
+func evalQuery(ctx context.Context, q *rego.PreparedEvalQuery, input ast.Value) (rego.ResultSet, error) {
+	cancel := topdown.NewCancel()
+	stop := context.AfterFunc(ctx, cancel.Cancel)
+	defer stop()
+	return q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(cancel))
 }
 
 // Policies lists every policy, sorted by name.
@@ -186,7 +279,11 @@ type Finding struct {
 
 // Eval runs the policy's prepared query over doc with the parameters of s.
 func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding, error) {
-	rs, err := p.query.Eval(ctx, rego.EvalParsedInput(doc.withParams(s.paramsTerm())))
+	c, err := p.compiled()
+	if err != nil {
+		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
+	}
+	rs, err := evalQuery(ctx, &c.query, doc.input(c.reads, s.paramsTerm()))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
 	}
@@ -194,7 +291,7 @@ func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding
 		return nil, nil
 	}
 	var out []Finding
-	for _, rule := range p.rules {
+	for _, rule := range c.rules {
 		raw, ok := rs[0].Bindings[rule].([]any)
 		if !ok {
 			if v := rs[0].Bindings[rule]; v != nil {

@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 )
@@ -54,76 +55,187 @@ type Input struct {
 	Images map[string]map[string]any
 }
 
-// Document is an Input converted once to Rego values, shared by every policy of one admission.
+// Document is an Input converted to Rego values for every policy of one admission. Each part of it (request,
+// resource, old_resource, namespace, containers, images) is converted once, the first time a policy that reads
+// it is evaluated: a run of policies that read only input.containers and input.images never converts the object.
+// It is safe for concurrent use.
 type Document struct {
-	terms [][2]*ast.Term
+	in    Input
+	once  [numParts]sync.Once
+	terms [numParts]*ast.Term
 }
 
-// NewDocument converts in to Rego values; the cost is paid once per admission, not once per policy.
+// The parts of the input document, in the order the input object lists them; params follows them.
+const (
+	partRequest = iota
+	partResource
+	partOldResource
+	partNamespace
+	partContainers
+	partImages
+	numParts
+)
+
+var documentParts = [numParts]string{"request", "resource", "old_resource", "namespace", "containers", "images"}
+
+var documentKeys = func() (keys [numParts]*ast.Term) {
+	for i, k := range documentParts {
+		keys[i] = ast.InternedTerm(k)
+	}
+	return keys
+}()
+
+// NewDocument prepares in for evaluation. What cannot be converted is reported here, as for a conversion done at
+// once: a part holding only what decoding JSON or YAML yields (maps, slices, strings, numbers, booleans, null)
+// converts without error when first read; any other part is converted now, and its error returned.
 func NewDocument(in Input) (*Document, error) {
-	resource, err := toTerm(in.Resource)
-	if err != nil {
-		return nil, fmt.Errorf("input.resource: %w", err)
-	}
-	old, err := toTerm(in.OldResource)
-	if err != nil {
-		return nil, fmt.Errorf("input.old_resource: %w", err)
-	}
-	containers := make([]*ast.Term, len(in.Containers))
-	for i, c := range in.Containers {
-		sc, err := toTerm(c.Fields["securityContext"])
-		if err != nil {
-			return nil, fmt.Errorf("%s.securityContext: %w", c.Path, err)
+	d := &Document{in: in}
+	for _, part := range []int{partResource, partOldResource, partContainers, partImages} {
+		if d.plain(part) {
+			continue
 		}
-		res, err := toTerm(c.Fields["resources"])
+		var err error
+		d.once[part].Do(func() { d.terms[part], err = d.convert(part) })
 		if err != nil {
-			return nil, fmt.Errorf("%s.resources: %w", c.Path, err)
+			return nil, err
 		}
-		containers[i] = ast.ObjectTerm(
-			str("path", c.Path), str("pod_path", c.PodPath), str("type", c.Type),
-			str("name", c.Name), str("image", c.Image),
-			[2]*ast.Term{ast.InternedTerm("securityContext"), sc},
-			[2]*ast.Term{ast.InternedTerm("resources"), res},
-		)
 	}
-	images, err := toTerm(in.Images)
-	if err != nil {
-		return nil, fmt.Errorf("input.images: %w", err)
-	}
-	r := in.Request
-	groups := make([]*ast.Term, len(r.Groups))
-	for i, g := range r.Groups {
-		groups[i] = ast.StringTerm(g)
-	}
-	request := ast.ObjectTerm(
-		str("uid", r.UID), str("operation", r.Operation),
-		[2]*ast.Term{ast.InternedTerm("kind"), ast.ObjectTerm(str("group", r.Group), str("version", r.Version), str("kind", r.Kind))},
-		str("subresource", r.SubResource), str("namespace", r.Namespace), str("name", r.Name),
-		[2]*ast.Term{ast.InternedTerm("dry_run"), ast.BooleanTerm(r.DryRun)},
-		[2]*ast.Term{ast.InternedTerm("user"), ast.ObjectTerm(str("username", r.Username), [2]*ast.Term{ast.InternedTerm("groups"), ast.ArrayTerm(groups...)})},
-		[2]*ast.Term{ast.InternedTerm("timestamp_ns"), ast.IntNumberTerm(int(r.TimestampNS))},
-	)
-	ns := in.Namespace
-	namespace := ast.ObjectTerm(
-		str("name", ns.Name),
-		[2]*ast.Term{ast.InternedTerm("labels"), stringMap(ns.Labels)},
-		[2]*ast.Term{ast.InternedTerm("annotations"), stringMap(ns.Annotations)},
-		[2]*ast.Term{ast.InternedTerm("production"), ast.BooleanTerm(ns.Production)},
-	)
-	return &Document{terms: [][2]*ast.Term{
-		{ast.InternedTerm("request"), request},
-		{ast.InternedTerm("resource"), resource},
-		{ast.InternedTerm("old_resource"), old},
-		{ast.InternedTerm("namespace"), namespace},
-		{ast.InternedTerm("containers"), ast.ArrayTerm(containers...)},
-		{ast.InternedTerm("images"), images},
-	}}, nil
+	return d, nil
 }
 
-// withParams is the full input of one policy: the shared document plus that policy's parameters.
-func (d *Document) withParams(params *ast.Term) ast.Value {
-	terms := make([][2]*ast.Term, 0, len(d.terms)+1)
-	terms = append(terms, d.terms...)
+// plain reports whether a part holds only values whose conversion cannot fail.
+func (d *Document) plain(part int) bool {
+	switch part {
+	case partResource:
+		return plainValue(d.in.Resource)
+	case partOldResource:
+		return plainValue(d.in.OldResource)
+	case partContainers:
+		for _, c := range d.in.Containers {
+			if !plainValue(c.Fields["securityContext"]) || !plainValue(c.Fields["resources"]) {
+				return false
+			}
+		}
+		return true
+	case partImages:
+		for _, facts := range d.in.Images {
+			if !plainValue(facts) {
+				return false
+			}
+		}
+		return true
+	}
+	return true
+}
+
+// plainValue reports whether v holds only the types ast.InterfaceToValue converts directly, none of which can fail.
+func plainValue(v any) bool {
+	switch x := v.(type) {
+	case nil, bool, string, float64, int, int64, []string, map[string]string:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !plainValue(e) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !plainValue(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// term is a part converted, once.
+func (d *Document) term(part int) *ast.Term {
+	d.once[part].Do(func() {
+		// A part that could fail was converted by NewDocument; this one cannot.
+		d.terms[part], _ = d.convert(part)
+	})
+	return d.terms[part]
+}
+
+// convert converts one part; its errors name the field as policies see it.
+func (d *Document) convert(part int) (*ast.Term, error) {
+	in := d.in
+	switch part {
+	case partResource:
+		t, err := toTerm(in.Resource)
+		if err != nil {
+			return nil, fmt.Errorf("input.resource: %w", err)
+		}
+		return t, nil
+	case partOldResource:
+		t, err := toTerm(in.OldResource)
+		if err != nil {
+			return nil, fmt.Errorf("input.old_resource: %w", err)
+		}
+		return t, nil
+	case partContainers:
+		containers := make([]*ast.Term, len(in.Containers))
+		for i, c := range in.Containers {
+			sc, err := toTerm(c.Fields["securityContext"])
+			if err != nil {
+				return nil, fmt.Errorf("%s.securityContext: %w", c.Path, err)
+			}
+			res, err := toTerm(c.Fields["resources"])
+			if err != nil {
+				return nil, fmt.Errorf("%s.resources: %w", c.Path, err)
+			}
+			containers[i] = ast.ObjectTerm(
+				str("path", c.Path), str("pod_path", c.PodPath), str("type", c.Type),
+				str("name", c.Name), str("image", c.Image),
+				[2]*ast.Term{ast.InternedTerm("securityContext"), sc},
+				[2]*ast.Term{ast.InternedTerm("resources"), res},
+			)
+		}
+		return ast.ArrayTerm(containers...), nil
+	case partImages:
+		t, err := toTerm(in.Images)
+		if err != nil {
+			return nil, fmt.Errorf("input.images: %w", err)
+		}
+		return t, nil
+	case partRequest:
+		r := in.Request
+		groups := make([]*ast.Term, len(r.Groups))
+		for i, g := range r.Groups {
+			groups[i] = ast.StringTerm(g)
+		}
+		return ast.ObjectTerm(
+			str("uid", r.UID), str("operation", r.Operation),
+			[2]*ast.Term{ast.InternedTerm("kind"), ast.ObjectTerm(str("group", r.Group), str("version", r.Version), str("kind", r.Kind))},
+			str("subresource", r.SubResource), str("namespace", r.Namespace), str("name", r.Name),
+			[2]*ast.Term{ast.InternedTerm("dry_run"), ast.BooleanTerm(r.DryRun)},
+			[2]*ast.Term{ast.InternedTerm("user"), ast.ObjectTerm(str("username", r.Username), [2]*ast.Term{ast.InternedTerm("groups"), ast.ArrayTerm(groups...)})},
+			[2]*ast.Term{ast.InternedTerm("timestamp_ns"), ast.IntNumberTerm(int(r.TimestampNS))},
+		), nil
+	case partNamespace:
+		ns := in.Namespace
+		return ast.ObjectTerm(
+			str("name", ns.Name),
+			[2]*ast.Term{ast.InternedTerm("labels"), stringMap(ns.Labels)},
+			[2]*ast.Term{ast.InternedTerm("annotations"), stringMap(ns.Annotations)},
+			[2]*ast.Term{ast.InternedTerm("production"), ast.BooleanTerm(ns.Production)},
+		), nil
+	}
+	return nil, fmt.Errorf("unknown part %d of the input document", part)
+}
+
+// input is the input of one policy: the parts of the document it reads, then its parameters. A part the policy
+// never reads is left out: its rules cannot tell.
+func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
+	terms := make([][2]*ast.Term, 0, numParts+1)
+	for part := range numParts {
+		if reads.reads(part) {
+			terms = append(terms, [2]*ast.Term{documentKeys[part], d.term(part)})
+		}
+	}
 	terms = append(terms, [2]*ast.Term{ast.InternedTerm("params"), params})
 	return ast.NewObject(terms...)
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -17,13 +18,31 @@ import (
 
 // paramSchema validates a policy's parameters against the JSON schema its METADATA declares.
 type paramSchema struct {
-	schema   *jsonschema.Schema
+	name     string
+	doc      map[string]any // the schema of the parameters object
 	defaults map[string]any
 	known    []string // parameter names, sorted, for messages
+
+	once   sync.Once
+	schema *jsonschema.Schema
+	err    error
 }
 
-// compileParamSchema builds the schema of the parameters object: declared properties only, each as declared.
+// compileParamSchema builds the schema of the parameters object (declared properties only, each as declared),
+// compiles it and checks the defaults against it.
 func compileParamSchema(md Metadata) (*paramSchema, error) {
+	ps, err := newParamSchema(md)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ps.compiled(); err != nil {
+		return nil, err
+	}
+	return ps, nil
+}
+
+// newParamSchema reads the parameters' schemas and defaults; the schema is compiled when first needed.
+func newParamSchema(md Metadata) (*paramSchema, error) {
 	props := map[string]any{}
 	defaults := map[string]any{}
 	for name, s := range md.Parameters {
@@ -36,35 +55,62 @@ func compileParamSchema(md Metadata) (*paramSchema, error) {
 			defaults[name] = d
 		}
 	}
-	doc := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
-	c := jsonschema.NewCompiler()
-	url := "attest:///policies/" + md.Name + "/parameters.json"
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("METADATA custom.parameters: %w", err)
-	}
-	sch, err := c.Compile(url)
-	if err != nil {
-		return nil, fmt.Errorf("METADATA custom.parameters: %w", err)
-	}
 	known := make([]string, 0, len(props))
 	for name := range props {
 		known = append(known, name)
 	}
 	sort.Strings(known)
-	ps := &paramSchema{schema: sch, defaults: defaults, known: known}
-	if err := ps.validate(defaults); err != nil {
-		return nil, fmt.Errorf("METADATA custom.parameters defaults: %w", err)
-	}
-	return ps, nil
+	return &paramSchema{
+		name:     md.Name,
+		doc:      map[string]any{"type": "object", "properties": props, "additionalProperties": false},
+		defaults: defaults,
+		known:    known,
+	}, nil
+}
+
+// compiled compiles the schema once and checks the defaults against it.
+func (ps *paramSchema) compiled() (*jsonschema.Schema, error) {
+	ps.once.Do(func() {
+		c := jsonschema.NewCompiler()
+		url := "attest:///policies/" + ps.name + "/parameters.json"
+		if err := c.AddResource(url, ps.doc); err != nil {
+			ps.err = fmt.Errorf("METADATA custom.parameters: %w", err)
+			return
+		}
+		sch, err := c.Compile(url)
+		if err != nil {
+			ps.err = fmt.Errorf("METADATA custom.parameters: %w", err)
+			return
+		}
+		if err := validateWith(sch, ps.known, ps.defaults); err != nil {
+			ps.err = fmt.Errorf("METADATA custom.parameters defaults: %w", err)
+			return
+		}
+		ps.schema = sch
+	})
+	return ps.schema, ps.err
 }
 
 // validate checks params (JSON-shaped: map[string]any, []any, float64, string, bool, nil) and names the first
 // field at fault in the same dotted form users write in config, e.g. "trusted_registries[0]: want string, got number".
+// No parameters are always valid: the schema of the parameters object declares properties and forbids others, but
+// requires none.
 func (ps *paramSchema) validate(params map[string]any) error {
+	if len(params) == 0 {
+		return nil
+	}
+	sch, err := ps.compiled()
+	if err != nil {
+		return err
+	}
+	return validateWith(sch, ps.known, params)
+}
+
+func validateWith(sch *jsonschema.Schema, knownParams []string, params map[string]any) error {
 	if params == nil {
 		params = map[string]any{}
 	}
-	err := ps.schema.Validate(params)
+	err := sch.Validate(params)
 	if err == nil {
 		return nil
 	}
@@ -76,8 +122,8 @@ func (ps *paramSchema) validate(params map[string]any) error {
 	printer := message.NewPrinter(language.English)
 	for _, leaf := range leaves(verr) {
 		if ap, ok := leaf.ErrorKind.(*kind.AdditionalProperties); ok {
-			known := make([]string, 0, len(ps.known))
-			known = append(known, ps.known...)
+			known := make([]string, 0, len(knownParams))
+			known = append(known, knownParams...)
 			for _, name := range ap.Properties {
 				msg := "unknown parameter"
 				if len(known) > 0 {

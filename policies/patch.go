@@ -35,19 +35,29 @@ func (o PatchOp) MarshalJSON() ([]byte, error) {
 }
 
 // HasPatch reports whether the policy defines a `patch` rule, i.e. whether it can run with `mutate: true`.
-func (p *Policy) HasPatch() bool { return p.patch != nil }
+func (p *Policy) HasPatch() bool {
+	c, err := p.compiled()
+	return err == nil && c.patch != nil
+}
 
 // HasSample reports whether the policy defines a `sample` rule.
-func (p *Policy) HasSample() bool { return p.sample != nil }
+func (p *Policy) HasSample() bool {
+	c, err := p.compiled()
+	return err == nil && c.sample != nil
+}
 
 // Patch evaluates the policy's `patch` rule over doc: the JSON Patch operations, relative to input.resource, that
 // make the object compliant. A policy without the rule, or whose rule is undefined for doc, patches nothing. The
 // rule may be a set (operations that do not depend on each other's order) or an array (applied in order).
 func (p *Policy) Patch(ctx context.Context, doc *Document, s Settings) ([]PatchOp, error) {
-	if p.patch == nil {
+	c, err := p.compiled()
+	if err != nil {
+		return nil, fmt.Errorf("evaluate rule %s of policy %s: %w", patchRule, p.Name, err)
+	}
+	if c.patch == nil {
 		return nil, nil
 	}
-	v, ok, err := p.evalRule(ctx, p.patch, patchRule, doc, s)
+	v, ok, err := p.evalRule(ctx, c, c.patch, patchRule, doc, s)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -69,10 +79,14 @@ func (p *Policy) Patch(ctx context.Context, doc *Document, s Settings) ([]PatchO
 // Sampled evaluates the policy's `sample` rule: true asks the decision log to record this evaluation's full input.
 // A policy without the rule costs nothing here; an undefined rule means false.
 func (p *Policy) Sampled(ctx context.Context, doc *Document, s Settings) (bool, error) {
-	if p.sample == nil {
+	c, err := p.compiled()
+	if err != nil {
+		return false, fmt.Errorf("evaluate rule %s of policy %s: %w", sampleRule, p.Name, err)
+	}
+	if c.sample == nil {
 		return false, nil
 	}
-	v, ok, err := p.evalRule(ctx, p.sample, sampleRule, doc, s)
+	v, ok, err := p.evalRule(ctx, c, c.sample, sampleRule, doc, s)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -84,8 +98,8 @@ func (p *Policy) Sampled(ctx context.Context, doc *Document, s Settings) (bool, 
 }
 
 // evalRule runs the prepared query of one optional rule; ok is false when the rule is undefined for doc.
-func (p *Policy) evalRule(ctx context.Context, q *rego.PreparedEvalQuery, rule string, doc *Document, s Settings) (any, bool, error) {
-	rs, err := q.Eval(ctx, rego.EvalParsedInput(doc.withParams(s.paramsTerm())))
+func (p *Policy) evalRule(ctx context.Context, c *compiled, q *rego.PreparedEvalQuery, rule string, doc *Document, s Settings) (any, bool, error) {
+	rs, err := evalQuery(ctx, q, doc.input(c.reads, s.paramsTerm()))
 	if err != nil {
 		return nil, false, fmt.Errorf("evaluate rule %s of policy %s: %w", rule, p.Name, err)
 	}
