@@ -20,7 +20,10 @@ FUZZ_TARGETS := \
 	./workload:FuzzExtract \
 	./manifest:FuzzParse \
 	./attestation:FuzzParseReference \
-	./exemptions:FuzzParseDuration
+	./exemptions:FuzzParseDuration \
+	./exemptions:FuzzAnnotationExemption \
+	./attestation:FuzzImageGlob \
+	./attestation:FuzzRetryAfter
 
 .PHONY: all build test unit e2e controlplane lint generate verify-generated bench fuzz run run-webhook e2e-kind image clean
 

@@ -381,3 +381,36 @@ func FuzzParseDuration(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAnnotationExemption: whatever the four annotations say, reading them never panics, an unauthorized
+// requester is never exempted, and an expiry beyond the maximum is never honoured.
+func FuzzAnnotationExemption(f *testing.F) {
+	f.Add("true", "incident", "bob", "2026-11-26T12:00:00Z", true)
+	f.Add("no-privileged, trusted-registries", "r", "a", "2027-11-26T12:00:00Z", true)
+	f.Add("yes please", "", "", "next week", false)
+	f.Add(",,", " ", "x", "2026-11-25T12:00:00+14:00", true)
+	g, err := exemptions.NewGovernance(exemptions.Config{AnnotationGroups: []string{"break-glass"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, exempt, reason, approver, expires string, authorized bool) {
+		s := annotated(map[string]string{
+			exemptions.AnnotationExempt: exempt, exemptions.AnnotationReason: reason,
+			exemptions.AnnotationApprovedBy: approver, exemptions.AnnotationExpires: expires,
+		})
+		if !authorized {
+			s.User, s.Groups = "mallory", nil
+		}
+		out := exemptions.Resolve(context.Background(), g, nil, known, s)
+		ex, _ := out.For(g, "no-privileged", false)
+		if ex == nil {
+			return
+		}
+		if !authorized {
+			t.Fatalf("unauthorized requester exempted by %+v", ex)
+		}
+		if ex.Expires.After(now.Add(g.MaxDuration)) || !ex.Expires.After(now) {
+			t.Fatalf("exemption honoured with expiry %s", ex.Expires)
+		}
+	})
+}
