@@ -60,10 +60,9 @@ type envSettings struct {
 	files       map[string]string
 }
 
-func withPolicies(p ...string) envOpt    { return func(s *envSettings) { s.policies = p } }
-func withYAML(y string) envOpt           { return func(s *envSettings) { s.yaml += y } }
-func withoutTrust() envOpt               { return func(s *envSettings) { s.noTrust = true } }
-func withTimeout(d time.Duration) envOpt { return func(s *envSettings) { s.timeout = d } }
+func withPolicies(p ...string) envOpt { return func(s *envSettings) { s.policies = p } }
+func withYAML(y string) envOpt        { return func(s *envSettings) { s.yaml += y } }
+func withoutTrust() envOpt            { return func(s *envSettings) { s.noTrust = true } }
 
 // withKeyless trusts ca's certificates for the GitHub Actions workflows of github.com/company, besides the key.
 func withKeyless(t testing.TB, ca *attestationtest.CA) envOpt {

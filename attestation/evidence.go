@@ -44,14 +44,14 @@ var errWrongImage = errors.New("signature made for a different image")
 // without it, a signature copied from another image verifies).
 func simpleClaims(sig oci.Signature, h v1.Hash, ann map[string]any) error {
 	if err := cosign.SimpleClaimVerifier(sig, h, ann); err != nil {
-		return fmt.Errorf("%w: %v", errWrongImage, err)
+		return fmt.Errorf("%w: %w", errWrongImage, err)
 	}
 	return nil
 }
 
 func intotoClaims(sig oci.Signature, h v1.Hash, ann map[string]any) error {
 	if err := cosign.IntotoSubjectClaimVerifier(sig, h, ann); err != nil {
-		return fmt.Errorf("%w: %v", errWrongImage, err)
+		return fmt.Errorf("%w: %w", errWrongImage, err)
 	}
 	return nil
 }

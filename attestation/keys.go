@@ -18,6 +18,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
+	"github.com/sigstore/sigstore/pkg/cryptoutils/goodkey"
 	"github.com/sigstore/sigstore/pkg/signature"
 )
 
@@ -102,7 +103,7 @@ func (l loader) publicKey(k *KeyConfig) (crypto.PublicKey, error) {
 	default:
 		return nil, fmt.Errorf("unsupported public key type %T (want ECDSA, RSA or Ed25519)", pub)
 	}
-	if err := cryptoutils.ValidatePubKey(pub); err != nil {
+	if err := goodkey.ValidatePubKey(pub); err != nil {
 		return nil, fmt.Errorf("public key rejected: %w", err)
 	}
 	return pub, nil

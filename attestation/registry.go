@@ -190,7 +190,7 @@ func (t rateLimitTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return resp, nil
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		timer := time.NewTimer(wait)
 		select {
 		case <-req.Context().Done():

@@ -298,8 +298,9 @@ func (v *Verifier) verifyDigest(ctx context.Context, c *registryClient, d name.D
 	if err != nil {
 		return fail(err)
 	}
+	repo := d.Repository
 	for _, rd := range refs {
-		b, err := ociremote.Bundle(d.Repository.Digest(rd), opts...)
+		b, err := ociremote.Bundle(repo.Digest(rd), opts...)
 		if err != nil {
 			if registryFailure(ctx, err) {
 				return fail(err) // never let a rate limit or an outage pass for "no signature"

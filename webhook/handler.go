@@ -95,8 +95,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in := d.input()
 	in.Request.TimestampNS = start.UnixNano()
-	var dec admission.Decision
-	dec = h.decide(r.Context(), in)
+	dec := h.decide(r.Context(), in)
 	if h.o.Mutating {
 		// No audit annotations here: both webhooks are named attest.continuu.ms, and the API server refuses to
 		// overwrite an audit annotation key, so a mutating "decision" would hide the validating verdict.

@@ -89,9 +89,10 @@ func runImageVerify(cmd *cobra.Command, o imageVerifyOptions, images []string) e
 		seen[img] = true
 		f := facts[img]
 		r := imageResult{Image: img, Result: imageVerdict(f), Facts: admission.ImageInput(img, cfg, &f), facts: f}
-		if r.Result == imageFailed {
+		switch r.Result {
+		case imageFailed:
 			report.Failed++
-		} else if r.Result == imagePassed {
+		case imagePassed:
 			report.Passed++
 		}
 		report.Images = append(report.Images, r)

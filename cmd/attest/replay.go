@@ -103,7 +103,7 @@ func runReplay(cmd *cobra.Command, o replayOptions) error {
 	if err != nil {
 		return err
 	}
-	in := io.Reader(cmd.InOrStdin())
+	in := cmd.InOrStdin()
 	if o.log != "-" {
 		f, err := os.Open(o.log)
 		if err != nil {
