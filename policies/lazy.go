@@ -209,7 +209,7 @@ func dependencies(file string, packages map[string]ast.Ref, modules func(file st
 		for ; len(refs) > 0; refs = refs[1:] {
 			prefix := refs[0]
 			for other, pkg := range packages {
-				if in[other] || !(prefix.HasPrefix(pkg) || pkg.HasPrefix(prefix)) {
+				if in[other] || !prefix.HasPrefix(pkg) && !pkg.HasPrefix(prefix) {
 					continue
 				}
 				in[other] = true

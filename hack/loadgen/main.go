@@ -1,186 +1,224 @@
-// Command loadgen measures what policy evaluation costs over HTTPS on loopback: it serves /validate with the full
-// policy library and a no-op handler the same way (same TLS server, same decoding-free client path), drives each
-// with the same concurrent keep-alive load in the same run, and prints requests/s, p50 and p99.
+// Command loadgen measures what an admission costs the webhook, over HTTPS on loopback, in two parts.
+//
+// Latency: it serves /validate with the pipeline `attest serve` runs — the whole embedded library under the shipped
+// example config (examples/policies.yaml), image verification against an in-memory registry of signed and
+// attested images with the verdict cache warm, metrics and the JSON decision log — and a no-op handler, both
+// behind the webhook's TLS server, and sends each the same CREATE of a compliant 3-container Deployment (mutated
+// first, as the API server would, so it carries its receipt). One client at a time gives latency without
+// queueing (the p99 ratio the product brief sets); -c clients at once give throughput. Targets alternate in
+// rounds, and each figure is the median of the rounds.
+//
+// Memory (-cache N): it pushes N signed and attested images, starts the attest binary (-attest) as `attest serve`
+// with --verify-cache-size N, admits a Pod of each image so that N verdicts are cached, and reports the serve
+// process's resident memory (VmRSS, and VmHWM, its peak) and Go heap.
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
-	"sync"
+	"sort"
+	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
+	crlog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"github.com/continuums/attest/admission"
-	"github.com/continuums/attest/certs"
-	"github.com/continuums/attest/config"
-	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/webhook"
+	"github.com/continuums/attest/webhook/webhooktest"
 )
 
-const cfgYAML = `
-policies:
-  - name: trusted-registries
-    parameters:
-      trusted_registries: ["gcr.io/company", "docker.io/library"]
-`
-
 func main() {
-	duration := flag.Duration("duration", 5*time.Second, "load per target")
-	workers := flag.Int("c", 8, "concurrent connections")
-	warmup := flag.Duration("warmup", time.Second, "warm-up per target, not measured")
+	o := options{}
+	flag.DurationVar(&o.duration, "duration", 2*time.Second, "load per target and round")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each target runs once per round, alternating")
+	flag.IntVar(&o.workers, "c", 8, "concurrent clients of the throughput runs (latency runs use one)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per target, not measured")
+	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config whose policies /validate runs")
+	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
+	flag.StringVar(&o.attest, "attest", "bin/attest", "the attest binary of the memory part")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client /validate runs to this file")
 	flag.Parse()
-	if err := run(*duration, *warmup, *workers); err != nil {
+	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
+	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit).
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(96 << 20)
+	t := &tb{}
+	err := run(t, o)
+	t.close()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(duration, warmup time.Duration, workers int) error {
+type options struct {
+	duration, warmup time.Duration
+	rounds, workers  int
+	example          string
+	cache            int
+	attest           string
+	cpuprofile       string
+}
+
+func run(t *tb, o options) error {
 	ctx := context.Background()
-	srcs, _, err := policies.Library()
+	e, err := newEnv(t, o.example)
 	if err != nil {
 		return err
 	}
-	engine, err := policies.Compile(ctx, srcs)
+	images := [3]string{e.push("team/migrate"), e.push("team/app"), e.push("team/proxy")}
+	p, err := e.pipeline(1024)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Parse([]byte(cfgYAML), engine)
+	obj, err := p.mutated(ctx, deployment(images))
 	if err != nil {
 		return err
 	}
-	eval, err := admission.New(admission.Options{Engine: engine, Config: func() *config.Config { return cfg }})
-	if err != nil {
-		return err
-	}
-	validate, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval})
-	if err != nil {
+	body := review("0b1c2d3e", obj)
+	if err := p.describe(ctx, obj); err != nil {
 		return err
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = drain(r.Body)
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"x","allowed":true}}`))
+		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b1c2d3e","allowed":true}}`))
 	})
-	cert, pool, err := selfSigned()
-	if err != nil {
-		return err
-	}
-	body := review()
-	fmt.Printf("loopback HTTPS, %d connections, %s per target after %s warm-up, body %d bytes\n", workers, duration, warmup, len(body))
-	fmt.Printf("%-10s %10s %10s %10s %10s\n", "target", "req/s", "p50", "p99", "p99.9")
-	var results [2][3]time.Duration
-	for i, target := range []struct {
-		name string
-		h    http.Handler
-	}{{"noop", noop}, {"validate", validate}} {
-		url, stop, err := serve(target.h, cert)
-		if err != nil {
-			return err
+	targets := []target{{name: "noop", h: noop}, {name: "validate", h: p.validate}}
+	for i := range targets {
+		targets[i].s = webhooktest.Serve(t, webhook.ServerOptions{Validate: targets[i].h, Mutate: targets[i].h})
+		if err := check(targets[i].s, body); err != nil {
+			return fmt.Errorf("%s: %w", targets[i].name, err)
 		}
-		drive(url, body, pool, workers, warmup)
-		lat, rps := drive(url, body, pool, workers, duration)
-		stop()
-		p := func(q float64) time.Duration { return lat[int(q*float64(len(lat)-1))] }
-		results[i] = [3]time.Duration{p(0.5), p(0.99), p(0.999)}
-		fmt.Printf("%-10s %10.0f %10s %10s %10s\n", target.name, rps, p(0.5), p(0.99), p(0.999))
 	}
-	fmt.Printf("validate/noop p99 ratio: %.2f\n", float64(results[1][1])/float64(results[0][1]))
+	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up\n",
+		len(body), o.rounds, o.duration, o.warmup)
+	for _, workers := range []int{1, o.workers} {
+		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
+		res := make([][]result, len(targets))
+		for i := range targets {
+			drive(targets[i].s, body, workers, o.warmup)
+		}
+		for range o.rounds {
+			for i := range targets {
+				stop := func() {}
+				if o.cpuprofile != "" && workers == 1 && targets[i].name == "validate" {
+					if stop, err = profile(o.cpuprofile); err != nil {
+						return err
+					}
+				}
+				res[i] = append(res[i], drive(targets[i].s, body, workers, o.duration))
+				stop()
+			}
+		}
+		med := make([]result, len(targets))
+		for i, tg := range targets {
+			med[i] = median(res[i])
+			fmt.Printf("%-10s %9.0f %9s %9s %9s %9s   p99 by round: %s\n", tg.name, med[i].rps, us(med[i].p50), us(med[i].p90), us(med[i].p99), us(med[i].p999), p99s(res[i]))
+		}
+		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx\n", float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99))
+	}
+	if o.cache > 0 {
+		return memory(ctx, t, e, o)
+	}
 	return nil
 }
 
-// drive sends the body from workers keep-alive clients for d and returns sorted latencies and requests/s.
-func drive(url string, body []byte, pool *x509.CertPool, workers int, d time.Duration) ([]time.Duration, float64) {
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, MaxIdleConnsPerHost: workers, ForceAttemptHTTP2: false}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
-	var mu sync.Mutex
-	var all []time.Duration
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			var mine []time.Duration
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-				if err != nil {
-					fmt.Fprintln(os.Stderr, "request:", err)
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	slices.Sort(all)
-	return all, float64(len(all)) / d.Seconds()
+type target struct {
+	name string
+	h    http.Handler
+	s    *webhooktest.Served
 }
 
-func serve(h http.Handler, cert tls.Certificate) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
+// describe evaluates the request and prints what each policy decided and its mean time in the pipeline (without
+// HTTP), so the figures say what they cover and where the time goes.
+func (p *pipeline) describe(ctx context.Context, obj map[string]any) error {
+	in := admission.ObjectInput(obj, "shop", time.Now())
+	d := p.eval.Evaluate(ctx, in)
+	if !d.Allowed || len(d.Warnings) > 0 {
+		return fmt.Errorf("the Deployment is not admitted cleanly: %s %v", d.Message, d.Warnings)
 	}
-	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.ServeTLS(ln, "", "") }()
-	return "https://" + ln.Addr().String() + "/validate", func() { _ = srv.Close() }, nil
+	const n = 300
+	total := time.Duration(0)
+	per := map[string]time.Duration{}
+	for range n {
+		d := p.eval.Evaluate(ctx, in)
+		total += d.Duration
+		for _, r := range d.Results {
+			per[r.Policy] += r.Duration
+		}
+	}
+	var ran []string
+	var sum time.Duration
+	for _, r := range d.Results {
+		ran = append(ran, fmt.Sprintf("%s %s %s %s", r.Policy, r.Mode, r.Outcome, us(per[r.Policy]/n)))
+		sum += per[r.Policy] / n
+	}
+	var off []string
+	for _, pol := range p.cfg.Engine.Policies() {
+		if s := p.cfg.Policies[pol.Name]; s.Mode == "off" {
+			off = append(off, pol.Name)
+		}
+	}
+	fmt.Printf("/validate runs %d policies, all passing (off in the config: %s); mean of %d evaluations without HTTP:\n  %s\n  policies %s, whole pipeline %s\n",
+		len(d.Results), strings.Join(off, ", "), n, strings.Join(ran, "\n  "), us(sum), us(total/n))
+	return nil
 }
 
-// selfSigned issues a loopback serving certificate from a fresh CA and returns a pool trusting that CA.
-func selfSigned() (tls.Certificate, *x509.CertPool, error) {
-	now := time.Now()
-	ca, err := certs.NewCA("loadgen", now, time.Hour)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	kp, err := ca.IssueServing([]string{"127.0.0.1"}, now, time.Hour)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	cert, err := tls.X509KeyPair(kp.CertPEM, kp.KeyPEM)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	return cert, pool, nil
+type result struct {
+	rps                 float64
+	p50, p90, p99, p999 time.Duration
+	requests            int
 }
 
-// review is a CREATE of a compliant 3-container Deployment, so every policy runs to completion.
-func review() []byte {
-	container := func(name, image string) map[string]any {
-		return map[string]any{"name": name, "image": image, "securityContext": map[string]any{"runAsNonRoot": true},
-			"resources": map[string]any{"limits": map[string]any{"cpu": "500m", "memory": "256Mi"}}}
+func median(rs []result) result {
+	pick := func(f func(result) time.Duration) time.Duration {
+		v := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
 	}
-	obj := map[string]any{
-		"apiVersion": "apps/v1", "kind": "Deployment",
-		"metadata": map[string]any{"name": "web", "namespace": "shop", "labels": map[string]any{"app": "web"}},
-		"spec": map[string]any{"replicas": 2, "selector": map[string]any{"matchLabels": map[string]any{"app": "web"}},
-			"template": map[string]any{"metadata": map[string]any{"labels": map[string]any{"app": "web"}},
-				"spec": map[string]any{
-					"initContainers": []any{container("migrate", "gcr.io/company/migrate:1.4")},
-					"containers":     []any{container("app", "gcr.io/company/app:2.1"), container("proxy", "nginx:1.27")},
-				}}},
+	rps := make([]float64, len(rs))
+	for i, r := range rs {
+		rps[i] = r.rps
 	}
-	b, _ := json.Marshal(map[string]any{
-		"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-		"request": map[string]any{"uid": "0b1c", "kind": map[string]any{"group": "apps", "version": "v1", "kind": "Deployment"},
-			"namespace": "shop", "name": "web", "operation": "CREATE", "userInfo": map[string]any{"username": "ci"}, "object": obj},
-	})
-	return b
+	sort.Float64s(rps)
+	return result{rps: rps[len(rps)/2],
+		p50: pick(func(r result) time.Duration { return r.p50 }), p90: pick(func(r result) time.Duration { return r.p90 }),
+		p99: pick(func(r result) time.Duration { return r.p99 }), p999: pick(func(r result) time.Duration { return r.p999 })}
 }
+
+func p99s(rs []result) string {
+	s := make([]string, len(rs))
+	for i, r := range rs {
+		s[i] = us(r.p99)
+	}
+	return strings.Join(s, " ")
+}
+
+// profile starts a CPU profile appended to the profiles of earlier rounds (pprof merges files given together:
+// each round writes path.<n>).
+func profile(path string) (func(), error) {
+	profiles++
+	f, err := os.Create(fmt.Sprintf("%s.%d", path, profiles))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); _ = f.Close() }, nil
+}
+
+var profiles int
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
