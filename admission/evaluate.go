@@ -141,7 +141,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	}
 	cfg := e.config()
 	input := e.policyInput(in, cfg, containers)
-	mergeFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+	e.images.memo.policyFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
 	doc, err := policies.NewDocument(input)
 	if err != nil {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
@@ -149,13 +149,14 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	engine := e.engineFor(cfg)
 	d := Decision{Results: make([]PolicyResult, 0, len(engine.Policies()))}
 	old := &oldObject{e: e, in: in, cfg: cfg, gk: gk}
+	objLabels := objectLabels(in.Object)
 	for _, p := range engine.Policies() {
 		if err := ctx.Err(); err != nil {
 			return Decision{Code: 500, Message: fmt.Sprintf("ATTEST could not finish evaluating policies: %v", err),
 				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
 		}
 		s := cfg.Policies[p.Name]
-		if !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objectLabels(in.Object)) {
+		if !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objLabels) {
 			continue
 		}
 		mode, enforceFrom := e.effectiveMode(s, in)

@@ -37,6 +37,7 @@ const verifyMargin = 500 * time.Millisecond
 type imageStage struct {
 	verifier VerifierFunc
 	keychain KeychainFunc
+	memo     attestationsMemo
 }
 
 // verifyImages verifies every distinct image of containers, concurrently (the verifier bounds how many at once),

@@ -31,7 +31,7 @@ func (e *Evaluator) policyPatches(ctx context.Context, in Input, cfg *config.Con
 				return // validation reports the unreadable object
 			}
 			input := e.policyInput(in, cfg, containers)
-			mergeFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+			e.images.memo.policyFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
 			if doc, err = policies.NewDocument(input); err != nil {
 				return
 			}

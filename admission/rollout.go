@@ -49,7 +49,7 @@ func (o *oldObject) findings(ctx context.Context, p *policies.Policy, s policies
 		oldIn := o.in
 		oldIn.Object, oldIn.OldObject = o.in.OldObject, nil
 		input := o.e.policyInput(oldIn, o.cfg, containers)
-		mergeFacts(input.Images, o.e.verifyImages(ctx, oldIn, o.cfg, containers)) // cache hits in practice
+		o.e.images.memo.policyFacts(input.Images, o.e.verifyImages(ctx, oldIn, o.cfg, containers)) // cache hits in practice
 		if o.doc, err = policies.NewDocument(input); err != nil {
 			o.doc = nil
 		}

@@ -131,7 +131,7 @@ func (d *Document) plain(part int) bool {
 // plainValue reports whether v holds only the types ast.InterfaceToValue converts directly, none of which can fail.
 func plainValue(v any) bool {
 	switch x := v.(type) {
-	case nil, bool, string, float64, int, int64, []string, map[string]string:
+	case nil, bool, string, float64, int, int64, []string, map[string]string, Converted:
 		return true
 	case map[string]any:
 		for _, e := range x {
@@ -240,6 +240,20 @@ func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
 	return ast.NewObject(terms...)
 }
 
+// Converted is a JSON-shaped value converted to Rego once, to be placed in the Input of several admissions
+// wherever a JSON-shaped value goes: the attestations of a cached verification, the same in every admission of
+// the image, are converted once rather than once per admission. It is immutable and safe for concurrent use.
+type Converted struct{ t *ast.Term }
+
+// Convert converts a JSON-shaped value (maps, slices, strings, numbers, booleans, null).
+func Convert(v any) (Converted, error) {
+	t, err := toTerm(v)
+	if err != nil {
+		return Converted{}, err
+	}
+	return Converted{t: t}, nil
+}
+
 // ParamsTerm converts effective parameters once, when configuration loads, not on every request.
 func ParamsTerm(params map[string]any) (*ast.Term, error) {
 	if params == nil {
@@ -255,9 +269,22 @@ func toTerm(v any) (*ast.Term, error) {
 	switch x := v.(type) {
 	case nil:
 		return ast.NullTerm(), nil
+	case Converted:
+		return x.t, nil
 	case map[string]any:
 		if x == nil {
 			return ast.NullTerm(), nil
+		}
+		if hasConverted(x) {
+			terms := make([][2]*ast.Term, 0, len(x))
+			for k, e := range x {
+				t, err := toTerm(e)
+				if err != nil {
+					return nil, err
+				}
+				terms = append(terms, [2]*ast.Term{ast.InternedTerm(k), t})
+			}
+			return ast.ObjectTerm(terms...), nil
 		}
 	case map[string]map[string]any:
 		if x == nil {
@@ -278,6 +305,17 @@ func toTerm(v any) (*ast.Term, error) {
 		return nil, err
 	}
 	return ast.NewTerm(val), nil
+}
+
+// hasConverted reports whether a value of m is Converted: such a map is converted entry by entry (a Converted
+// value is supported as a value of a map, such as input.images[image].attestations).
+func hasConverted(m map[string]any) bool {
+	for _, v := range m {
+		if _, ok := v.(Converted); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func str(k, v string) [2]*ast.Term {

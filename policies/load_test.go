@@ -265,3 +265,30 @@ func TestLoadConcurrentFirstUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestConvertedValues checks that a value converted once reads in a policy exactly as the plain value does.
+func TestConvertedValues(t *testing.T) {
+	ctx := context.Background()
+	e, err := policies.Compile(ctx, []policies.Source{{Name: "p.rego", Text: "package custom.p\n\nimport rego.v1\n\nviolation contains json.marshal(input.images)\n\nviolation contains \"builder\" if input.images[_].attestations[_].predicate.builder.id == \"b\"\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := e.Lookup("p")
+	atts := func() any {
+		return []any{map[string]any{"predicate_type": "slsa", "verified": true, "predicate": map[string]any{"builder": map[string]any{"id": "b"}, "n": 3.5, "l": []any{int64(1), "x", nil}}}}
+	}
+	converted, err := policies.Convert(atts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [2][]policies.Finding
+	for i, a := range []any{atts(), converted} {
+		doc := evalDoc(t, policies.Input{Images: map[string]map[string]any{"app:1": {"registry": "index.docker.io", "attestations": a}}})
+		if got[i], err = p.Eval(ctx, doc, p.DefaultSettings()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got[0], got[1]) || len(got[0]) != 2 {
+		t.Fatalf("plain: %v\nconverted: %v", got[0], got[1])
+	}
+}

@@ -1,0 +1,71 @@
+package admission
+
+import (
+	"sync"
+	"weak"
+
+	"github.com/continuums/attest/attestation"
+	"github.com/continuums/attest/policies"
+)
+
+// attestationsMemo keeps the Rego form of the attestations of recent verdicts. A cached verdict's facts are the same
+// in every admission of its image (the cache hands out the same attestations, read-only), and converting their
+// predicates cost a warm admission of a 3-container Deployment about a tenth of its time. Entries are keyed by the
+// identity of a verdict's attestations, held weakly: a verdict the cache drops frees its entry, and a new verdict
+// never matches an old entry.
+type attestationsMemo struct {
+	mu      sync.Mutex
+	entries map[memoKey]policies.Converted
+}
+
+type memoKey struct {
+	first weak.Pointer[attestation.AttestationFacts]
+	n     int
+}
+
+// maxMemoEntries bounds the memo: past it, entries of verdicts no longer held are dropped, and if that is not
+// enough, all of them (the next admissions convert again).
+const maxMemoEntries = 1024
+
+// policyFacts is mergeFacts for a policy document: the attestations of each verdict go in converted, once per
+// verdict. `attest image verify` prints mergeFacts' plain values instead.
+func (m *attestationsMemo) policyFacts(images map[string]map[string]any, facts map[string]attestation.Facts) {
+	mergeFacts(images, facts)
+	for image, f := range facts {
+		img, ok := images[image]
+		if !ok || len(f.Attestations) == 0 {
+			continue
+		}
+		key := memoKey{first: weak.Make(&f.Attestations[0]), n: len(f.Attestations)}
+		m.mu.Lock()
+		c, ok := m.entries[key]
+		m.mu.Unlock()
+		if !ok {
+			var err error
+			if c, err = policies.Convert(img["attestations"]); err != nil {
+				continue // policies.NewDocument reports it
+			}
+			m.store(key, c)
+		}
+		img["attestations"] = c
+	}
+}
+
+func (m *attestationsMemo) store(key memoKey, c policies.Converted) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.entries == nil {
+		m.entries = map[memoKey]policies.Converted{}
+	}
+	if len(m.entries) >= maxMemoEntries {
+		for k := range m.entries {
+			if k.first.Value() == nil {
+				delete(m.entries, k)
+			}
+		}
+		if len(m.entries) >= maxMemoEntries {
+			clear(m.entries)
+		}
+	}
+	m.entries[key] = c
+}
