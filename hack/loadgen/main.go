@@ -46,9 +46,12 @@ func main() {
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client /validate runs to this file")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
-	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit).
-	debug.SetGCPercent(400)
-	debug.SetMemoryLimit(96 << 20)
+	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit), unless GOGC or GOMEMLIMIT
+	// say otherwise.
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(400)
+		debug.SetMemoryLimit(96 << 20)
+	}
 	t := &tb{}
 	err := run(t, o)
 	t.close()
