@@ -28,9 +28,16 @@ type memoKey struct {
 const maxMemoEntries = 1024
 
 // policyFacts is mergeFacts for a policy document: the attestations of each verdict go in converted, once per
-// verdict. `attest image verify` prints mergeFacts' plain values instead.
+// verdict. `attest image verify` prints mergeFacts' plain values instead. A cached verdict holds its predicates as
+// JSON, so its attestations are merged only when the memo has no conversion of them: decoding them costs about
+// what converting them does.
 func (m *attestationsMemo) policyFacts(images map[string]map[string]any, facts map[string]attestation.Facts) {
-	mergeFacts(images, facts)
+	merged := make(map[string]attestation.Facts, len(facts))
+	for image, f := range facts {
+		f.Attestations = nil
+		merged[image] = f
+	}
+	mergeFacts(images, merged)
 	for image, f := range facts {
 		img, ok := images[image]
 		if !ok || len(f.Attestations) == 0 {
@@ -41,9 +48,11 @@ func (m *attestationsMemo) policyFacts(images map[string]map[string]any, facts m
 		c, ok := m.entries[key]
 		m.mu.Unlock()
 		if !ok {
+			plain := f.AttestationsMap()
 			var err error
-			if c, err = policies.Convert(img["attestations"]); err != nil {
-				continue // policies.NewDocument reports it
+			if c, err = policies.Convert(plain); err != nil {
+				img["attestations"] = plain // policies.NewDocument reports it
+				continue
 			}
 			m.store(key, c)
 		}

@@ -3,7 +3,9 @@ package attestation
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
+	"unique"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
@@ -106,6 +108,10 @@ func (c *Cache) verdict(ctx context.Context, key string, verify func(context.Con
 		defer cancel()
 		f := verify(wctx)
 		if ttl := c.ttl(f); ttl > 0 {
+			f = compactFacts(f) // what every caller gets, as every later hit does
+			if i := strings.Index(key, f.Digest); f.Digest != "" && i >= 0 {
+				f.Digest = key[i : i+len(f.Digest)] // the key names the digest: one copy of it
+			}
 			c.verdicts.Add(key, verdictEntry{facts: f, expires: c.o.Clock.Now().Add(ttl)})
 		}
 		return f, nil
@@ -141,6 +147,35 @@ func (c *Cache) lookup(tagKey, digest string, verdictKey func(digest string) str
 	}
 	c.o.Metrics.cacheLookup(true)
 	return e.facts, true
+}
+
+// compactFacts is f as a cached verdict holds it, in the least memory that gives the same JSON and Map forms: each
+// predicate as its JSON encoding (a decoded predicate of 1 KB of JSON takes about 5 KB of maps and interfaces),
+// and the strings that recur from verdict to verdict (signers, messages) shared. The attestations are copied: f's
+// own may be shared with the caller.
+func compactFacts(f Facts) Facts {
+	f.Trust.Error = intern(f.Trust.Error)
+	f.Signature.Signer = intern(f.Signature.Signer)
+	f.Signature.Error = intern(f.Signature.Error)
+	atts := make([]AttestationFacts, len(f.Attestations))
+	for i, a := range f.Attestations {
+		a.Signer = intern(a.Signer)
+		a.Error = intern(a.Error)
+		if p, ok := encodePredicate(a.Predicate); ok {
+			a.Predicate = p
+		}
+		atts[i] = a
+	}
+	f.Attestations = atts
+	return f
+}
+
+// intern returns the one copy of s that every cached verdict shares.
+func intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 func (c *Cache) ttl(f Facts) time.Duration {
