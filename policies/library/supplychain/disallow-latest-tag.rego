@@ -19,30 +19,28 @@ import rego.v1
 
 violation contains {"message": msg, "path": c.path} if {
 	some c in input.containers
-	img := unpinned[c.image]
-	img.tag == "latest"
-	msg := sprintf("image %q is not pinned: it uses the tag latest, which can point to a different image on every pull", [c.image])
+	msg := sprintf("image %q is not pinned: %s", [c.image, unpinned[c.image]])
 }
 
-violation contains {"message": msg, "path": c.path} if {
-	some c in input.containers
-	img := unpinned[c.image]
-	object.get(img, "tag", "") == ""
-	msg := sprintf("image %q is not pinned: it names neither a tag nor a digest", [c.image])
-}
-
-# unpinned holds the facts of parsed images whose reference names no digest. Once the verifier has run, the digest
-# fact is the digest a tag resolved to, so the parsed reference decides: "@sha256:…" in it pins, a resolved tag does not.
-unpinned[image] := img if {
+# unpinned[image] says why a parsed image whose reference names no digest is not pinned: it uses the tag latest, or
+# names no tag at all. Worked out once per image, however many containers run it.
+unpinned[image] := reason if {
 	some image, img in input.images
 	object.get(img, "error", "") == ""
-	not names_digest(img)
+	names_digest(img) == false
+	reason := unpinned_reasons[object.get(img, "tag", "")]
 }
 
-names_digest(img) if contains(img.reference, "@")
-
-# facts without the parsed reference: the digest fact is the reference's own
-names_digest(img) if {
-	not img.reference
-	object.get(img, "digest", "") != ""
+unpinned_reasons := {
+	"latest": "it uses the tag latest, which can point to a different image on every pull",
+	"": "it names neither a tag nor a digest",
 }
+
+# names_digest is whether the image's reference names a digest. Once the verifier has run, the digest fact is the
+# digest a tag resolved to, so the parsed reference decides: "@sha256:…" in it pins, a resolved tag does not. Facts
+# without the parsed reference: the digest fact is the reference's own.
+names_digest(img) := true if contains(img.reference, "@")
+
+else := false if img.reference
+
+else := object.get(img, "digest", "") != ""
