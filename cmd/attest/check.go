@@ -284,24 +284,29 @@ func onlyPolicies(cfg *config.Config, engine *policies.Engine, names []string, s
 	return &out, nil
 }
 
+// writeResultLine is one result as text: `file:line: DENY|WARN|EXEMPT Kind ns/name: message (exemption)`.
+func writeResultLine(w io.Writer, indent string, res checkResult) {
+	verdict := "DENY"
+	switch {
+	case res.Exemption != nil:
+		verdict = "EXEMPT"
+	case !res.Denied:
+		verdict = "WARN"
+	}
+	obj := res.Kind + " " + res.Name
+	if res.Namespace != "" {
+		obj = res.Kind + " " + res.Namespace + "/" + res.Name
+	}
+	fmt.Fprintf(w, "%s%s:%d: %s %s: %s", indent, res.File, res.Line, verdict, obj, res.Message)
+	if e := res.Exemption; e != nil {
+		fmt.Fprintf(w, " (exempted by %s %s, approved by %s, expires %s)", e.Source, e.Name, e.Approver, e.Expires.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintln(w)
+}
+
 func writeText(w io.Writer, r checkReport) {
 	for _, res := range r.Results {
-		verdict := "DENY"
-		switch {
-		case res.Exemption != nil:
-			verdict = "EXEMPT"
-		case !res.Denied:
-			verdict = "WARN"
-		}
-		obj := res.Kind + " " + res.Name
-		if res.Namespace != "" {
-			obj = res.Kind + " " + res.Namespace + "/" + res.Name
-		}
-		fmt.Fprintf(w, "%s:%d: %s %s: %s", res.File, res.Line, verdict, obj, res.Message)
-		if e := res.Exemption; e != nil {
-			fmt.Fprintf(w, " (exempted by %s %s, approved by %s, expires %s)", e.Source, e.Name, e.Approver, e.Expires.UTC().Format(time.RFC3339))
-		}
-		fmt.Fprintln(w)
+		writeResultLine(w, "", res)
 	}
 	fmt.Fprintf(w, "%d objects checked, %d violations would be denied, %d warnings", r.Objects, r.Violations, len(r.Results)-r.Violations-r.Exempted)
 	if r.Exempted > 0 {

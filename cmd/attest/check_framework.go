@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/continuums/attest/policies"
 )
@@ -80,22 +79,7 @@ func writeFrameworkCheckText(w io.Writer, r frameworkCheck) {
 		}
 		fmt.Fprintf(w, " — %s: %d objects evaluated, %d denied, %d warned, %d exempted\n", strings.Join(c.Policies, ", "), c.Evaluated, c.Denied, c.Warned, c.Exempted)
 		for _, res := range c.Results {
-			verdict := "DENY"
-			switch {
-			case res.Exemption != nil:
-				verdict = "EXEMPT"
-			case !res.Denied:
-				verdict = "WARN"
-			}
-			obj := res.Kind + " " + res.Name
-			if res.Namespace != "" {
-				obj = res.Kind + " " + res.Namespace + "/" + res.Name
-			}
-			fmt.Fprintf(w, "  %s:%d: %s %s: %s", res.File, res.Line, verdict, obj, res.Message)
-			if e := res.Exemption; e != nil {
-				fmt.Fprintf(w, " (exempted by %s %s, approved by %s, expires %s)", e.Source, e.Name, e.Approver, e.Expires.UTC().Format(time.RFC3339))
-			}
-			fmt.Fprintln(w)
+			writeResultLine(w, "  ", res)
 		}
 	}
 	fmt.Fprintf(w, "%d objects checked, %d violations would be denied\n", r.Objects, r.Violations)
