@@ -140,13 +140,9 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err := checkFormat(o.format, "text", "json", "sarif", "junit"); err != nil {
 		return err
 	}
-	now := time.Now()
-	if o.now != "" {
-		t, err := time.Parse(time.RFC3339, o.now)
-		if err != nil {
-			return usageError(fmt.Errorf("--now: %w", err))
-		}
-		now = t
+	now, err := parseNow(o.now)
+	if err != nil {
+		return err
 	}
 	mode, err := parseGlobalMode(o.mode)
 	if err != nil {

@@ -80,13 +80,9 @@ func runProfile(cmd *cobra.Command, o profileOptions) error {
 	if o.repeat < 1 {
 		return usageError(fmt.Errorf("--repeat must be at least 1, got %d", o.repeat))
 	}
-	now := time.Now()
-	if o.now != "" {
-		t, err := time.Parse(time.RFC3339, o.now)
-		if err != nil {
-			return usageError(fmt.Errorf("--now: %w", err))
-		}
-		now = t
+	now, err := parseNow(o.now)
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	engine, cfg, err := engineAndConfig(ctx, o.config)

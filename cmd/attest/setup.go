@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
@@ -19,4 +21,16 @@ func engineAndConfig(ctx context.Context, path string) (*policies.Engine, *confi
 		return nil, nil, usageError(err)
 	}
 	return engine, cfg, nil
+}
+
+// parseNow reads --now (RFC 3339), the request time that makes expiries and windows reproducible; empty is now.
+func parseNow(s string) (time.Time, error) {
+	if s == "" {
+		return time.Now(), nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, usageError(fmt.Errorf("--now: %w", err))
+	}
+	return t, nil
 }

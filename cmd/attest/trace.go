@@ -8,7 +8,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -102,13 +101,9 @@ func runTrace(cmd *cobra.Command, o traceOptions) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
-	now := time.Now()
-	if o.now != "" {
-		t, err := time.Parse(time.RFC3339, o.now)
-		if err != nil {
-			return usageError(fmt.Errorf("--now: %w", err))
-		}
-		now = t
+	now, err := parseNow(o.now)
+	if err != nil {
+		return err
 	}
 	ctx := cmd.Context()
 	engine, err := compileLibrary(ctx)
