@@ -3,12 +3,16 @@
 package manifest
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -20,41 +24,42 @@ type Object struct {
 	Object map[string]any
 }
 
-// Source is one input: a file's name and, once loaded (or for stdin), its content.
+// Source is one input: a file, an in-memory content (Data), or a stream read once (stdin).
 type Source struct {
-	Name string
-	Data []byte
-	path string
+	Name   string
+	Data   []byte
+	path   string
+	stream io.Reader
 }
 
-// Load reads the file's content if it has not been read yet; files are read when they are checked, so a large
-// tree is never held in memory at once.
-func (s *Source) Load() error {
-	if s.Data != nil || s.path == "" {
-		return nil
+// Open returns the source's content as a reader; a stream (stdin) can be read only once.
+func (s *Source) Open() (io.ReadCloser, error) {
+	switch {
+	case s.Data != nil:
+		return io.NopCloser(bytes.NewReader(s.Data)), nil
+	case s.stream != nil:
+		r := s.stream
+		s.stream = nil
+		return io.NopCloser(r), nil
+	case s.path != "":
+		return os.Open(s.path)
 	}
-	data, err := os.ReadFile(s.path)
-	if err != nil {
-		return err
-	}
-	s.Data = data
-	return nil
+	return io.NopCloser(bytes.NewReader(nil)), nil
 }
 
 // Extensions are the file types read from directories.
 var Extensions = []string{".yaml", ".yml", ".json"}
 
 // Collect resolves paths to sources: files as given, directories recursively (*.yaml, *.yml, *.json, in name
-// order), "-" as stdin.
+// order), "-" as stdin. Nothing is read yet: each source is streamed when it is used.
 func Collect(paths []string, stdin io.Reader) ([]Source, error) {
 	var out []Source
 	for _, p := range paths {
 		if p == "-" {
-			data, err := io.ReadAll(stdin)
-			if err != nil {
-				return nil, fmt.Errorf("read stdin: %w", err)
+			if stdin == nil {
+				stdin = bytes.NewReader(nil)
 			}
-			out = append(out, Source{Name: "<stdin>", Data: data})
+			out = append(out, Source{Name: "<stdin>", stream: stdin})
 			continue
 		}
 		info, err := os.Stat(p)
@@ -86,6 +91,40 @@ func Collect(paths []string, stdin io.Reader) ([]Source, error) {
 	return out, nil
 }
 
+// Rereadable makes every source readable more than once, for a caller that reads the inputs twice (PolicyExceptions
+// first, then the objects they apply to): stdin is copied to a temporary file in dir (the system's when empty), so
+// memory stays flat however long the stream is. cleanup removes the copy.
+func Rereadable(sources []Source, dir string) (out []Source, cleanup func(), err error) {
+	out = slices.Clone(sources)
+	var spooled []string
+	cleanup = func() {
+		for _, p := range spooled {
+			_ = os.Remove(p)
+		}
+	}
+	for i := range out {
+		if out[i].stream == nil {
+			continue
+		}
+		f, err := os.CreateTemp(dir, "attest-stdin-*.yaml")
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("copy stdin: %w", err)
+		}
+		spooled = append(spooled, f.Name())
+		_, err = io.Copy(f, out[i].stream)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("copy stdin: %w", err)
+		}
+		out[i].stream, out[i].path = nil, f.Name()
+	}
+	return out, cleanup, nil
+}
+
 func hasExtension(path string) bool {
 	ext := strings.ToLower(filepath.Ext(path))
 	for _, e := range Extensions {
@@ -96,67 +135,118 @@ func hasExtension(path string) bool {
 	return false
 }
 
-// document is one YAML document of a stream and the line it starts on.
-type document struct {
+// Document is one YAML document of a source, not yet parsed, and the line it starts on.
+type Document struct {
+	File string
 	line int
 	data []byte
 }
 
-// split cuts a YAML stream at "---" lines, as kubectl does: a line starting with "---" followed by nothing but
-// blanks or a comment.
-func split(data []byte) []document {
-	var docs []document
-	start, startLine, line := 0, 1, 1
-	for pos := 0; pos < len(data); {
-		end := bytes.IndexByte(data[pos:], '\n')
-		next := len(data)
-		if end >= 0 {
-			next = pos + end + 1
+// Mentions reports whether the document's text contains s, so a caller can skip parsing documents that cannot
+// be what it looks for.
+func (d Document) Mentions(s []byte) bool { return bytes.Contains(d.data, s) }
+
+// Size is the document's length in bytes.
+func (d Document) Size() int { return len(d.data) }
+
+// Documents streams the documents of a source, cut at "---" lines as kubectl does (a line starting with "---"
+// followed by nothing but blanks or a comment): only one document is held at a time, however long the stream.
+func Documents(src Source) iter.Seq2[Document, error] {
+	return func(yield func(Document, error) bool) {
+		rc, err := src.Open()
+		if err != nil {
+			yield(Document{File: src.Name}, err)
+			return
 		}
-		l := data[pos:next]
-		if bytes.HasPrefix(l, []byte("---")) {
-			rest := bytes.TrimSpace(l[3:])
-			if len(rest) == 0 || rest[0] == '#' {
-				docs = append(docs, document{line: startLine, data: data[start:pos]})
-				start, startLine = next, line+1
+		defer rc.Close()
+		r := bufio.NewReaderSize(rc, 64<<10)
+		var (
+			cur       []byte
+			long      []byte // a line longer than the reader's buffer, put together
+			startLine = 1
+			line      = 1
+		)
+		for {
+			l, err := r.ReadSlice('\n')
+			for errors.Is(err, bufio.ErrBufferFull) {
+				long = append(long[:0], l...)
+				l, err = r.ReadSlice('\n')
+				l = append(long, l...)
 			}
+			if isSeparator(l) {
+				if !yield(Document{File: src.Name, line: startLine, data: cur}, nil) {
+					return
+				}
+				cur, startLine = nil, line+1
+			} else {
+				cur = append(cur, l...)
+			}
+			line++
+			switch {
+			case err == nil:
+				continue
+			case errors.Is(err, io.EOF):
+				yield(Document{File: src.Name, line: startLine, data: cur}, nil)
+			default:
+				yield(Document{File: src.Name, line: startLine}, fmt.Errorf("read %s: %w", src.Name, err))
+			}
+			return
 		}
-		pos = next
-		line++
 	}
-	return append(docs, document{line: startLine, data: data[start:]})
 }
 
-// Parse reads every object of one source. YAML is read with kubectl's parser and semantics (YAML 1.1, so
-// `privileged: yes` is true, as the API server would receive it). Items of a List are returned one by one.
-func Parse(src Source) ([]Object, error) {
-	if err := src.Load(); err != nil {
-		return nil, err
+// isSeparator reports whether a line is a document separator.
+func isSeparator(l []byte) bool {
+	if !bytes.HasPrefix(l, []byte("---")) {
+		return false
 	}
+	rest := bytes.TrimSpace(l[3:])
+	return len(rest) == 0 || rest[0] == '#'
+}
+
+// Objects parses the document. YAML is read with kubectl's parser and semantics (YAML 1.1, so `privileged: yes`
+// is true, as the API server would receive it). Items of a List are returned one by one; a document of only
+// comments has none. Errors name the file and line.
+func (d Document) Objects() ([]Object, error) {
+	if len(bytes.TrimSpace(d.data)) == 0 {
+		return nil, nil
+	}
+	v, err := decodeYAML(d.data)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", d.File, d.line, lineError(d, err))
+	}
+	if v == nil {
+		return nil, nil // only comments
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%s:%d: the document is not an object", d.File, firstContentLine(d))
+	}
+	line := firstContentLine(d)
+	objs, err := expand(obj)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", d.File, line, err)
+	}
+	out := make([]Object, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, Object{File: d.File, Line: line, Object: o})
+	}
+	return out, nil
+}
+
+// Parse reads every object of one source (see Documents and Document.Objects); for sources too large to hold,
+// range over Documents instead.
+func Parse(src Source) ([]Object, error) {
 	var out []Object
-	for _, doc := range split(src.Data) {
-		if len(bytes.TrimSpace(doc.data)) == 0 {
-			continue
-		}
-		v, err := decodeYAML(doc.data)
+	for doc, err := range Documents(src) {
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", src.Name, doc.line, lineError(doc, err))
+			return nil, err
 		}
-		if v == nil {
-			continue // only comments
-		}
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: the document is not an object", src.Name, firstContentLine(doc))
-		}
-		line := firstContentLine(doc)
-		objs, err := expand(obj)
+		objs, err := doc.Objects()
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", src.Name, line, err)
+			return nil, err
 		}
-		for _, o := range objs {
-			out = append(out, Object{File: src.Name, Line: line, Object: o})
-		}
+		out = append(out, objs...)
 	}
 	return out, nil
 }
@@ -196,7 +286,7 @@ func expand(obj map[string]any) ([]map[string]any, error) {
 
 // lineError re-parses a failed document shifted to its place in the file, so the YAML error's line number is
 // the file's line, not the document's. Only failures pay for this.
-func lineError(doc document, err error) error {
+func lineError(doc Document, err error) error {
 	shifted := make([]byte, 0, doc.line-1+len(doc.data))
 	shifted = append(shifted, bytes.Repeat([]byte("\n"), doc.line-1)...)
 	shifted = append(shifted, doc.data...)
@@ -207,7 +297,7 @@ func lineError(doc document, err error) error {
 }
 
 // firstContentLine is the first line of the document that is neither blank nor a comment.
-func firstContentLine(doc document) int {
+func firstContentLine(doc Document) int {
 	line := doc.line
 	for _, l := range bytes.Split(doc.data, []byte("\n")) {
 		t := bytes.TrimSpace(l)

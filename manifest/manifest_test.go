@@ -401,10 +401,16 @@ func TestCollect(t *testing.T) {
 			}
 			var got []want
 			for _, s := range srcs {
-				if err := s.Load(); err != nil {
-					t.Fatalf("Load %s: %v", s.Name, err)
+				rc, err := s.Open()
+				if err != nil {
+					t.Fatalf("Open %s: %v", s.Name, err)
 				}
-				got = append(got, want{s.Name, string(s.Data)})
+				data, err := io.ReadAll(rc)
+				if err != nil {
+					t.Fatalf("read %s: %v", s.Name, err)
+				}
+				_ = rc.Close()
+				got = append(got, want{s.Name, string(data)})
 			}
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("sources:\n got %q\nwant %q", got, tt.want)
@@ -435,13 +441,6 @@ func TestCollectErrors(t *testing.T) {
 			wantErr: "stat " + missing + ": no such file or directory",
 			wantIs:  fs.ErrNotExist,
 		},
-		{
-			name:    "stdin fails",
-			paths:   []string{"-"},
-			stdin:   iotest.ErrReader(errBoom),
-			wantErr: "read stdin: boom",
-			wantIs:  errBoom,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,6 +463,18 @@ func TestCollectErrors(t *testing.T) {
 }
 
 var errBoom = errors.New("boom")
+
+// A stream is read when it is parsed, so its read error comes from Parse, naming the source.
+func TestParseStdinFails(t *testing.T) {
+	srcs, err := manifest.Collect([]string{"-"}, iotest.ErrReader(errBoom))
+	if err != nil {
+		t.Fatalf("Collect: %v", err)
+	}
+	_, err = manifest.Parse(srcs[0])
+	if want := "read <stdin>: boom"; err == nil || err.Error() != want || !errors.Is(err, errBoom) {
+		t.Errorf("error %v, want %s wrapping boom", err, want)
+	}
+}
 
 func TestCollectThenParse(t *testing.T) {
 	dir := tree(t, map[string]string{

@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,14 +63,21 @@ type exemptionRef struct {
 }
 
 type checkReport struct {
+	checkCounts
+	Results []checkResult `json:"results"`
+}
+
+// checkCounts is the summary of a check, written before its results.
+type checkCounts struct {
 	// Violations counts the violations of enforced policies: what `kubectl apply` would refuse.
 	Violations int `json:"violations"`
 	// Exempted counts the violations an exemption waived.
 	Exempted int `json:"exempted,omitempty"`
 	Objects  int `json:"objects"`
 	// Exceptions counts the PolicyExceptions read from the inputs and applied to the other objects.
-	Exceptions int           `json:"exceptions,omitempty"`
-	Results    []checkResult `json:"results"`
+	Exceptions int `json:"exceptions,omitempty"`
+	// warnings counts the results neither denied nor exempted (the text summary's figure).
+	warnings int
 }
 
 // checkRun is everything a check found, for the formats that need more than the results (SARIF, JUnit).
@@ -176,6 +182,12 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
+	// PolicyExceptions are read before the objects they apply to, so stdin is read twice (from a temporary copy).
+	sources, cleanup, err := manifest.Rereadable(sources, "")
+	if err != nil {
+		return usageError(err)
+	}
+	defer cleanup()
 	exceptions, owners, err := readExceptions(sources, o.namespace)
 	if err != nil {
 		return usageError(err)
@@ -193,35 +205,25 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		return err
 	}
 	req := requester{user: o.as, groups: o.asGroups}
-	// Each file is read, parsed and evaluated by one worker; only its findings are kept, so memory stays flat
-	// however many manifests there are.
-	perFile := make([]fileReport, len(sources))
-	parallel(len(sources), func(i int) { perFile[i] = checkFile(ctx, eval, sources[i], o.namespace, now, req) })
-	run := checkRun{report: checkReport{Results: []checkResult{}, Exceptions: len(exceptions)}, engine: engine, cfg: cfg, opts: o, mode: mode, now: now}
-	for _, fr := range perFile {
-		if fr.err != nil {
-			return usageError(fr.err)
-		}
-		offset := len(run.report.Results)
-		for _, obj := range fr.objects {
-			for i := range obj.Results {
-				obj.Results[i] += offset
-			}
-			run.objects = append(run.objects, obj)
-		}
-		run.report.Objects += len(fr.objects)
-		run.report.Results = append(run.report.Results, fr.results...)
-		run.inputErr = append(run.inputErr, fr.inputErrs...)
-	}
-	for _, r := range run.report.Results {
-		switch {
-		case r.Denied:
-			run.report.Violations++
-		case r.Exemption != nil:
-			run.report.Exempted++
-		}
-	}
+	run := checkRun{report: checkReport{Results: []checkResult{}}, engine: engine, cfg: cfg, opts: o, mode: mode, now: now}
+	run.report.Exceptions = len(exceptions)
+	// Documents are read, parsed and evaluated one at a time on every core and only their findings are kept
+	// (text and json write them as they come), so memory stays flat however many objects a stream holds.
 	err = emit(cmd, o.output, func(w io.Writer) error {
+		sink, err := newCheckSink(&run, w)
+		if err != nil {
+			return err
+		}
+		defer sink.close()
+		manifest.Walk(sources, runtime.GOMAXPROCS(0), func(doc manifest.Document, err error) docReport {
+			if err != nil {
+				return docReport{inputErrs: []string{err.Error()}}
+			}
+			return checkDocument(ctx, eval, doc, o.namespace, now, req)
+		}, sink.add)
+		if err := sink.err(); err != nil {
+			return err
+		}
 		if o.framework != "" {
 			grouped := byControl(&run, framework)
 			if o.format == "json" {
@@ -232,13 +234,13 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		}
 		switch o.format {
 		case "json":
-			return writeJSON(w, run.report)
+			return sink.finishJSON()
 		case "sarif":
 			return writeSARIF(w, &run)
 		case "junit":
 			return writeJUnit(w, &run)
 		}
-		writeText(w, run.report)
+		writeTextSummary(w, run.report.checkCounts)
 		return nil
 	})
 	if err != nil {
@@ -300,11 +302,9 @@ func writeResultLine(w io.Writer, indent string, res checkResult) {
 	fmt.Fprintln(w)
 }
 
-func writeText(w io.Writer, r checkReport) {
-	for _, res := range r.Results {
-		writeResultLine(w, "", res)
-	}
-	fmt.Fprintf(w, "%d objects checked, %d violations would be denied, %d warnings", r.Objects, r.Violations, len(r.Results)-r.Violations-r.Exempted)
+// writeTextSummary is the last line of the text report.
+func writeTextSummary(w io.Writer, r checkCounts) {
+	fmt.Fprintf(w, "%d objects checked, %d violations would be denied, %d warnings", r.Objects, r.Violations, r.warnings)
 	if r.Exempted > 0 {
 		fmt.Fprintf(w, ", %d exempted", r.Exempted)
 	}
@@ -320,22 +320,23 @@ type requester struct {
 	groups []string
 }
 
-// fileReport is what checking one file found.
-type fileReport struct {
+// docReport is what checking one document found.
+type docReport struct {
 	objects   []objectRecord
 	results   []checkResult
-	inputErrs []string // objects the pipeline could not read
-	err       error    // the file itself could not be read or parsed
+	inputErrs []string // the document, or objects in it, that could not be read
 }
 
-// checkFile evaluates every object of one source as a CREATE by the requester; PolicyExceptions are not objects
-// to check (they were read beforehand and apply to the others).
-func checkFile(ctx context.Context, eval *admission.Evaluator, src manifest.Source, namespace string, now time.Time, who requester) fileReport {
-	objects, err := manifest.Parse(src)
+// checkDocument evaluates every object of one document as a CREATE by the requester; PolicyExceptions are not
+// objects to check (they were read beforehand and apply to the others). A document that cannot be parsed is
+// reported and the others are still checked.
+func checkDocument(ctx context.Context, eval *admission.Evaluator, doc manifest.Document, namespace string, now time.Time, who requester) docReport {
+	var dr docReport
+	objects, err := doc.Objects()
 	if err != nil {
-		return fileReport{err: err}
+		dr.inputErrs = append(dr.inputErrs, err.Error())
+		return dr
 	}
-	var fr fileReport
 	for _, obj := range objects {
 		if isPolicyException(obj.Object) {
 			continue
@@ -346,16 +347,16 @@ func checkFile(ctx context.Context, eval *admission.Evaluator, src manifest.Sour
 		req := in.Request
 		rec := objectRecord{File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name}
 		if d.Code == 400 || d.Code == 500 {
-			fr.inputErrs = append(fr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
+			dr.inputErrs = append(dr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
 			rec.InputErr = d.Message
-			fr.objects = append(fr.objects, rec)
+			dr.objects = append(dr.objects, rec)
 			continue
 		}
 		for _, r := range d.Results {
 			rec.Policies = append(rec.Policies, policyRun{Policy: r.Policy, Duration: r.Duration})
 		}
 		for _, v := range d.Violations {
-			rec.Results = append(rec.Results, len(fr.results))
+			rec.Results = append(rec.Results, len(dr.results))
 			res := checkResult{
 				File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name,
 				Policy: v.Policy, Mode: string(v.Mode), Severity: string(v.Severity), Path: v.Path, Container: v.Container,
@@ -364,32 +365,9 @@ func checkFile(ctx context.Context, eval *admission.Evaluator, src manifest.Sour
 			if e := v.Exemption; e != nil {
 				res.Exemption = &exemptionRef{Source: e.Source, Name: e.Name, Approver: e.Approver, Expires: e.Expires}
 			}
-			fr.results = append(fr.results, res)
+			dr.results = append(dr.results, res)
 		}
-		fr.objects = append(fr.objects, rec)
+		dr.objects = append(dr.objects, rec)
 	}
-	return fr
-}
-
-// parallel runs f(0..n-1) on every core.
-func parallel(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	var next sync.Mutex
-	i := 0
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				next.Lock()
-				j := i
-				i++
-				next.Unlock()
-				if j >= n {
-					return
-				}
-				f(j)
-			}
-		})
-	}
-	wg.Wait()
+	return dr
 }

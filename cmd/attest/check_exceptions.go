@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"sync"
+	goruntime "runtime"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -20,80 +18,60 @@ func isPolicyException(obj map[string]any) bool {
 
 // readExceptions finds the PolicyExceptions among the inputs and, when there are any, the metadata of every
 // other object, which serve as the owners an exception reaches through (a Deployment's exception covers the
-// Pods its ReplicaSet creates). Objects without a namespace take namespace, as they do when checked. Only files
-// that mention PolicyException are parsed unless one is found, so a check without exceptions reads each file
-// once more but parses it once.
+// Pods its ReplicaSet creates). Objects without a namespace take namespace, as they do when checked. Only
+// documents that mention PolicyException are parsed unless one is found; documents that cannot be read are left
+// to the check, which reports them.
 func readExceptions(sources []manifest.Source, namespace string) ([]v1alpha1.PolicyException, []metav1.PartialObjectMetadata, error) {
-	mentions := make([]bool, len(sources))
-	errs := make([]error, len(sources))
-	parallel(len(sources), func(i int) {
-		src := sources[i] // a copy: the content is dropped once scanned
-		if errs[i] = src.Load(); errs[i] == nil {
-			mentions[i] = bytes.Contains(src.Data, []byte("PolicyException"))
-		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
-	}
-	var (
-		mu         sync.Mutex
-		exceptions []v1alpha1.PolicyException
-	)
-	parallel(len(sources), func(i int) {
-		if !mentions[i] {
-			return
-		}
-		objs, err := manifest.Parse(sources[i])
-		if err != nil {
-			errs[i] = err
-			return
-		}
-		for _, obj := range objs {
-			if !isPolicyException(obj.Object) {
+	var exceptions []v1alpha1.PolicyException
+	for _, src := range sources {
+		for doc, err := range manifest.Documents(src) {
+			if err != nil || !doc.Mentions([]byte("PolicyException")) {
 				continue
 			}
-			var pe v1alpha1.PolicyException
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &pe); err != nil {
-				md, _ := obj.Object["metadata"].(map[string]any)
-				name, _ := md["name"].(string)
-				errs[i] = fmt.Errorf("%s:%d: PolicyException %s: cannot read it: %w", obj.File, obj.Line, name, err)
-				return
+			objs, err := doc.Objects()
+			if err != nil {
+				continue
 			}
-			if pe.Namespace == "" {
-				pe.Namespace = namespace
+			for _, obj := range objs {
+				if !isPolicyException(obj.Object) {
+					continue
+				}
+				var pe v1alpha1.PolicyException
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &pe); err != nil {
+					md, _ := obj.Object["metadata"].(map[string]any)
+					name, _ := md["name"].(string)
+					return nil, nil, fmt.Errorf("%s:%d: PolicyException %s: cannot read it: %w", obj.File, obj.Line, name, err)
+				}
+				if pe.Namespace == "" {
+					pe.Namespace = namespace
+				}
+				exceptions = append(exceptions, pe)
 			}
-			mu.Lock()
-			exceptions = append(exceptions, pe)
-			mu.Unlock()
 		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
 	}
 	if len(exceptions) == 0 {
 		return nil, nil, nil
 	}
 	var owners []metav1.PartialObjectMetadata
-	parallel(len(sources), func(i int) {
-		objs, err := manifest.Parse(sources[i])
+	manifest.Walk(sources, goruntime.GOMAXPROCS(0), func(doc manifest.Document, err error) []metav1.PartialObjectMetadata {
 		if err != nil {
-			errs[i] = err
-			return
+			return nil
 		}
+		objs, err := doc.Objects()
+		if err != nil {
+			return nil
+		}
+		var out []metav1.PartialObjectMetadata
 		for _, obj := range objs {
 			if isPolicyException(obj.Object) {
 				continue
 			}
 			if o, ok := ownerMetadata(obj.Object, namespace); ok {
-				mu.Lock()
-				owners = append(owners, o)
-				mu.Unlock()
+				out = append(out, o)
 			}
 		}
-	})
-	if err := errors.Join(errs...); err != nil {
-		return nil, nil, err
-	}
+		return out
+	}, func(o []metav1.PartialObjectMetadata) { owners = append(owners, o...) })
 	return exceptions, owners, nil
 }
 

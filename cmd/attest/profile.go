@@ -102,24 +102,29 @@ func runProfile(cmd *cobra.Command, o profileOptions) error {
 	report := profileReport{Repeat: o.repeat}
 	var inputErrs []string
 	for _, src := range sources {
-		objs, err := manifest.Parse(src)
-		if err != nil {
-			return usageError(err)
-		}
-		for _, obj := range objs {
-			if isPolicyException(obj.Object) {
-				continue
+		for doc, err := range manifest.Documents(src) {
+			if err != nil {
+				return usageError(err)
 			}
-			report.Objects++
-			in := admission.ObjectInput(obj.Object, o.namespace, now)
-			for range o.repeat {
-				d := eval.Evaluate(ctx, in)
-				if d.Code == 400 || d.Code == 500 {
-					inputErrs = append(inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, in.Request.Kind, in.Request.Name, d.Message))
-					break
+			objs, err := doc.Objects()
+			if err != nil {
+				return usageError(err)
+			}
+			for _, obj := range objs {
+				if isPolicyException(obj.Object) {
+					continue
 				}
-				for _, r := range d.Results {
-					samples[r.Policy] = append(samples[r.Policy], r.Duration)
+				report.Objects++
+				in := admission.ObjectInput(obj.Object, o.namespace, now)
+				for range o.repeat {
+					d := eval.Evaluate(ctx, in)
+					if d.Code == 400 || d.Code == 500 {
+						inputErrs = append(inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, in.Request.Kind, in.Request.Name, d.Message))
+						break
+					}
+					for _, r := range d.Results {
+						samples[r.Policy] = append(samples[r.Policy], r.Duration)
+					}
 				}
 			}
 		}
