@@ -154,7 +154,7 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	tuneGC(-1, batchMemoryLimit)
+	tuneGC(batchGCPercent, noMemoryLimit)
 	ctx := cmd.Context()
 	engine, err := compileLibrary(ctx)
 	if err != nil {
