@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
@@ -34,6 +36,9 @@ type Policy struct {
 	Metadata
 	params *paramSchema
 
+	// noMemo turns the memo off, for profiling: every evaluation then runs the query.
+	noMemo atomic.Bool
+
 	once sync.Once
 	// compile, set by Load, compiles the policy on first use; Compile sets c at once.
 	compile func() (*compiled, error)
@@ -50,6 +55,7 @@ type compiled struct {
 	patch  *rego.PreparedEvalQuery
 	sample *rego.PreparedEvalQuery
 	reads  inputReads
+	memo   *memo
 }
 
 // compiled returns the policy's queries, compiling them on first use for an engine from Load. The error of a
@@ -97,6 +103,7 @@ func Compile(ctx context.Context, sources []Source) (*Engine, error) {
 			compiledGroup[i] = compiler.Modules[file]
 		}
 		p.c.reads = readsOf(compiledGroup)
+		p.c.memo = memoOf(compiledGroup)
 		e.add(p)
 	}
 	if len(errs) > 0 {
@@ -248,6 +255,14 @@ func evalQuery(ctx context.Context, q *rego.PreparedEvalQuery, input ast.Value) 
 	return q.Eval(ctx, rego.EvalParsedInput(input), rego.EvalMetrics(metrics.NoOp()), rego.EvalExternalCancel(cancel))
 }
 
+// SetMemo turns the memo of every policy on (the default) or off: profiling measures each evaluation, not a
+// memo hit.
+func (e *Engine) SetMemo(on bool) {
+	for _, p := range e.policies {
+		p.noMemo.Store(!on)
+	}
+}
+
 // Policies lists every policy, sorted by name.
 func (e *Engine) Policies() []*Policy { return e.policies }
 
@@ -283,6 +298,26 @@ func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
 	}
+	memo := c.memo
+	if p.noMemo.Load() {
+		memo = nil
+	}
+	if memo == nil {
+		return p.eval(ctx, c, doc, s)
+	}
+	key := memo.key(doc, s.paramsTerm())
+	if out, ok := memo.cache.Get(key); ok {
+		return slices.Clone(out), nil
+	}
+	out, err := p.eval(ctx, c, doc, s)
+	if err == nil {
+		memo.cache.Add(key, slices.Clone(out))
+	}
+	return out, err
+}
+
+// eval runs the policy's query.
+func (p *Policy) eval(ctx context.Context, c *compiled, doc *Document, s Settings) ([]Finding, error) {
 	rs, err := evalQuery(ctx, &c.query, doc.input(c.reads, s.paramsTerm()))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)

@@ -142,6 +142,7 @@ func (s *sourceSet) compile(md Metadata) (*compiled, error) {
 		compiledGroup = append(compiledGroup, compiler.Modules[file])
 	}
 	c.reads = readsOf(compiledGroup)
+	c.memo = memoOf(compiledGroup)
 	return c, nil
 }
 

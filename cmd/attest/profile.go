@@ -89,6 +89,7 @@ func runProfile(cmd *cobra.Command, o profileOptions) error {
 	if err != nil {
 		return err
 	}
+	engine.SetMemo(false) // each repetition is measured, not a memo hit
 	eval, err := admission.New(admission.Options{Engine: engine, Config: cfgFunc(cfg)})
 	if err != nil {
 		return err

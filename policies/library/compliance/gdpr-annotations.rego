@@ -23,16 +23,20 @@ prefix := "gdpr.attest.continuu.ms/"
 
 marker := "gdpr.attest.continuu.ms/personal-data"
 
-metadata := object.get(input.resource, "metadata", {})
+# Only the metadata fields the policy judges are read (not the object's name or UID), so the Pods of one template
+# share one decision in the webhook's memo.
+default annotations := {}
+
+annotations := input.resource.metadata.annotations
 
 controlled if {
-	some ref in metadata.ownerReferences
+	some ref in input.resource.metadata.ownerReferences
 	ref.controller == true
 }
 
-personal_data if lower(metadata.labels[marker]) == "true"
+personal_data if lower(input.resource.metadata.labels[marker]) == "true"
 
-personal_data if lower(metadata.annotations[marker]) == "true"
+personal_data if lower(annotations[marker]) == "true"
 
 applies if {
 	personal_data
@@ -52,7 +56,7 @@ violation contains {"message": msg, "path": annotation_path(key), "fix": fix} if
 	applies
 	some name, what in required
 	key := concat("", [prefix, name])
-	trim_space(object.get(object.get(metadata, "annotations", {}), key, "")) == ""
+	trim_space(object.get(annotations, key, "")) == ""
 	msg := sprintf("workloads that process personal data must record %s in the annotation %s", [what, key])
 	fix := sprintf("add the annotation %s to the workload's metadata, or add a PolicyException", [key])
 }
@@ -60,7 +64,7 @@ violation contains {"message": msg, "path": annotation_path(key), "fix": fix} if
 violation contains {"message": msg, "path": annotation_path(key), "fix": fix} if {
 	applies
 	key := concat("", [prefix, "retention-period"])
-	value := metadata.annotations[key]
+	value := annotations[key]
 	trim_space(value) != ""
 	not valid_duration(value)
 	msg := sprintf("the retention period %q in the annotation %s is not a duration longer than zero", [value, key])

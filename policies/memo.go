@@ -1,0 +1,223 @@
+package policies
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"hash"
+	"slices"
+	"sort"
+	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// One Deployment change reaches the webhook 3-13 times (Deployment, ReplicaSet, each Pod) with the same pod
+// template: the memo decides each distinct (policy, parameters, what the policy reads) once. Its key is a SHA-256
+// of the parameters and of the value at every input path the policy's rules reference (input.containers,
+// input.resource.metadata.annotations, ...), so two requests share an entry only when everything the policy
+// can see is the same: a different user, namespace label, request time, object field or image fact that the
+// policy reads gives another key. Policies that read input as a whole key on all of it. Policies cannot call
+// non-deterministic built-ins (see purity.go), and data is fixed per engine, so equal keys mean equal results.
+
+// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave.
+const memoSize = 2048
+
+// memo holds a policy's recent results by key. It is safe for concurrent use.
+type memo struct {
+	all   bool       // the policy reads input as a whole: the key covers every part
+	paths [][]string // otherwise the input paths it reads, sorted, none a prefix of another
+	cache *lru.Cache[[sha256.Size]byte, []Finding]
+}
+
+func newMemo(paths [][]string, all bool) *memo {
+	c, _ := lru.New[[sha256.Size]byte, []Finding](memoSize) // the size is positive: New cannot fail
+	return &memo{all: all, paths: paths, cache: c}
+}
+
+// key is the memo key of evaluating the policy over doc with params.
+func (m *memo) key(doc *Document, params *ast.Term) [sha256.Size]byte {
+	h := sha256.New()
+	enc := canonical{h: h}
+	enc.value(params.Value)
+	if m.all {
+		for part := range numParts {
+			enc.str(documentParts[part])
+			enc.value(doc.term(part).Value)
+		}
+	}
+	for _, path := range m.paths {
+		for _, seg := range path {
+			enc.str(seg)
+		}
+		enc.tag('/')
+		enc.at(doc, path)
+	}
+	var k [sha256.Size]byte
+	h.Sum(k[:0])
+	return k
+}
+
+// canonical writes a Rego value to a hash in one encoding per value: every item tagged and length-prefixed,
+// object keys and set members in Rego's order, so that different values never write the same bytes.
+type canonical struct {
+	h   hash.Hash
+	buf [binary.MaxVarintLen64 + 1]byte
+}
+
+func (c *canonical) tag(t byte) { c.buf[0] = t; _, _ = c.h.Write(c.buf[:1]) }
+
+func (c *canonical) length(n int) {
+	k := binary.PutUvarint(c.buf[:], uint64(n))
+	_, _ = c.h.Write(c.buf[:k])
+}
+
+func (c *canonical) str(s string) {
+	c.tag('s')
+	c.length(len(s))
+	_, _ = c.h.Write([]byte(s))
+}
+
+// at writes the value at path below the document, or the mark of an undefined value.
+func (c *canonical) at(doc *Document, path []string) {
+	part := slices.Index(documentParts[:], path[0])
+	if part < 0 {
+		c.tag('u')
+		return
+	}
+	v := doc.term(part).Value
+	for _, seg := range path[1:] {
+		obj, ok := v.(ast.Object)
+		if !ok {
+			c.tag('u')
+			return
+		}
+		t := obj.Get(ast.InternedTerm(seg))
+		if t == nil {
+			c.tag('u')
+			return
+		}
+		v = t.Value
+	}
+	c.value(v)
+}
+
+func (c *canonical) value(v ast.Value) {
+	switch x := v.(type) {
+	case ast.Null:
+		c.tag('n')
+	case ast.Boolean:
+		if x {
+			c.tag('t')
+		} else {
+			c.tag('f')
+		}
+	case ast.Number:
+		c.tag('#')
+		c.str(string(x))
+	case ast.String:
+		c.str(string(x))
+	case *ast.Array:
+		c.tag('[')
+		c.length(x.Len())
+		for i := range x.Len() {
+			c.value(x.Elem(i).Value)
+		}
+	case ast.Object:
+		keys := x.Keys()
+		sort.Slice(keys, func(i, j int) bool { return keys[i].Value.Compare(keys[j].Value) < 0 })
+		c.tag('{')
+		c.length(len(keys))
+		for _, k := range keys {
+			c.value(k.Value)
+			c.value(x.Get(k).Value)
+		}
+	case ast.Set:
+		c.tag('<')
+		c.length(x.Len())
+		sorted := x.Sorted()
+		for i := range sorted.Len() {
+			c.value(sorted.Elem(i).Value)
+		}
+	default: // not a value of an input document; its text still tells values apart
+		c.tag('?')
+		c.str(v.String())
+	}
+}
+
+// memoOf is the memo of a policy compiled from modules.
+func memoOf(modules []*ast.Module) *memo {
+	paths, ok := readPaths(modules)
+	return newMemo(paths, !ok)
+}
+
+// readPaths lists the input paths that compiled modules read: for every reference input.a.b[x].c, the constant
+// prefix input.a.b. ok is false when a rule uses input in a way no path describes (input alone, input[x], with
+// input as ...): the memo then keys on all of input.
+func readPaths(modules []*ast.Module) (paths [][]string, ok bool) {
+	ok = true
+	var vis *ast.GenericVisitor
+	vis = ast.NewGenericVisitor(func(x any) bool {
+		switch v := x.(type) {
+		case ast.Ref:
+			if !v[0].Equal(ast.InputRootDocument) {
+				return false
+			}
+			var path []string
+			for _, t := range v[1:] {
+				s, isStr := t.Value.(ast.String)
+				if !isStr {
+					break
+				}
+				path = append(path, string(s))
+			}
+			if len(path) == 0 {
+				ok = false
+			} else {
+				paths = append(paths, path)
+			}
+			for _, t := range v[1:] {
+				vis.Walk(t)
+			}
+			return true
+		case ast.Var:
+			if v.Equal(ast.InputRootDocument.Value) {
+				ok = false
+			}
+		}
+		return false
+	})
+	for _, mod := range modules {
+		vis.Walk(mod)
+	}
+	if !ok {
+		return nil, false
+	}
+	return minimalPaths(paths), true
+}
+
+// minimalPaths sorts paths, drops duplicates and every path below another one (its value is part of the other's).
+func minimalPaths(paths [][]string) [][]string {
+	sort.Slice(paths, func(i, j int) bool { return slices.Compare(paths[i], paths[j]) < 0 })
+	var out [][]string
+	for _, p := range paths {
+		if n := len(out); n > 0 && hasPrefix(p, out[n-1]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func hasPrefix(p, prefix []string) bool {
+	return len(p) >= len(prefix) && slices.Equal(p[:len(prefix)], prefix)
+}
+
+// String renders the paths for messages and tests: "input.containers, input.resource.metadata".
+func pathsString(paths [][]string) string {
+	s := make([]string, len(paths))
+	for i, p := range paths {
+		s[i] = "input." + strings.Join(p, ".")
+	}
+	return strings.Join(s, ", ")
+}

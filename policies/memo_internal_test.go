@@ -1,0 +1,174 @@
+package policies
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+const memoPolicy = `# METADATA
+# title: Memo probe
+# custom:
+#   name: memo-probe
+#   severity: high
+#   parameters:
+#     blocked: {type: array, items: {type: string}, default: [root]}
+package custom.memo_probe
+
+import rego.v1
+
+violation contains msg if {
+	some c in input.containers
+	c.securityContext.privileged
+	msg := sprintf("%s is privileged (asked by %s)", [c.name, input.request.user.username])
+}
+
+violation contains "outside the window" if input.request.timestamp_ns > 1000
+
+violation contains "production needs an owner" if {
+	input.namespace.labels.environment == "production"
+	not input.resource.metadata.annotations.owner
+}
+
+violation contains sprintf("%s is not signed", [img]) if {
+	some img, facts in input.images
+	not facts.signature.verified
+}
+
+violation contains sprintf("user %s is blocked", [u]) if {
+	some u in input.params.blocked
+	input.request.user.username == u
+}
+`
+
+func memoInput() Input {
+	return Input{
+		Request:   Request{Operation: "CREATE", Kind: "Pod", Namespace: "shop", Name: "web-1", UID: "uid-1", Username: "alice", TimestampNS: 10},
+		Resource:  map[string]any{"metadata": map[string]any{"name": "web-1", "uid": "uid-1", "annotations": map[string]any{"owner": "team-a"}}},
+		Namespace: Namespace{Name: "shop", Labels: map[string]string{"environment": "production"}},
+		Containers: []Container{{Path: "spec.containers[0]", Name: "app", Image: "gcr.io/company/app:1", Type: "container",
+			Fields: map[string]any{"name": "app", "image": "gcr.io/company/app:1", "securityContext": map[string]any{"privileged": false}}}},
+		Images: map[string]map[string]any{"gcr.io/company/app:1": {"signature": map[string]any{"verified": true}}},
+	}
+}
+
+// The memo reuses a result only for an input the policy cannot tell apart from an earlier one; every change to
+// what it reads (the requester, a namespace label, the request time, an object field, an image fact, a
+// parameter) misses, and a hit gives exactly what evaluating would.
+func TestMemoHitsOnlyWhatThePolicyCannotTellApart(t *testing.T) {
+	ctx := context.Background()
+	engine, err := Compile(ctx, []Source{{Name: "memo.rego", Text: memoPolicy}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := engine.Lookup("memo-probe")
+	c, err := p.compiled()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pathsString(c.memo.paths), "input.containers, input.images, input.namespace.labels.environment, input.params.blocked, input.request.timestamp_ns, input.request.user.username, input.resource.metadata.annotations.owner"; c.memo.all || got != want {
+		t.Fatalf("paths %q (all: %t), want %q", got, c.memo.all, want)
+	}
+	defaults := p.DefaultSettings()
+	blockBob, err := p.NewSettings(ModeEnforce, map[string]any{"blocked": []any{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		change   func(*Input)
+		settings Settings
+		hit      bool
+	}{
+		{"another pod of the same template (name, uid)", func(in *Input) {
+			in.Request.Name, in.Request.UID = "web-2", "uid-2"
+			in.Resource = map[string]any{"metadata": map[string]any{"name": "web-2", "uid": "uid-2", "annotations": map[string]any{"owner": "team-a"}}}
+		}, defaults, true},
+		{"an annotation the policy does not read", func(in *Input) {
+			in.Resource = map[string]any{"metadata": map[string]any{"name": "web-1", "annotations": map[string]any{"owner": "team-a", "other": "x"}}}
+		}, defaults, true},
+		{"another user", func(in *Input) { in.Request.Username = "bob" }, defaults, false},
+		{"another namespace label", func(in *Input) { in.Namespace.Labels = map[string]string{"environment": "staging"} }, defaults, false},
+		{"a label removed", func(in *Input) { in.Namespace.Labels = nil }, defaults, false},
+		{"another request time", func(in *Input) { in.Request.TimestampNS = 2000 }, defaults, false},
+		{"the annotation it reads", func(in *Input) {
+			in.Resource = map[string]any{"metadata": map[string]any{"name": "web-1", "annotations": map[string]any{}}}
+		}, defaults, false},
+		{"a container field", func(in *Input) {
+			in.Containers[0].Fields = map[string]any{"name": "app", "image": "gcr.io/company/app:1", "securityContext": map[string]any{"privileged": true}}
+		}, defaults, false},
+		{"an image fact", func(in *Input) {
+			in.Images = map[string]map[string]any{"gcr.io/company/app:1": {"signature": map[string]any{"verified": false}}}
+		}, defaults, false},
+		{"a number written differently", func(in *Input) {
+			in.Images = map[string]map[string]any{"gcr.io/company/app:1": {"signature": map[string]any{"verified": true, "n": 1.0}}}
+		}, defaults, false},
+		{"other parameters", func(*Input) {}, blockBob, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p.noMemo.Store(false)
+			c.memo.cache.Purge()
+			base, err := NewDocument(memoInput())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Eval(ctx, base, defaults); err != nil {
+				t.Fatal(err)
+			}
+			in := memoInput()
+			in.Containers = append([]Container(nil), in.Containers...)
+			tc.change(&in)
+			doc, err := NewDocument(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, hit := c.memo.cache.Get(c.memo.key(doc, tc.settings.paramsTerm()))
+			if hit != tc.hit {
+				t.Errorf("memo hit %t, want %t", hit, tc.hit)
+			}
+			got, err := p.Eval(ctx, doc, tc.settings)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.noMemo.Store(true)
+			fresh, _ := NewDocument(in)
+			want, err := p.Eval(ctx, fresh, tc.settings)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("with the memo %v, evaluated %v", got, want)
+			}
+		})
+	}
+}
+
+func TestReadPaths(t *testing.T) {
+	cases := []struct {
+		name, body string
+		want       string
+		all        bool
+	}{
+		{"constant paths, the shortest kept", "violation contains 1 if { input.resource.metadata.name; input.resource.metadata }", "input.resource.metadata", false},
+		{"a variable ends the path", "violation contains 1 if { some k; input.resource[k] == 1; input.images[k].digest }", "input.images, input.resource", false},
+		{"input as a whole", "violation contains 1 if { x := input; x.a }", "", true},
+		{"input indexed by a variable", "violation contains 1 if { some k; input[k] }", "", true},
+		{"input replaced with with", "violation contains 1 if { data.custom.r.inner with input as {} }\ninner if true", "", true},
+		{"nothing from input", "violation contains 1 if { 1 == 2 }", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "# METADATA\n# title: t\n# custom:\n#   name: r\npackage custom.r\n\nimport rego.v1\n\n" + tc.body + "\n"
+			engine, err := Compile(context.Background(), []Source{{Name: "r.rego", Text: src}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, _ := engine.Lookup("r")
+			c, _ := p.compiled()
+			if got := pathsString(c.memo.paths); c.memo.all != tc.all || got != tc.want {
+				t.Errorf("paths %q (all: %t), want %q (all: %t)", got, c.memo.all, tc.want, tc.all)
+			}
+		})
+	}
+}
