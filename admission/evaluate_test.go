@@ -109,8 +109,12 @@ policies:
 		{"uppercase entry host", "ghcr.io/org/app", true, ""},
 		{"entry with trailing slash", "registry.company.com/team/app", true, ""},
 		{"entry with trailing slash, sibling", "registry.company.com/team2/app", false, `image "registry.company.com/team2/app" is from registry.company.com/team2/app, which is not a trusted registry`},
-		{"uppercase repository does not parse", "gcr.io/Company/app", false, `image "gcr.io/Company/app" cannot be parsed: image "gcr.io/Company/app" is not a valid reference: could not parse reference: gcr.io/Company/app`},
-		{"empty path segment", "gcr.io/company//app", false, `image "gcr.io/company//app" cannot be parsed: image "gcr.io/company//app" is not a valid reference: repository "company//app" has an empty path segment`},
+		{"uppercase repository does not parse", "gcr.io/Company/app", false, `image "gcr.io/Company/app" cannot be parsed: image "gcr.io/Company/app" is not a valid reference: the path segment "Company" has upper-case letters: repositories are lower case`},
+		{"empty path segment", "gcr.io/company//app", false, `image "gcr.io/company//app" cannot be parsed: image "gcr.io/company//app" is not a valid reference: the repository "company//app" has an empty path segment`},
+		// Issue 13: the runtime refuses ".." segments, so they never climb out of a trusted prefix.
+		{"dot-dot segment under the prefix", "gcr.io/company/../evil/app:1", false, `image "gcr.io/company/../evil/app:1" cannot be parsed: image "gcr.io/company/../evil/app:1" is not a valid reference: the path segment ".." is not allowed: container runtimes refuse . and .. in a repository`},
+		{"dot segment under the prefix", "gcr.io/company/./app", false, `image "gcr.io/company/./app" cannot be parsed: image "gcr.io/company/./app" is not a valid reference: the path segment "." is not allowed: container runtimes refuse . and .. in a repository`},
+		{"upper-case first segment is a host", "Company/app:1", false, `image "Company/app:1" is from company/app, which is not a trusted registry`},
 		{"empty image", "", false, `image "" cannot be parsed: image reference is empty`},
 		{"credentials smuggled in host", "gcr.io/company@evil.com/app", false, ""},
 	}

@@ -252,7 +252,7 @@ func TestUnverifiedImagesDenied(t *testing.T) {
 		`[require-attestation] spec.containers[0] (c0): no trust policy covers image "gcr.io/company/app:1", and images no trust policy covers are denied; use an image a trust policy covers, or ask your cluster administrators to add a trust policy for it`,
 	}})
 	cases = append(cases, tc{"short digest", "gcr.io/company/app@sha256:short", []string{
-		`[require-attestation] spec.containers[0] (c0): image "gcr.io/company/app@sha256:short" cannot be parsed: image "gcr.io/company/app@sha256:short" is not a valid reference: invalid checksum digest length: sha256:short (a digest is "sha256:" and 64 lower-case hexadecimal digits); write the image as a valid reference, e.g. registry.example.com/team/app:1.2.3`,
+		`[require-attestation] spec.containers[0] (c0): image "gcr.io/company/app@sha256:short" cannot be parsed: image "gcr.io/company/app@sha256:short" is not a valid reference: the digest "sha256:short" is not valid: write it as sha256: and 64 lower-case hexadecimal digits; write the image as a valid reference, e.g. registry.example.com/team/app:1.2.3`,
 	}})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

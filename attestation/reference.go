@@ -4,9 +4,12 @@ package attestation
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
-	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/distribution/reference"
 )
 
 // Reference is what an image string names once parsed the way a container runtime parses it.
@@ -23,43 +26,42 @@ type Reference struct {
 	Digest string
 }
 
-// ParseReference parses an image reference with go-containerregistry and normalises what it leaves open
-// (host case, empty path segments), so that trust decisions never rest on string prefixes.
+// dockerHub is how Registry names Docker Hub: go-containerregistry's spelling, which the policies' input, trust
+// policies and trusted registries have always used. distribution/reference writes it docker.io.
+const dockerHub = "index.docker.io"
+
+// ParseReference reads an image reference exactly as containerd and the kubelet read it: with the
+// distribution/reference grammar (ParseNormalizedNamed), so that a reference they refuse (a ".." path segment,
+// an upper-case repository, a malformed host, tag or digest) is refused here with the reason, and one they accept
+// names the registry and repository they pull from ("nginx" is Docker Hub's library/nginx; an upper-case first
+// segment is a host). The registry host is lower-cased, as DNS reads it, and Docker Hub is written
+// index.docker.io. Trust decisions rest on these parts, never on string prefixes of what was written.
 func ParseReference(image string) (Reference, error) {
 	if image == "" {
 		return Reference{}, fmt.Errorf("image reference is empty")
 	}
-	ref, err := name.ParseReference(image)
+	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		if strings.Contains(image, "@") {
-			// go-containerregistry only says "could not parse reference"; the digest parser says what is wrong.
-			if _, derr := name.NewDigest(image); derr != nil {
-				return Reference{}, fmt.Errorf("image %q is not a valid reference: %w (a digest is \"sha256:\" and 64 lower-case hexadecimal digits)", image, derr)
-			}
-		}
-		return Reference{}, fmt.Errorf("image %q is not a valid reference: %w", image, err)
+		return Reference{}, fmt.Errorf("image %q is not a valid reference: %s", image, whyInvalid(image, err))
 	}
-	repo := ref.Context().RepositoryStr()
-	for _, seg := range strings.Split(repo, "/") {
-		if seg == "" {
-			return Reference{}, fmt.Errorf("image %q is not a valid reference: repository %q has an empty path segment", image, repo)
-		}
+	if reference.Domain(named) == "" {
+		// distribution/reference reads "my_reg.io/app" (a first segment with a dot that is no valid host name) as a
+		// repository path without a host, while containerd pulls from the host my_reg.io: a reference whose readers
+		// disagree on the registry is refused.
+		return Reference{}, fmt.Errorf("image %q is not a valid reference: %s", image, whyInvalid(image, fmt.Errorf("no registry host")))
 	}
-	out := Reference{
-		Registry:   strings.ToLower(ref.Context().RegistryStr()),
-		Repository: repo,
+	out := Reference{Registry: strings.ToLower(reference.Domain(named)), Repository: reference.Path(named)}
+	if out.Registry == "docker.io" {
+		out.Registry = dockerHub
 	}
-	switch r := ref.(type) {
-	case name.Digest:
-		out.Digest = r.DigestStr()
-		// "repo:tag@sha256:…" keeps its tag for display; the digest is what is pulled.
-		if at := strings.LastIndexByte(image, '@'); at > 0 {
-			if t, err := name.NewTag(image[:at]); err == nil && hasExplicitTag(image[:at]) {
-				out.Tag = t.TagStr()
-			}
-		}
-	case name.Tag:
-		out.Tag = r.TagStr()
+	if t, ok := named.(reference.Tagged); ok {
+		out.Tag = t.Tag() // "repo:tag@sha256:…" keeps its tag for display; the digest is what is pulled
+	}
+	if d, ok := named.(reference.Digested); ok {
+		out.Digest = d.Digest().String()
+	}
+	if out.Tag == "" && out.Digest == "" {
+		out.Tag = "latest"
 	}
 	out.Canonical = out.Registry + "/" + out.Repository
 	if out.Tag != "" {
@@ -71,7 +73,78 @@ func ParseReference(image string) (Reference, error) {
 	return out, nil
 }
 
-// hasExplicitTag reports whether a reference without digest names a tag (a colon after the last slash).
-func hasExplicitTag(s string) bool {
-	return strings.LastIndexByte(s, ':') > strings.LastIndexByte(s, '/')
+// The parts of the distribution/reference grammar, used only to say which part of a refused reference is wrong:
+// whether a reference is accepted is decided by distribution/reference alone.
+var (
+	hostPart      = regexp.MustCompile(`^` + reference.DomainRegexp.String() + `$`)
+	pathComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
+	tagPart       = regexp.MustCompile(`^` + reference.TagRegexp.String() + `$`)
+	digestPart    = regexp.MustCompile(`^` + reference.DigestRegexp.String() + `$`)
+	imageID       = regexp.MustCompile(`^[a-f0-9]{64}$`)
+)
+
+// whyInvalid explains, for the person at kubectl apply, why the runtime's grammar refuses image (err is its
+// answer): the first character no reference may hold, or the host, path segment, tag or digest that is wrong.
+func whyInvalid(image string, err error) string {
+	for _, r := range image {
+		if r > unicode.MaxASCII || unicode.IsSpace(r) || unicode.IsControl(r) {
+			if r == utf8.RuneError {
+				return "it is not valid UTF-8"
+			}
+			return fmt.Sprintf("it contains %q, and a reference is ASCII letters, digits and . _ - / : @ only", string(r))
+		}
+	}
+	if imageID.MatchString(image) {
+		return "64 hexadecimal digits are an image ID, not a reference; write registry/repository@sha256:<digest>"
+	}
+	name, dgst, hasDigest := strings.Cut(image, "@")
+	if hasDigest {
+		if !digestPart.MatchString(dgst) {
+			return fmt.Sprintf("the digest %q is not valid: write it as sha256: and 64 lower-case hexadecimal digits", dgst)
+		}
+		if _, derr := reference.ParseNormalizedNamed("a@" + dgst); derr != nil { // the algorithm or its length
+			return fmt.Sprintf("the digest %q is not valid (%v): write it as sha256: and 64 lower-case hexadecimal digits", dgst, derr)
+		}
+	}
+	// A colon after the last slash starts the tag; one before it is a port.
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		tag := name[i+1:]
+		name = name[:i]
+		if !tagPart.MatchString(tag) {
+			return fmt.Sprintf("the tag %q is not valid: a tag is at most 128 letters, digits, _ . and -, and does not start with . or -", tag)
+		}
+	}
+	// The runtime reads the first segment as a registry host when it has a dot or a colon, is localhost or has
+	// upper-case letters; otherwise the name is on Docker Hub.
+	path := name
+	if host, rest, ok := strings.Cut(name, "/"); ok && (host == "localhost" || strings.ContainsAny(host, ".:") || strings.ToLower(host) != host) {
+		if !hostPart.MatchString(host) {
+			return fmt.Sprintf("the registry host %q is not valid: a host is DNS labels of letters, digits and -, or an IP address, optionally with :port", host)
+		}
+		path = rest
+	}
+	if why := repositoryProblem(path); why != "" {
+		return why
+	}
+	return err.Error()
+}
+
+// repositoryProblem says what is wrong with a repository path in the runtime's grammar, "" when nothing is.
+func repositoryProblem(path string) string {
+	for _, seg := range strings.Split(path, "/") {
+		switch {
+		case seg == "":
+			return fmt.Sprintf("the repository %q has an empty path segment", path)
+		case seg == "." || seg == "..":
+			return fmt.Sprintf("the path segment %q is not allowed: container runtimes refuse . and .. in a repository", seg)
+		case strings.ToLower(seg) != seg:
+			return fmt.Sprintf("the path segment %q has upper-case letters: repositories are lower case", seg)
+		case !pathComponent.MatchString(seg):
+			return fmt.Sprintf("the path segment %q is not valid: lower-case letters and digits, separated by one ., one or two _, or dashes", seg)
+		}
+	}
+	if len(path) > reference.RepositoryNameTotalLengthMax {
+		return fmt.Sprintf("the repository name is %d characters long; at most %d are allowed", len(path), reference.RepositoryNameTotalLengthMax)
+	}
+	return ""
 }

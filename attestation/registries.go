@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
@@ -43,18 +44,19 @@ func normaliseEntry(entry string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q: registry host %q is not valid: %w", entry, host, err)
 	}
+	if !hostPart.MatchString(host) {
+		return "", fmt.Errorf("%q: registry host %q is not valid: container runtimes refuse it", entry, host)
+	}
 	out := strings.ToLower(reg.RegistryStr())
 	if path == "" {
 		return out, nil
 	}
-	// Validate the path as a repository would be: lower-case components, no empty segments.
-	if _, err := name.NewRepository(out + "/" + path); err != nil {
-		return "", fmt.Errorf("%q: repository path %q is not valid: %w", entry, path, err)
+	// The path is judged as the runtime judges a repository: lower-case components, no "." or "..", no empty one.
+	if why := repositoryProblem(path); why != "" {
+		return "", fmt.Errorf("%q: repository path %q is not valid: %s", entry, path, why)
 	}
-	for _, seg := range strings.Split(path, "/") {
-		if seg == "" {
-			return "", fmt.Errorf("%q: repository path %q has an empty segment", entry, path)
-		}
+	if _, err := reference.WithName(out + "/" + path); err != nil {
+		return "", fmt.Errorf("%q: repository path %q is not valid: %w", entry, path, err)
 	}
 	return out + "/" + path, nil
 }

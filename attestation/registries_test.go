@@ -57,6 +57,8 @@ func TestTrustedRegistriesRejectsBadEntries(t *testing.T) {
 		"gcr.io/Company": `[0]: "gcr.io/Company": repository path "Company" is not valid`,
 		"gcr.io//team":   `[0]: "gcr.io//team": repository path "/team"`,
 		"gcr io/x":       `[0]: "gcr io/x": registry host "gcr io" is not valid`,
+		"gcr.io/a/../b":  `[0]: "gcr.io/a/../b": repository path "a/../b" is not valid: the path segment ".." is not allowed`,
+		"my_reg.io/team": `[0]: "my_reg.io/team": registry host "my_reg.io" is not valid: container runtimes refuse it`,
 	}
 	for entry, want := range cases {
 		t.Run(entry, func(t *testing.T) {
@@ -109,7 +111,9 @@ func TestParseReference(t *testing.T) {
 }
 
 func FuzzParseReference(f *testing.F) {
-	for _, s := range []string{"nginx", "gcr.io/a/b:1", "localhost:5000/x@sha256:" + strings.Repeat("a", 64), "a//b", "GCR.IO/x", ":", "@", "a:b:c"} {
+	for _, s := range []string{"nginx", "gcr.io/a/b:1", "localhost:5000/x@sha256:" + strings.Repeat("a", 64), "a//b", "GCR.IO/x", ":", "@", "a:b:c",
+		"gcr.io/company/../evil/app:1", "gcr.io/company/./app", "Company/app", "my_reg.io/x", "[::1]:5000/x", "gcr.io/a@sha512:" + strings.Repeat("b", 128),
+		strings.Repeat("c", 64), "gcr.io/a___b", "INDEX.DOCKER.IO/x"} {
 		f.Add(s)
 	}
 	tr, err := attestation.NewTrustedRegistries([]string{"gcr.io/company", "docker.io/library"})
@@ -117,6 +121,8 @@ func FuzzParseReference(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		// What the container runtime refuses is refused, and what it accepts names what it pulls.
+		agreeWithRuntime(t, s)
 		ref, err := attestation.ParseReference(s)
 		if err != nil {
 			return

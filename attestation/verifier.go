@@ -199,11 +199,14 @@ func (v *Verifier) run(ctx context.Context, r *request, keychain authn.Keychain)
 
 // verify resolves the digest and verifies it, through the cache when there is one.
 func (v *Verifier) verify(ctx context.Context, ref Reference, p *TrustPolicy, keychain authn.Keychain, budget time.Duration, f Facts) Facts {
-	repo, err := name.NewRepository(ref.Registry + "/" + ref.Repository)
+	// Registry and repository are the parts the runtime pulls from: built from them, never re-parsed from their
+	// joined text, which go-containerregistry would read differently ("foo/app" is Docker Hub's to it).
+	reg, err := name.NewRegistry(ref.Registry)
 	if err != nil {
 		f.Trust.Error = err.Error()
 		return f
 	}
+	repo := reg.Repo(ref.Repository)
 	client, err := newRegistryClient(repo, keychain, v.transport)
 	if err != nil {
 		f.Trust.Error = err.Error()

@@ -280,11 +280,13 @@ func TestHostileReferences(t *testing.T) {
 	v := newVerifier(t, cfg, attestation.VerifierOptions{})
 	cases := map[string]string{
 		"":                                       "image reference is empty",
-		"gcr.io/company/app@sha256:short":        `image "gcr.io/company/app@sha256:short" is not a valid reference: invalid checksum digest length: sha256:short (a digest is "sha256:" and 64 lower-case hexadecimal digits)`,
-		"gcr.io/company/app@sha256:" + upper64(): "is not a valid reference: invalid checksum digest format",
-		reg.Host() + "/app@sha256:" + upper64():  "is not a valid reference: invalid checksum digest format",
+		"gcr.io/company/app@sha256:short":        `image "gcr.io/company/app@sha256:short" is not a valid reference: the digest "sha256:short" is not valid: write it as sha256: and 64 lower-case hexadecimal digits`,
+		"gcr.io/company/app@sha256:" + upper64(): "is not a valid reference: the digest \"sha256:AB",
+		reg.Host() + "/app@sha256:" + upper64():  "is not valid (invalid checksum digest format)",
 		"gcr.io/company//app":                    "empty path segment",
 		"gcr.io/company/App":                     "is not a valid reference",
+		"gcr.io/company/../evil/app:1":           `the path segment ".." is not allowed`,
+		reg.Host() + "/team/../app":              `the path segment ".." is not allowed`,
 	}
 	for image, want := range cases {
 		t.Run(image, func(t *testing.T) {

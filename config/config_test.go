@@ -245,7 +245,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name:    "trusted registry with an upper-case repository",
 			yaml:    "policies:\n- name: trusted-registries\n  parameters:\n    trusted_registries: [gcr.io/Team]\n",
-			wantErr: "policies[0].parameters.trusted_registries[0]: \"gcr.io/Team\": repository path \"Team\" is not valid: repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: Team",
+			wantErr: "policies[0].parameters.trusted_registries[0]: \"gcr.io/Team\": repository path \"Team\" is not valid: the path segment \"Team\" has upper-case letters: repositories are lower case",
 		},
 		{
 			name:    "unknown parameter",
