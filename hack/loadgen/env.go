@@ -154,7 +154,9 @@ type pipeline struct {
 	cfg      *config.Config
 }
 
-func (e *env) pipeline(cacheSize int) (*pipeline, error) {
+// pipeline is what `attest serve` runs. With memo off every policy runs on every request, as for a pod template
+// the webhook has not seen; with it on, a repeated request is answered from the policies' memo.
+func (e *env) pipeline(cacheSize int, memo bool) (*pipeline, error) {
 	srcs, _, err := policies.Library()
 	if err != nil {
 		return nil, err
@@ -163,6 +165,7 @@ func (e *env) pipeline(cacheSize int) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	engine.SetMemo(memo)
 	cfg, err := config.Load(filepath.Join(e.dir, "policies.yaml"), engine)
 	if err != nil {
 		return nil, err
