@@ -7,22 +7,12 @@ import (
 
 	"github.com/continuums/attest/admission"
 	. "github.com/continuums/attest/admission/admissiontest"
-	"github.com/continuums/attest/config"
 )
 
 // libraryEvaluator is the pipeline with every policy of the library, as TrustedConfig sets it up.
 func libraryEvaluator(b *testing.B) *admission.Evaluator {
 	b.Helper()
-	e := Engine(b)
-	cfg, err := config.Parse([]byte(TrustedConfig), e)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ev, err := admission.New(admission.Options{Engine: e, Config: func() *config.Config { return cfg }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return ev
+	return Pipeline(b, TrustedConfig, "")
 }
 
 // templateSpec is a 3-container pod spec (an init container and two containers) whose app image has tag tag.

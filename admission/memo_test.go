@@ -7,7 +7,6 @@ import (
 
 	"github.com/continuums/attest/admission"
 	. "github.com/continuums/attest/admission/admissiontest"
-	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
 )
 
@@ -31,18 +30,7 @@ policies:
     parameters:
       windows: [{days: [Mon, Tue, Wed, Thu, Fri], start: "09:00", end: "17:00", timezone: UTC}]
 `
-	build := func() *admission.Evaluator {
-		e := Engine(t)
-		cfg, err := config.Parse([]byte(cfgYAML), e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := admission.New(admission.Options{Engine: e, Config: func() *config.Config { return cfg }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ev
-	}
+	build := func() *admission.Evaluator { return Pipeline(t, cfgYAML, "") }
 	exempt := map[string]string{
 		exemptions.AnnotationExempt: "no-privileged", exemptions.AnnotationReason: "incident 42",
 		exemptions.AnnotationApprovedBy: "bob@company.com", exemptions.AnnotationExpires: "2026-11-27T12:00:00Z",

@@ -15,16 +15,7 @@ import (
 // rolloutEvaluator is the real pipeline over the foundation policies and resource-limits with configYAML.
 func rolloutEvaluator(t *testing.T, configYAML string) *admission.Evaluator {
 	t.Helper()
-	e := Engine(t, append([]string{"resource-limits"}, Foundation...)...)
-	cfg, err := config.Parse([]byte(configYAML), e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := admission.New(admission.Options{Engine: e, Config: func() *config.Config { return cfg }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ev
+	return Pipeline(t, configYAML, "", append([]string{"resource-limits"}, Foundation...)...)
 }
 
 const quietLimits = `

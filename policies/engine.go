@@ -102,8 +102,7 @@ func Compile(ctx context.Context, sources []Source) (*Engine, error) {
 		for i, file := range group {
 			compiledGroup[i] = compiler.Modules[file]
 		}
-		p.c.reads = readsOf(compiledGroup)
-		p.c.memo = memoOf(compiledGroup)
+		p.c.reads, p.c.memo = readsAndMemo(compiledGroup)
 		e.add(p)
 	}
 	if len(errs) > 0 {

@@ -141,8 +141,7 @@ func (s *sourceSet) compile(md Metadata) (*compiled, error) {
 	for _, file := range group {
 		compiledGroup = append(compiledGroup, compiler.Modules[file])
 	}
-	c.reads = readsOf(compiledGroup)
-	c.memo = memoOf(compiledGroup)
+	c.reads, c.memo = readsAndMemo(compiledGroup)
 	return c, nil
 }
 
@@ -262,42 +261,19 @@ type inputReads struct {
 
 func (r inputReads) reads(part int) bool { return r.all || r.parts&(1<<part) != 0 }
 
-// readsOf finds the parts of input that compiled modules read: every reference input.<key> names a part; any other
-// use of input reads all of it.
-func readsOf(modules []*ast.Module) inputReads {
+// readsOf is which parts of input the paths a policy reads (readPaths) name: each path's first key; all of input
+// when a rule uses it in a way no path describes (ok false).
+func readsOf(paths [][]string, ok bool) inputReads {
+	if !ok {
+		return inputReads{all: true}
+	}
 	var r inputReads
-	var vis *ast.GenericVisitor
-	vis = ast.NewGenericVisitor(func(x any) bool {
-		switch v := x.(type) {
-		case ast.Ref:
-			if !v[0].Equal(ast.InputRootDocument) {
-				return false
-			}
-			key, ok := ast.String(""), false
-			if len(v) > 1 {
-				key, ok = v[1].Value.(ast.String)
-			}
-			if !ok {
-				r.all = true
-			}
-			for i, part := range documentParts {
-				if ok && string(key) == part {
-					r.parts |= 1 << i
-				}
-			}
-			for _, t := range v[1:] {
-				vis.Walk(t)
-			}
-			return true
-		case ast.Var:
-			if v.Equal(ast.InputRootDocument.Value) {
-				r.all = true
+	for _, path := range paths {
+		for i, part := range documentParts {
+			if path[0] == part {
+				r.parts |= 1 << i
 			}
 		}
-		return false
-	})
-	for _, mod := range modules {
-		vis.Walk(mod)
 	}
 	return r
 }

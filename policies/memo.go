@@ -145,10 +145,10 @@ func (c *canonical) value(v ast.Value) {
 	}
 }
 
-// memoOf is the memo of a policy compiled from modules.
-func memoOf(modules []*ast.Module) *memo {
+// readsAndMemo is which parts of input a policy compiled from modules reads, and its memo.
+func readsAndMemo(modules []*ast.Module) (inputReads, *memo) {
 	paths, ok := readPaths(modules)
-	return newMemo(paths, !ok)
+	return readsOf(paths, ok), newMemo(paths, !ok)
 }
 
 // readPaths lists the input paths that compiled modules read: for every reference input.a.b[x].c, the constant

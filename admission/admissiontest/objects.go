@@ -154,10 +154,17 @@ policies:
       trusted_registries: ["gcr.io/company", "docker.io/library"]
 `
 
-// Evaluator builds the real pipeline over the library with the given policies.yaml text and global mode.
+// Evaluator builds the real pipeline over the foundation policies with the given policies.yaml text and global mode.
 func Evaluator(t testing.TB, configYAML string, mode policies.Mode) *admission.Evaluator {
 	t.Helper()
-	e := Engine(t, Foundation...)
+	return Pipeline(t, configYAML, mode, Foundation...)
+}
+
+// Pipeline builds the real pipeline over the named policies of the library (every one when none is named) with
+// the given policies.yaml text and global mode.
+func Pipeline(t testing.TB, configYAML string, mode policies.Mode, names ...string) *admission.Evaluator {
+	t.Helper()
+	e := Engine(t, names...)
 	cfg, err := config.Parse([]byte(configYAML), e)
 	if err != nil {
 		t.Fatal(fmt.Errorf("config: %w", err))

@@ -93,3 +93,28 @@ func ownerMetadata(obj map[string]any, namespace string) (metav1.PartialObjectMe
 	}
 	return o, true
 }
+
+// eachObject calls fn with every object of the sources but PolicyExceptions, reading one document at a time; the
+// first error (reading, parsing, or fn's) stops it.
+func eachObject(sources []manifest.Source, fn func(manifest.Object) error) error {
+	for _, src := range sources {
+		for doc, err := range manifest.Documents(src) {
+			if err != nil {
+				return err
+			}
+			objs, err := doc.Objects()
+			if err != nil {
+				return err
+			}
+			for _, obj := range objs {
+				if isPolicyException(obj.Object) {
+					continue
+				}
+				if err := fn(obj); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

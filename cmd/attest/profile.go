@@ -102,33 +102,23 @@ func runProfile(cmd *cobra.Command, o profileOptions) error {
 	samples := map[string][]time.Duration{}
 	report := profileReport{Repeat: o.repeat}
 	var inputErrs []string
-	for _, src := range sources {
-		for doc, err := range manifest.Documents(src) {
-			if err != nil {
-				return usageError(err)
+	err = eachObject(sources, func(obj manifest.Object) error {
+		report.Objects++
+		in := admission.ObjectInput(obj.Object, o.namespace, now)
+		for range o.repeat {
+			d := eval.Evaluate(ctx, in)
+			if d.Code == 400 || d.Code == 500 {
+				inputErrs = append(inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, in.Request.Kind, in.Request.Name, d.Message))
+				break
 			}
-			objs, err := doc.Objects()
-			if err != nil {
-				return usageError(err)
-			}
-			for _, obj := range objs {
-				if isPolicyException(obj.Object) {
-					continue
-				}
-				report.Objects++
-				in := admission.ObjectInput(obj.Object, o.namespace, now)
-				for range o.repeat {
-					d := eval.Evaluate(ctx, in)
-					if d.Code == 400 || d.Code == 500 {
-						inputErrs = append(inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, in.Request.Kind, in.Request.Name, d.Message))
-						break
-					}
-					for _, r := range d.Results {
-						samples[r.Policy] = append(samples[r.Policy], r.Duration)
-					}
-				}
+			for _, r := range d.Results {
+				samples[r.Policy] = append(samples[r.Policy], r.Duration)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return usageError(err)
 	}
 	report.Policies = profiles(samples)
 	for _, p := range report.Policies {

@@ -127,29 +127,19 @@ func runTrace(cmd *cobra.Command, o traceOptions) error {
 		return usageError(err)
 	}
 	var results []traceResult
-	for _, src := range sources {
-		for doc, err := range manifest.Documents(src) {
-			if err != nil {
-				return usageError(err)
-			}
-			objs, err := doc.Objects()
-			if err != nil {
-				return usageError(err)
-			}
-			for _, obj := range objs {
-				if isPolicyException(obj.Object) {
-					continue
-				}
-				in := admission.ObjectInput(obj.Object, o.namespace, now)
-				in.Request.Username, in.Request.Groups = o.as, o.asGroups
-				r, err := tracer.explain(ctx, p, cfg, in, filter)
-				if err != nil {
-					return usageError(fmt.Errorf("%s:%d: %s %s: %w", obj.File, obj.Line, in.Request.Kind, in.Request.Name, err))
-				}
-				r.File, r.Line = obj.File, obj.Line
-				results = append(results, r)
-			}
+	err = eachObject(sources, func(obj manifest.Object) error {
+		in := admission.ObjectInput(obj.Object, o.namespace, now)
+		in.Request.Username, in.Request.Groups = o.as, o.asGroups
+		r, err := tracer.explain(ctx, p, cfg, in, filter)
+		if err != nil {
+			return fmt.Errorf("%s:%d: %s %s: %w", obj.File, obj.Line, in.Request.Kind, in.Request.Name, err)
 		}
+		r.File, r.Line = obj.File, obj.Line
+		results = append(results, r)
+		return nil
+	})
+	if err != nil {
+		return usageError(err)
 	}
 	out := cmd.OutOrStdout()
 	if o.format == "json" {
