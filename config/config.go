@@ -28,18 +28,23 @@ const (
 	TrustedRegistriesParam  = "trusted_registries"
 )
 
-// File is the on-disk shape of policies.yaml.
+// File is the on-disk shape of policies.yaml: ATTEST's own keys and the policy documents' blocks.
 type File struct {
 	Policies             []PolicyEntry         `json:"policies,omitempty"`
 	ProductionNamespaces *ProductionNamespaces `json:"productionNamespaces,omitempty"`
-	// Exemptions is the exemption governance: who may use annotations, the maximum duration, approvers.
-	Exemptions exemptions.Config `json:"exemptions,omitempty"`
+	// Exemptions is, as a mapping, the exemption governance (who may use annotations, the maximum duration,
+	// approvers) and, as a list, the policy documents' temporary exemptions.
+	Exemptions ExemptionsSection `json:"exemptions,omitempty"`
 	// Compliance adds or re-maps framework controls to policies (soc2, gdpr, hipaa, …).
-	Compliance map[string]ComplianceFramework `json:"compliance,omitempty"`
+	Compliance ComplianceSection `json:"compliance,omitempty"`
 	// Trust is the image trust configuration: which images must carry cosign signatures and attestations, from whom.
 	Trust attestation.TrustConfig `json:"trust,omitempty"`
 	// Mutation says what the mutating webhook changes (mutation.pinDigests).
 	Mutation Mutation `json:"mutation,omitempty"`
+	// Policy is the policy documents' global settings block (enabled, fail_on_violation, custom_policies, …).
+	Policy *GlobalSettings `json:"policy,omitempty"`
+	// Governance is the policy documents' governance block (exemption_approval, emergency_override, …).
+	Governance *GovernanceSettings `json:"governance,omitempty"`
 }
 
 // PolicyEntry configures one policy, as in the policy documents.
@@ -83,6 +88,17 @@ type Config struct {
 	Mutation Mutation
 	// Digest identifies the file content, for logs and metrics.
 	Digest string
+	// Files are the files the configuration was read from, in the order given (later ones override earlier ones);
+	// none for Parse and Default.
+	Files []string
+	// Warnings name what the configuration asks for and ATTEST does not do (yet): each is said once, at load.
+	Warnings []string
+
+	// custom are the custom_policies' sources, compiled with the library and with any custom Policy resource.
+	custom []policies.Source
+	// allOff (policy.enabled or policy.opa_enabled false) turns every policy off; auditOnly (policy.fail_on_violation
+	// false) turns every enforced one to audit. Overlay applies them again over the cluster's resources.
+	allOff, auditOnly bool
 }
 
 // Production decides whether a namespace is a production namespace.
@@ -138,12 +154,39 @@ func Default(engine *policies.Engine) *Config {
 
 // parse is Parse with relative file names of the trust section resolving against baseDir.
 func parse(data []byte, engine *policies.Engine, baseDir string) (*Config, error) {
+	return parseWith(data, engine, Options{Dir: baseDir})
+}
+
+// parseWith decodes one file's content and builds its configuration.
+func parseWith(data []byte, engine *policies.Engine, o Options) (*Config, error) {
 	f, err := decodeFile(data)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
-	cfg := &Config{Policies: map[string]policies.Settings{}, Digest: hex.EncodeToString(sum[:8]), Engine: engine}
+	return build(f, engine, o.defaults(), hex.EncodeToString(sum[:8]), nil)
+}
+
+// build validates a decoded (possibly merged) file against the engine's catalogue and makes its configuration.
+// Errors and warnings name the field as written; with origins (several files), also the file it was written in.
+func build(f File, engine *policies.Engine, o Options, digest string, orgs *origins) (cfg *Config, err error) {
+	defer func() {
+		if err != nil && orgs != nil {
+			err = orgs.attribute(err)
+		}
+		if cfg != nil && orgs != nil {
+			for i, w := range cfg.Warnings {
+				cfg.Warnings[i] = orgs.attribute(errors.New(w)).Error()
+			}
+		}
+	}()
+	cfg = &Config{Policies: map[string]policies.Settings{}, Digest: digest, Engine: engine}
+	if f.Policy != nil && len(f.Policy.CustomPolicies) > 0 {
+		if err := cfg.compileCustom(o, f.Policy.CustomPolicies); err != nil {
+			return nil, err
+		}
+		engine = cfg.Engine
+	}
 	for _, p := range engine.Policies() {
 		cfg.Policies[p.Name] = p.DefaultSettings()
 	}
@@ -181,19 +224,32 @@ func parse(data []byte, engine *policies.Engine, baseDir string) (*Config, error
 	if err := cfg.buildTrustedRegistries(f); err != nil {
 		return nil, err
 	}
-	if cfg.Governance, err = exemptions.NewGovernance(f.Exemptions); err != nil {
+	gov, err := governanceConfig(f, &cfg.Warnings)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Governance, err = exemptions.NewGovernance(gov); err != nil {
 		return nil, err
 	}
 	if err := validateCompliance(f.Compliance, engine); err != nil {
 		return nil, err
 	}
 	cfg.Compliance = f.Compliance
+	cfg.applyCompliance(engine, f, seen)
 	for i, n := range f.Exemptions.NonExemptable {
 		if _, ok := engine.Lookup(n.Policy); !ok {
 			return nil, fmt.Errorf("exemptions.nonExemptable[%d].policy: unknown policy %q (see `attest policy list`)", i, n.Policy)
 		}
 	}
-	if err := cfg.buildTrust(f, baseDir); err != nil {
+	if len(f.Exemptions.List) > 0 {
+		if gov.Listed, err = cfg.listedExemptions(f.Exemptions.List, engine, o.Now()); err != nil {
+			return nil, err
+		}
+		if cfg.Governance, err = exemptions.NewGovernance(gov); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.buildTrust(f, o.Dir); err != nil {
 		return nil, err
 	}
 	prod := DefaultProductionNamespaces()
@@ -211,6 +267,7 @@ func parse(data []byte, engine *policies.Engine, baseDir string) (*Config, error
 		}
 		cfg.Production.selector = sel
 	}
+	cfg.applyGlobal(f.Policy)
 	return cfg, nil
 }
 
@@ -282,6 +339,10 @@ func decodeFile(data []byte) (File, error) {
 	}
 	strict, err := kjson.UnmarshalStrict(js, &f, kjson.DisallowDuplicateFields, kjson.DisallowUnknownFields)
 	if err != nil {
+		var fe fieldErrors
+		if errors.As(err, &fe) {
+			return f, fe // a section that decodes itself names its field
+		}
 		return f, fmt.Errorf("config is not valid: %w", err)
 	}
 	if len(strict) > 0 {

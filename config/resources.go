@@ -72,6 +72,7 @@ func Overlay(ctx context.Context, lib []policies.Source, base, prev *Config, r R
 	if err := out.rebuildTrustedRegistries(); err != nil {
 		keepPrevious(&out, prev, TrustedRegistriesPolicy) // entries are schema-checked; this is a backstop
 	}
+	out.applySwitches() // policy.enabled / fail_on_violation hold over the cluster's resources too
 	return &out
 }
 
@@ -87,6 +88,7 @@ func customEngine(ctx context.Context, lib []policies.Source, engine *policies.E
 	if len(custom) == 0 {
 		return engine
 	}
+	lib = append(append([]policies.Source(nil), lib...), out.custom...) // the file's custom_policies
 	srcs := append([]policies.Source(nil), lib...)
 	for _, p := range custom {
 		if err := CheckCustomRego(ctx, lib, p.Name, p.Spec.Rego); err != nil {
@@ -112,14 +114,8 @@ func CheckCustomRego(ctx context.Context, lib []policies.Source, name, rego stri
 	if err != nil {
 		return fmt.Errorf("spec.rego: %w", err)
 	}
-	if _, ok := e.Lookup(name); !ok {
-		var names []string
-		for _, p := range e.Policies() {
-			if p.File == "Policy/"+name {
-				names = append(names, p.Name)
-			}
-		}
-		return fmt.Errorf("spec.rego: the policy is named %v (METADATA custom.name or the package); it must be %q, the Policy's name", names, name)
+	if err := namedAs(e, "Policy/"+name, name, "the Policy's name"); err != nil {
+		return fmt.Errorf("spec.rego: %w", err)
 	}
 	return nil
 }

@@ -57,7 +57,15 @@ func NewWatcher(path string, engine *policies.Engine, log *slog.Logger, reg prom
 	w.raw = data
 	w.current.Store(cfg)
 	w.applied.Set(1)
+	w.warn(cfg)
 	return w, nil
+}
+
+// warn logs, once per load, what the configuration asks for that ATTEST does not do.
+func (w *Watcher) warn(cfg *Config) {
+	for _, msg := range cfg.Warnings {
+		w.log.Warn("config setting not honoured", "path", w.path, "warning", msg)
+	}
 }
 
 // Current is the last good configuration.
@@ -122,6 +130,7 @@ func (w *Watcher) Reload() {
 	w.reloads.WithLabelValues("success").Inc()
 	w.applied.Set(1)
 	w.log.Info("config reloaded", "path", w.path, "digest", cfg.Digest)
+	w.warn(cfg)
 }
 
 func (w *Watcher) fail(err error) {

@@ -29,6 +29,12 @@ type Config struct {
 	ControllerUsers []string `json:"controllerUsers,omitempty"`
 	// ExpiryWarning is how long before expiry a used exemption is reported as expiring (default 72h).
 	ExpiryWarning string `json:"expiryWarning,omitempty"`
+
+	// Listed are the exemptions the configuration lists (validated by the config package, which reads them from
+	// the policy documents' exemptions list).
+	Listed []Listed `json:"-"`
+	// EmergencyOff refuses emergency PolicyExceptions (the policy documents' emergency_override.enabled: false).
+	EmergencyOff bool `json:"-"`
 }
 
 // NonExemptable names a policy that no exemption may waive.
@@ -78,6 +84,9 @@ type Governance struct {
 	EmergencyApprovers                int
 	approverGroups, approverUsers     []string
 	controllerUsers                   []string
+	listed                            []Listed
+	// EmergencyOff refuses emergency PolicyExceptions: they are invalid at kubectl apply and exempt nothing.
+	EmergencyOff bool
 }
 
 // NewGovernance validates c and applies defaults; errors name the field.
@@ -89,6 +98,7 @@ func NewGovernance(c Config) (*Governance, error) {
 		RequiredApprovers: 1, EmergencyApprovers: 2,
 		approverGroups: []string{DefaultApproverGroup}, approverUsers: c.Approval.ApproverUsers,
 		controllerUsers: slices.Clone(DefaultControllerUsers),
+		listed:          slices.Clone(c.Listed), EmergencyOff: c.EmergencyOff,
 	}
 	var err error
 	if c.MaxDuration != "" {

@@ -90,6 +90,8 @@ func exceptionCandidates(ctx context.Context, g *Governance, lookup Lookup, s Su
 		}}
 		if len(c.Policies) == 0 {
 			c.Problem = fmt.Sprintf("PolicyException %s names no policy", c.Name)
+		} else if pe.Spec.Emergency && g.EmergencyOff {
+			c.Problem = fmt.Sprintf("PolicyException %s is an emergency exception, and emergency exceptions are turned off (governance.emergency_override.enabled: false)", c.Name)
 		} else if valid, required := Approvals(g, pe); valid < required {
 			c.Problem = fmt.Sprintf("PolicyException %s is pending: %d of %d required approvals from %s", c.Name, valid, required, g.ApproverAuthority())
 		} else if !c.Expires.After(s.Now) {

@@ -115,6 +115,9 @@ type Lookup interface {
 func Resolve(ctx context.Context, g *Governance, lookup Lookup, known func(string) bool, s Subject) Outcome {
 	var out Outcome
 	annotationCandidate(g, known, s, &out)
+	if s.Namespace != "" {
+		listedCandidates(ctx, g, lookup, s, &out)
+	}
 	if lookup != nil && s.Namespace != "" {
 		exceptionCandidates(ctx, g, lookup, s, &out)
 	}
