@@ -20,6 +20,7 @@ LDFLAGS := -s -w
 # Fuzz targets: package:Target, each run for FUZZTIME by `make fuzz`.
 FUZZ_TARGETS := \
 	./webhook:FuzzReadReview \
+	./webhook:FuzzReviewKindAgreement \
 	./workload:FuzzExtract \
 	./manifest:FuzzParse \
 	./attestation:FuzzParseReference \

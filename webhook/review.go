@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,7 +86,68 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 	if d.oldObject, err = objectMap(req.OldObject.Raw); err != nil {
 		return nil, badReview(http.StatusBadRequest, uid, "request.oldObject: %v", err)
 	}
+	// Containers are found where request.kind keeps them: a CREATE or UPDATE whose object states another kind
+	// would be judged as what it is not (a privileged Deployment read as a Pod). CONNECT carries its options
+	// (PodExecOptions) under the Pod's kind and DELETE is not judged, so only the judged operations are checked.
+	if req.Operation == admissionv1.Create || req.Operation == admissionv1.Update {
+		for _, o := range []struct {
+			field string
+			obj   map[string]any
+		}{{"request.object", d.object}, {"request.oldObject", d.oldObject}} {
+			if err := kindAgrees(o.field, req.Kind, o.obj); err != nil {
+				return nil, badReview(http.StatusBadRequest, uid, "%v", err)
+			}
+		}
+	}
 	return d, nil
+}
+
+// kindAgrees checks that obj, where it states its apiVersion and kind, states request.kind (group, version and
+// kind: the API server sends the object converted to exactly that version).
+func kindAgrees(field string, want metav1.GroupVersionKind, obj map[string]any) error {
+	if obj == nil {
+		return nil
+	}
+	wantAPIVersion := want.Version
+	if want.Group != "" {
+		wantAPIVersion = want.Group + "/" + want.Version
+	}
+	var stated []string
+	agree := true
+	for _, f := range []struct{ name, want string }{{"apiVersion", wantAPIVersion}, {"kind", want.Kind}} {
+		raw, present := obj[f.name]
+		if !present {
+			continue
+		}
+		v, ok := raw.(string)
+		if !ok {
+			return fmt.Errorf("%s.%s: expected a string, got %s", field, f.name, jsonType(raw))
+		}
+		stated = append(stated, v)
+		agree = agree && v == f.want
+	}
+	if agree {
+		return nil
+	}
+	return fmt.Errorf("%s is %s, but request.kind is %s %s: ATTEST judges an object as the kind it states, and cannot read a review whose kind and object disagree",
+		field, strings.Join(stated, " "), wantAPIVersion, want.Kind)
+}
+
+// jsonType names the JSON type of a decoded value.
+func jsonType(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	}
+	return "number"
 }
 
 // objectMap decodes a raw object; absent or null is nil.
