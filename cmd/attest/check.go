@@ -125,7 +125,7 @@ func newCheckCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSliceVarP(&o.files, "filename", "f", nil, "manifest file, directory or - for stdin (repeatable)")
-	f.StringVar(&o.config, "config", "", "policies.yaml (default: every policy as the library ships it)")
+	f.StringVar(&o.config, "config", "", "policies.yaml (default: .attest/policies.yaml and .attest/governance.yaml here or above, over ~/.config/attest/policies.yaml; none: every policy as the library ships it)")
 	f.StringVar(&o.format, "format", "text", "output format: text, json, sarif (SARIF 2.1.0) or junit (JUnit XML)")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
 	f.StringVar(&o.now, "now", "", "request time as RFC 3339 (default: now), for reproducible time-dependent results")
@@ -160,9 +160,15 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(o.config, engine)
+	cfg, err := loadConfig(ctx, o.config, engine)
 	if err != nil {
 		return usageError(err)
+	}
+	if o.config == "" {
+		reportConfigFiles(ctx, cmd.ErrOrStderr(), cfg)
+	}
+	if cfg.Engine != nil {
+		engine = cfg.Engine // the library with the configuration's custom_policies
 	}
 	if len(o.policies) > 0 {
 		if cfg, err = onlyPolicies(cfg, engine, o.policies, cmd.ErrOrStderr()); err != nil {

@@ -25,14 +25,6 @@ func compileLibrary(ctx context.Context) (*policies.Engine, error) {
 	return policies.Load(srcs)
 }
 
-// loadConfig reads the config file, or uses every policy's defaults when path is empty.
-func loadConfig(path string, engine *policies.Engine) (*config.Config, error) {
-	if path == "" {
-		return config.Default(engine), nil
-	}
-	return config.Load(path, engine)
-}
-
 // parseGlobalMode reads --mode: empty keeps per-policy modes, audit downgrades every enforced policy.
 func parseGlobalMode(s string) (policies.Mode, error) {
 	if s == "" {

@@ -98,7 +98,7 @@ func runList(cmd *cobra.Command, o listOptions) error {
 		metas = append(metas, p.Metadata)
 	}
 	if o.framework != "" {
-		cfg, err := loadConfig(o.config, engine)
+		cfg, err := loadConfig(cmd.Context(), o.config, engine)
 		if err != nil {
 			return usageError(err)
 		}

@@ -36,14 +36,20 @@ func usageError(err error) error { return &exitError{code: 2, err: err} }
 // refused API call): exit code 1.
 func failure(err error) error { return &exitError{code: 1, err: err} }
 
-// app holds what commands get from outside the process: the cluster connection and the clock. main wires the
-// real ones; tests pass a fake client and a fixed clock.
+// app holds what commands get from outside the process: the cluster connection, the clock, and where
+// configuration files are (the working directory, the home directory, the environment). main wires the real
+// ones; tests pass a fake client, a fixed clock and temporary directories.
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	// cluster connects to the API server the way kubectl does (kubeconfig, context, namespace).
 	cluster clusterConnector
 	clock   clock.PassiveClock
+	// workDir and homeDir locate the project's .attest/ and the global ~/.config/attest/policies.yaml; getenv
+	// reads XDG_CONFIG_HOME. Nil: no configuration file is looked for.
+	workDir func() (string, error)
+	homeDir func() (string, error)
+	getenv  func(string) string
 }
 
 func main() {
@@ -55,14 +61,15 @@ func main() {
 
 // run executes the CLI and returns the exit code; tests call it directly.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return runApp(ctx, args, app{stdin: stdin, stdout: stdout, stderr: stderr, cluster: kubeconfigCluster, clock: clock.RealClock{}})
+	return runApp(ctx, args, app{stdin: stdin, stdout: stdout, stderr: stderr, cluster: kubeconfigCluster, clock: clock.RealClock{},
+		workDir: os.Getwd, homeDir: os.UserHomeDir, getenv: os.Getenv})
 }
 
 // runApp executes the CLI with the given surroundings and returns the exit code.
 func runApp(ctx context.Context, args []string, a app) int {
 	root := newRootCommand(a)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := root.ExecuteContext(withConfigEnv(ctx, a))
 	if err == nil {
 		return 0
 	}

@@ -9,16 +9,19 @@ import (
 	"github.com/continuums/attest/policies"
 )
 
-// engineAndConfig compiles the library and loads the config file (defaults when path is empty), as every
-// command that decides does; a bad config is a usage error (exit 2).
+// engineAndConfig compiles the library and loads the config file (when path is empty, the files found as
+// loadConfig finds them), as every command that decides does; a bad config is a usage error (exit 2).
 func engineAndConfig(ctx context.Context, path string) (*policies.Engine, *config.Config, error) {
 	engine, err := compileLibrary(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg, err := loadConfig(path, engine)
+	cfg, err := loadConfig(ctx, path, engine)
 	if err != nil {
 		return nil, nil, usageError(err)
+	}
+	if cfg.Engine != nil {
+		engine = cfg.Engine // the library with the configuration's custom_policies
 	}
 	return engine, cfg, nil
 }

@@ -114,7 +114,7 @@ func runTrace(cmd *cobra.Command, o traceOptions) error {
 	if !ok {
 		return usageError(fmt.Errorf("--policy: unknown policy %q (see `attest policy list`)", o.policy))
 	}
-	cfg, err := loadConfig(o.config, engine)
+	cfg, err := loadConfig(ctx, o.config, engine)
 	if err != nil {
 		return usageError(err)
 	}
