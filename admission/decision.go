@@ -120,6 +120,9 @@ type Decision struct {
 	Patches []PatchOp
 	// Sampled lists the policies whose sample rule asked for this evaluation's input to be recorded.
 	Sampled []string
+	// NotEvaluated says why the request was allowed without running any policy (a status write that changes
+	// nothing policies read, an eviction); it is also the audit annotation AnnotationNotEvaluated.
+	NotEvaluated string
 }
 
 // Audit annotation keys and the decision values they carry.

@@ -128,6 +128,12 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	if in.Object == nil {
 		return badRequest(fmt.Errorf("the request carries no object"))
 	}
+	if why := notEvaluated(in); why != "" {
+		d := Decision{NotEvaluated: why}
+		d.finish()
+		d.AuditAnnotations[AnnotationNotEvaluated] = why
+		return d
+	}
 	if isException(in) {
 		return e.validateException(in, e.config())
 	}

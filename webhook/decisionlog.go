@@ -54,6 +54,9 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 		slog.Any("policies", items),
 		slog.Float64("duration_ms", float64(d.Duration.Microseconds())/1000),
 	}
+	if d.NotEvaluated != "" {
+		attrs = append(attrs, slog.String("not_evaluated", d.NotEvaluated))
+	}
 	if h.o.LogInputs || len(d.Sampled) > 0 {
 		attrs = append(attrs, slog.Any("groups", req.Groups), slog.Any("input", recordInput(in, h.o.MaxLoggedInput)))
 		if len(d.Sampled) > 0 {
