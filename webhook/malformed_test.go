@@ -11,10 +11,15 @@ import (
 	"github.com/continuums/attest/webhook"
 )
 
-// bigDeployment is a Deployment whose annotation makes the review about 5 MiB, beyond webhook.MaxRequestBytes.
+// bigDeployment is a Deployment whose annotation makes the review about 8 MiB, beyond webhook.MaxRequestBytes.
 func bigDeployment() map[string]any {
+	return annotatedDeployment(8 << 20)
+}
+
+// annotatedDeployment is a compliant Deployment carrying an annotation of n bytes.
+func annotatedDeployment(n int) map[string]any {
 	d := compliantDeployment()
-	d["metadata"].(map[string]any)["annotations"] = map[string]any{"blob": strings.Repeat("x", 5<<20)}
+	d["metadata"].(map[string]any)["annotations"] = map[string]any{"blob": strings.Repeat("x", n)}
 	return d
 }
 
@@ -75,8 +80,8 @@ func malformedCases() []malformedCase {
 			wantPhrase: "request.object: cannot decode:"},
 		{name: "unknown operation", body: withRequestField("operation", `"PATCH"`), wantStatus: 200, wantCode: 400, wantUID: "uid-raw",
 			wantPhrase: `unknown operation "PATCH"`},
-		{name: "5 MiB object", body: big, wantStatus: 413, wantCode: 413, wantPhrase: "exceeds the limit of 4194304 bytes"},
-		{name: "5 MiB object without Content-Length", body: big, chunked: true, wantStatus: 413, wantCode: 413, wantPhrase: "exceeds the limit of 4194304 bytes"},
+		{name: "8 MiB object", body: big, wantStatus: 413, wantCode: 413, wantPhrase: "exceeds the limit of 7340032 bytes"},
+		{name: "8 MiB object without Content-Length", body: big, chunked: true, wantStatus: 413, wantCode: 413, wantPhrase: "exceeds the limit of 7340032 bytes"},
 		{name: "empty body", body: nil, wantStatus: 400, wantCode: 400, wantPhrase: "empty request body"},
 		{name: "whitespace body", body: []byte(" \n\t "), wantStatus: 400, wantCode: 400, wantPhrase: "empty request body"},
 		{name: "GET instead of POST", method: http.MethodGet, wantStatus: 405, wantCode: 405, wantPhrase: "method GET not allowed"},

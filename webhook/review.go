@@ -17,9 +17,23 @@ import (
 	"github.com/continuums/attest/admission"
 )
 
-// MaxRequestBytes caps an AdmissionReview body. The API server stores objects of at most ~1.5 MiB and a review
-// carries the object and the old object, so 4 MiB admits every real request and refuses abuse before parsing.
-const MaxRequestBytes = 4 << 20
+// The body of an AdmissionReview is capped at what the API server itself can send, and no more:
+//
+//   - kube-apiserver refuses a request body over --max-request-bytes, 3 MiB by default (apiServerMaxObjectBytes).
+//     etcd's own default limit (1.5 MiB per request) does not bound what webhooks see: admission runs before the
+//     object is stored, so an object of up to 3 MiB reaches us;
+//   - an UPDATE carries the object and the old object, each up to that size: 2 × 3 MiB = 6 MiB;
+//   - around them the review adds its envelope: kind, resource, names, userInfo (groups, extra), options and field
+//     names, a few KiB in practice; reviewEnvelopeBytes allows 1 MiB.
+//
+// MaxRequestBytes = 2 × 3 MiB + 1 MiB = 7 MiB (7,340,032 bytes): every request the API server can make is read,
+// a bigger body is refused with 413 before it is parsed. (An object a client sent as protobuf reaches us as JSON,
+// which is usually larger; raise the sum with the API server's --max-request-bytes if it was raised.)
+const (
+	apiServerMaxObjectBytes = 3 << 20
+	reviewEnvelopeBytes     = 1 << 20
+	MaxRequestBytes         = 2*apiServerMaxObjectBytes + reviewEnvelopeBytes
+)
 
 // reviewError is a request we cannot read; Code is the HTTP status and the status code in the response.
 type reviewError struct {
