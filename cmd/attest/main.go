@@ -101,6 +101,7 @@ func newRootCommand(a app) *cobra.Command {
 		newListCommand(),
 		newTestCommand(),
 		newValidateCommand(),
+		newVerifyCommand(a),
 		newReplayCommand(),
 		newProfileCommand(),
 		newTraceCommand(),
