@@ -12,7 +12,7 @@ import (
 )
 
 // fieldErrors are decoding problems that each name their field from the top of the file, e.g.
-// `policy.fail_on_violation: got string, want boolean` or `unknown field "governance.exemption_aproval"`.
+// `policy.fail_on_violation: got string, want boolean` or `unknown field "governance.exemption_approvals"`.
 type fieldErrors []string
 
 func (e fieldErrors) Error() string { return strings.Join(e, "; ") }

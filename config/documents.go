@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -238,6 +237,3 @@ func decodeControls(b []byte, prefix string) ([]ComplianceMapping, error) {
 	}
 	return out, nil
 }
-
-// isSet reports whether a JSON value is present and not null.
-func isSet(b json.RawMessage) bool { return len(bytes.TrimSpace(b)) > 0 && jsonKind(b) != "null" }

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
@@ -230,6 +233,17 @@ func TestGovernanceBlock(t *testing.T) {
 	if !off.Governance.EmergencyOff {
 		t.Error("emergency_override.enabled: false leaves emergency exceptions on")
 	}
+	pe := &v1alpha1.PolicyException{ObjectMeta: metav1.ObjectMeta{Name: "hotfix", Namespace: "shop"}, Spec: v1alpha1.PolicyExceptionSpec{
+		Policies: []string{noPrivileged}, Targets: []v1alpha1.ExceptionTarget{{Kinds: []string{"Deployment"}}}, Emergency: true,
+		Reason: "incident 42", ApprovedBy: "on-call", ExpiresAt: metav1.NewTime(loadedAt.Add(time.Hour)),
+	}}
+	problems := exemptions.ValidateException(off.Governance, nil, pe, nil, loadedAt)
+	if wantProblem := []string{"spec.emergency: emergency exceptions are turned off (governance.emergency_override.enabled: false); ask for a regular one"}; !reflect.DeepEqual(problems, wantProblem) {
+		t.Errorf("an emergency PolicyException with emergency_override off: %q, want %q", problems, wantProblem)
+	}
+	if problems := exemptions.ValidateException(g, nil, pe, nil, loadedAt); len(problems) != 0 {
+		t.Errorf("an emergency PolicyException with emergency_override on: %q", problems)
+	}
 	want := []string{"governance.emergency_override.audit_trail: false is not honoured: ATTEST always records who created and who approved an exception, and reports every exempted violation"}
 	if !reflect.DeepEqual(off.Warnings, want) {
 		t.Errorf("warnings %q, want %q", off.Warnings, want)
@@ -289,8 +303,7 @@ func TestExemptionsListAtLoad(t *testing.T) {
 		err.Error() != "exemptions[0].expires_at: 2026-07-15T00:00:00Z is beyond the maximum of 30 days from now (governance.exemption_approval.max_duration or exemptions.maxDuration; latest allowed: 2026-07-14T00:00:00Z)" {
 		t.Errorf("an expiry beyond the maximum: error %v", err)
 	}
-	longer := governanceYAML[:strings.Index(governanceYAML, "  emergency_override")] + exemptionsYAML
-	longer = strings.Replace(longer, `max_duration: "30d"`, `max_duration: "60d"`, 1)
+	longer := "governance:\n  exemption_approval:\n    max_duration: \"60d\"\n" + exemptionsYAML
 	if _, err := config.ParseWith([]byte(longer), e, at(loadedAt.Add(-24*time.Hour))); err != nil {
 		t.Errorf("governance max_duration 60d: %v", err)
 	}

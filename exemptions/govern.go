@@ -58,6 +58,9 @@ func ValidateException(g *Governance, known func(string) bool, pe, old *v1alpha1
 			}
 		}
 	}
+	if spec.Emergency && g.EmergencyOff {
+		add("spec.emergency: emergency exceptions are turned off (governance.emergency_override.enabled: false); ask for a regular one")
+	}
 	if strings.TrimSpace(spec.Reason) == "" {
 		add("spec.reason: say why the exception is needed")
 	}
