@@ -27,7 +27,8 @@ FUZZ_TARGETS := \
 	./exemptions:FuzzParseDuration \
 	./exemptions:FuzzAnnotationExemption \
 	./attestation:FuzzImageGlob \
-	./attestation:FuzzRetryAfter
+	./attestation:FuzzRetryAfter \
+	./policies/gatekeeper:FuzzParse
 
 .PHONY: all build test unit e2e controlplane lint generate verify-generated bench fuzz run run-webhook e2e-kind image clean
 

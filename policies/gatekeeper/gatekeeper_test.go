@@ -148,6 +148,8 @@ func TestParseErrors(t *testing.T) {
 		{"template not yaml", "kind: [", func(b []byte) error { _, err := gatekeeper.ParseTemplate(b); return err }, gatekeeper.ErrInvalidYAML},
 		{"template unknown version", "apiVersion: templates.gatekeeper.sh/v9\nkind: ConstraintTemplate\n",
 			func(b []byte) error { _, err := gatekeeper.ParseTemplate(b); return err }, gatekeeper.ErrNotTemplate},
+		{"code without source", "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: x}\nspec:\n  targets:\n    - target: admission.k8s.gatekeeper.sh\n      code: [{engine: K8sNativeValidation}]\n",
+			func(b []byte) error { _, err := gatekeeper.ParseTemplate(b); return err }, gatekeeper.ErrInvalidTemplate},
 		{"constraint of another group", "apiVersion: v1\nkind: ConfigMap\n",
 			func(b []byte) error { _, err := gatekeeper.ParseConstraint(b); return err }, gatekeeper.ErrNotConstraint},
 		{"objects not yaml", "a: b\n---\n: : :\n", func(b []byte) error { _, err := gatekeeper.ParseObjects(b); return err }, gatekeeper.ErrInvalidYAML},

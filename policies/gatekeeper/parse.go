@@ -24,6 +24,8 @@ var (
 	ErrNotTemplate = errors.New("not a ConstraintTemplate")
 	// ErrNotConstraint: the document is not a Constraint (group constraints.gatekeeper.sh).
 	ErrNotConstraint = errors.New("not a Constraint")
+	// ErrInvalidTemplate: a ConstraintTemplate lacks what its CRD requires.
+	ErrInvalidTemplate = errors.New("invalid ConstraintTemplate")
 	// ErrInvalidYAML: the document is not YAML or JSON of an object.
 	ErrInvalidYAML = errors.New("invalid yaml")
 )
@@ -131,6 +133,15 @@ func TemplateFrom(u *unstructured.Unstructured) (*Template, error) {
 	ct, err := v.ToVersionless()
 	if err != nil {
 		return nil, fmt.Errorf("ConstraintTemplate %s: %w", u.GetName(), err)
+	}
+	// The CRD requires engine and source in each code entry; the drivers assume them (Gatekeeper's k8scel
+	// schema dereferences a missing source).
+	for i, t := range ct.Spec.Targets {
+		for j, c := range t.Code {
+			if c.Engine == "" || c.Source == nil || c.Source.Value == nil {
+				return nil, fmt.Errorf("%w %s: spec.targets[%d].code[%d]: engine and source are required", ErrInvalidTemplate, u.GetName(), i, j)
+			}
+		}
 	}
 	return &Template{ct: ct}, nil
 }
