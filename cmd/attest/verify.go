@@ -15,6 +15,7 @@ import (
 type suiteOptions struct {
 	run     string
 	verbose bool
+	cel     bool
 }
 
 func newVerifyCommand(a app) *cobra.Command {
@@ -35,6 +36,7 @@ func newVerifyCommand(a app) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&o.run, "run", "r", "", `regular expression selecting tests and cases by name: "TEST//CASE", or one expression for either`)
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "print every test and case, and the output of Rego print()")
+	f.BoolVar(&o.cel, "enable-k8s-native-validation", true, "run K8sNativeValidation (CEL) sources; false runs the Rego of templates that have both, as gator's flag")
 	return cmd
 }
 
@@ -66,7 +68,7 @@ func runVerify(cmd *cobra.Command, a app, o suiteOptions, paths []string) error 
 	if len(suites) == 0 {
 		return usageError(errors.New("no test suites (test.gatekeeper.sh Suite files) in " + strings.Join(paths, ", ")))
 	}
-	runner := &verify.Runner{FS: os.DirFS("/"), Root: "/", Filter: filter, Clock: a.clock, Print: o.verbose}
+	runner := &verify.Runner{FS: os.DirFS("/"), Root: "/", Filter: filter, Clock: a.clock, Print: o.verbose, NoCEL: !o.cel}
 	results := make([]verify.SuiteResult, 0, len(suites))
 	for _, s := range suites {
 		results = append(results, runner.Run(cmd.Context(), s))

@@ -31,6 +31,8 @@ func TestVerify(t *testing.T) {
 		{"failure names the file", []string{failing}, 1, "FAIL\t../../policies/gatekeeper/verify/testdata/failing/suite.yaml\t0.000s\nFAIL\n", ""},
 		{"directory without suites", []string{filepath.Join(suites, "broken")}, 2, "", "no test suites"},
 		{"missing path", []string{filepath.Join(suites, "nope") + "/..."}, 2, "", "no such file or directory"},
+		{"without CEL a CEL-only template is not added", []string{"--enable-k8s-native-validation=false", filepath.Join(suites, "allowedregistries")}, 1,
+			"--- FAIL: company-registries", ""},
 		{"bad filter", []string{"--run", "a//b//c", suites}, 2, "", `at most one "//"`},
 		{"no arguments", nil, 2, "", "requires at least 1 arg"},
 	}

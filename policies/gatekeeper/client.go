@@ -44,6 +44,9 @@ type Options struct {
 	EnforcementPoint string
 	// Print, if set, receives the output of Rego print() calls, one line each.
 	Print io.Writer
+	// NoCEL leaves K8sNativeValidation out (gator's --enable-k8s-native-validation=false): templates with both
+	// sources run their Rego, templates with CEL only cannot be added.
+	NoCEL bool
 }
 
 // A Client holds templates, constraints and data.inventory, and reviews objects against them.
@@ -82,12 +85,12 @@ func New(o Options) (*Client, error) {
 		return nil, fmt.Errorf("rego driver: %w", err)
 	}
 	// The CEL driver first: a template with both sources runs its CEL, as in Gatekeeper and gator.
-	cc, err := constraintclient.NewClient(
-		constraintclient.Targets(&target.K8sValidationTarget{}),
-		constraintclient.Driver(newCELDriver()),
-		constraintclient.Driver(regoDriver),
-		constraintclient.EnforcementPoints(ep),
-	)
+	opts := []constraintclient.Opt{constraintclient.Targets(&target.K8sValidationTarget{})}
+	if !o.NoCEL {
+		opts = append(opts, constraintclient.Driver(newCELDriver()))
+	}
+	opts = append(opts, constraintclient.Driver(regoDriver), constraintclient.EnforcementPoints(ep))
+	cc, err := constraintclient.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("constraint client: %w", err)
 	}

@@ -517,3 +517,17 @@ spec:
 		t.Errorf("print output %q", got)
 	}
 }
+
+func TestNoCEL(t *testing.T) {
+	c, err := gatekeeper.New(gatekeeper.Options{NoCEL: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.AddTemplate(ctx, template(t, "allowedregistries/template.yaml")); err == nil || !strings.Contains(err.Error(), "no language driver") {
+		t.Errorf("a CEL-only template without the CEL driver: err = %v", err)
+	}
+	if err := c.AddTemplate(ctx, template(t, "requiredlabels/template.yaml")); err != nil {
+		t.Errorf("a Rego template without the CEL driver: %v", err)
+	}
+}

@@ -83,6 +83,8 @@ type Runner struct {
 	Clock clock.PassiveClock
 	// Print collects the output of Rego print() calls per case (gator verify --verbose).
 	Print bool
+	// NoCEL runs templates without the K8sNativeValidation engine (their Rego, when they have both).
+	NoCEL bool
 	// Root is where FS is rooted, for the paths errors name ("/" for os.DirFS("/")); "" names FS paths.
 	Root string
 }
@@ -169,7 +171,7 @@ func (r *Runner) client(ctx context.Context, dir string, t *Test, print *bytes.B
 	if t.Constraint == "" {
 		return nil, fmt.Errorf("%w: missing constraint", ErrInvalidSuite)
 	}
-	opts := gatekeeper.Options{EnforcementPoint: gatekeeper.EnforcementPointGator}
+	opts := gatekeeper.Options{EnforcementPoint: gatekeeper.EnforcementPointGator, NoCEL: r.NoCEL}
 	if print != nil {
 		opts.Print = print
 	}
