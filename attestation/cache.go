@@ -104,6 +104,11 @@ func (c *Cache) verdict(ctx context.Context, key string, verify func(context.Con
 	}
 	c.o.Metrics.cacheLookup(false)
 	ch := c.flights.DoChan(key, func() (any, error) {
+		// A flight that ended between the lookup above and this one has stored the verdict: use it, or two
+		// verifications of one digest would run where one was asked for.
+		if e, ok := c.verdicts.Get(key); ok && c.o.Clock.Now().Before(e.expires) {
+			return e.facts, nil
+		}
 		wctx, cancel := detach(ctx)
 		defer cancel()
 		f := verify(wctx)
