@@ -73,8 +73,8 @@ func ParseReference(image string) (Reference, error) {
 	return out, nil
 }
 
-// The parts of the distribution/reference grammar, used only to say which part of a refused reference is wrong:
-// whether a reference is accepted is decided by distribution/reference alone.
+// The parts of the distribution/reference grammar, used to say which part of a refused reference is wrong and to
+// check configured trusted registries: whether a reference is accepted is decided by distribution/reference alone.
 var (
 	hostPart      = regexp.MustCompile(`^` + reference.DomainRegexp.String() + `$`)
 	pathComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)

@@ -121,7 +121,7 @@ func runtimeReading(s string) (registry, repository, tag, digest string, ok bool
 // registry, repository, tag and digest. The two documented spellings differ only in form: hosts are lower-cased
 // (DNS names are case-insensitive) and Docker Hub is written index.docker.io, as go-containerregistry and the
 // policies' input write it, where distribution/reference writes docker.io.
-func agreeWithRuntime(t *testing.T, s string) {
+func agreeWithRuntime(t *testing.T, s string) (accepted bool) {
 	t.Helper()
 	reg, repo, tag, digest, ok := runtimeReading(s)
 	ref, err := attestation.ParseReference(s)
@@ -132,7 +132,7 @@ func agreeWithRuntime(t *testing.T, s string) {
 		if !strings.Contains(err.Error(), "is not a valid reference") && s != "" {
 			t.Fatalf("%q: refusal does not say it is not a valid reference: %v", s, err)
 		}
-		return
+		return false
 	}
 	reg = strings.ToLower(reg)
 	if reg == "docker.io" {
@@ -149,6 +149,7 @@ func agreeWithRuntime(t *testing.T, s string) {
 	if ref != want {
 		t.Fatalf("%q:\nATTEST  %+v\nruntime %+v", s, ref, want)
 	}
+	return true
 }
 
 // referencePieces are the parts generated references are made of: valid ones and each way a part goes wrong.
@@ -241,16 +242,15 @@ func mutateReference(r *rand.Rand, s string) string {
 // and mutations of them, ATTEST accepts exactly what distribution/reference accepts and normalises it alike.
 func TestParseReferenceAgreesWithRuntimeGrammar(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 2026))
-	n := 20000
+	n := 5000 // 10,000 references; FuzzParseReference asserts the same agreement for as long as it runs
 	if testing.Short() {
-		n = 2000
+		n = 1000
 	}
 	accepted, refused := 0, 0
 	for range n {
 		s := generateReference(r)
 		for _, c := range []string{s, mutateReference(r, s)} {
-			agreeWithRuntime(t, c)
-			if _, err := attestation.ParseReference(c); err == nil {
+			if agreeWithRuntime(t, c) {
 				accepted++
 			} else {
 				refused++
