@@ -32,6 +32,7 @@ import (
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/hack/internal/loadenv"
 	"github.com/continuums/attest/webhook"
 	"github.com/continuums/attest/webhook/webhooktest"
 )
@@ -54,9 +55,9 @@ func main() {
 		debug.SetGCPercent(400)
 		debug.SetMemoryLimit(96 << 20)
 	}
-	t := &tb{}
+	t := &loadenv.TB{}
 	err := run(t, o)
-	t.close()
+	t.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
@@ -72,31 +73,31 @@ type options struct {
 	cpuprofile       string
 }
 
-func run(t *tb, o options) error {
+func run(t *loadenv.TB, o options) error {
 	ctx := context.Background()
-	e, err := newEnv(t, o.example)
+	e, err := loadenv.NewEnv(t, o.example, loadenv.Options{})
 	if err != nil {
 		return err
 	}
-	images := [3]string{e.push("team/migrate"), e.push("team/app"), e.push("team/proxy")}
-	p, err := e.pipeline(1024, false)
+	images := [3]string{e.Push("team/migrate").Tagged, e.Push("team/app").Tagged, e.Push("team/proxy").Tagged}
+	p, err := newPipeline(e, 1024, false)
 	if err != nil {
 		return err
 	}
-	repeat, err := e.pipeline(1024, true)
+	repeat, err := newPipeline(e, 1024, true)
 	if err != nil {
 		return err
 	}
-	obj, err := p.mutated(ctx, deployment(images))
+	obj, err := p.mutated(ctx, loadenv.Deployment("web", images))
 	if err != nil {
 		return err
 	}
-	body := review("0b1c2d3e", obj)
+	body := loadenv.Review("0b1c2d3e", obj)
 	if err := p.describe(ctx, obj); err != nil {
 		return err
 	}
 	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = drain(r.Body)
+		_, _ = loadenv.Drain(r.Body)
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b1c2d3e","allowed":true}}`))
 	})
@@ -137,7 +138,7 @@ func run(t *tb, o options) error {
 			float64(med[2].p50)/float64(med[0].p50), float64(med[2].p99)/float64(med[0].p99))
 	}
 	if o.cache > 0 {
-		return memory(ctx, t, e, o)
+		return memory(ctx, e, o)
 	}
 	return nil
 }
