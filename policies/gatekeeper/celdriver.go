@@ -79,7 +79,16 @@ func (d *celDriver) AddTemplate(_ context.Context, ct *templates.ConstraintTempl
 		return err
 	}
 	// Only the driver's own variables see the constraint (params); the template's expressions see variables.params.
-	compiler.CompileAndStoreVariables(append(gatekeeperVariables(), vars...), cel.OptionalVariableDeclarations{HasParams: true}, environment.StoredExpressions)
+	var errs []error
+	for _, v := range append(gatekeeperVariables(), vars...) {
+		r := compiler.CompileAndStoreVariable(v, cel.OptionalVariableDeclarations{HasParams: true}, environment.StoredExpressions)
+		if r.Error != nil {
+			errs = append(errs, fmt.Errorf("variable %s: %w", v.GetName(), r.Error))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
 	decls := cel.OptionalVariableDeclarations{}
 
 	failurePolicy, err := source.GetFailurePolicy()

@@ -442,6 +442,7 @@ func TestBrokenTemplates(t *testing.T) {
 		{"broken/rego-syntax.yaml", []string{"attestbrokenrego", "rego_parse_error", "template:6"}},
 		{"broken/rego-undefined-function.yaml", []string{"attestundefinedfunction", "rego_type_error: undefined function is_privileged"}},
 		{"broken/cel-expression.yaml", []string{"attestbrokencel", "validation[0]", "undefined field 'undeclared'"}},
+		{"broken/cel-variable.yaml", []string{"attestbrokencelvariable", "variable names", "no matching overload"}},
 		{"broken/name-not-kind.yaml", []string{`"required-labels" is not equal to the lowercase of CRD's Kind`}},
 		{"broken/unknown-target.yaml", []string{`target "mutation.k8s.gatekeeper.sh" not recognized`}},
 	}
