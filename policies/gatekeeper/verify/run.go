@@ -164,7 +164,7 @@ func (r *Runner) runTest(ctx context.Context, dir string, t *Test) TestResult {
 }
 
 // client returns a new Client holding the test's template and constraint.
-func (r *Runner) client(ctx context.Context, dir string, t *Test, print *bytes.Buffer) (*gatekeeper.Client, error) {
+func (r *Runner) client(ctx context.Context, dir string, t *Test, printed *bytes.Buffer) (*gatekeeper.Client, error) {
 	if t.Template == "" {
 		return nil, fmt.Errorf("%w: missing template", ErrInvalidSuite)
 	}
@@ -172,8 +172,8 @@ func (r *Runner) client(ctx context.Context, dir string, t *Test, print *bytes.B
 		return nil, fmt.Errorf("%w: missing constraint", ErrInvalidSuite)
 	}
 	opts := gatekeeper.Options{EnforcementPoint: gatekeeper.EnforcementPointGator, NoCEL: r.NoCEL}
-	if print != nil {
-		opts.Print = print
+	if printed != nil {
+		opts.Print = printed
 	}
 	c, err := gatekeeper.New(opts)
 	if err != nil {
@@ -207,26 +207,26 @@ func (r *Runner) client(ctx context.Context, dir string, t *Test, print *bytes.B
 
 func (r *Runner) runCase(ctx context.Context, dir string, t *Test, c *Case) CaseResult {
 	start := r.now()
-	var print *bytes.Buffer
+	var printed *bytes.Buffer
 	if r.Print {
-		print = &bytes.Buffer{}
+		printed = &bytes.Buffer{}
 	}
-	err := r.checkCase(ctx, dir, t, c, print)
+	err := r.checkCase(ctx, dir, t, c, printed)
 	res := CaseResult{Name: c.Name, Err: err, Runtime: r.since(start)}
-	if print != nil {
-		res.Print = print.String()
+	if printed != nil {
+		res.Print = printed.String()
 	}
 	return res
 }
 
-func (r *Runner) checkCase(ctx context.Context, dir string, t *Test, c *Case, print *bytes.Buffer) error {
+func (r *Runner) checkCase(ctx context.Context, dir string, t *Test, c *Case, printed *bytes.Buffer) error {
 	if c.Object == "" {
 		return fmt.Errorf("%w: must define object", ErrInvalidCase)
 	}
 	if len(c.Assertions) == 0 {
 		return fmt.Errorf("%w: assertions must be non-empty", ErrInvalidCase)
 	}
-	client, err := r.client(ctx, dir, t, print)
+	client, err := r.client(ctx, dir, t, printed)
 	if err != nil {
 		return err
 	}
