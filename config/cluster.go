@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -92,6 +94,8 @@ type ClusterResources struct {
 	layered *Layered
 	log     *slog.Logger
 	changed chan struct{}
+	synced  atomic.Bool // the resources have been handed to the Layered once
+	noCRDs  atomic.Bool // the last attempt to watch found the CRDs not installed
 }
 
 // NewClusterResources prepares the informers; Start runs them.
@@ -127,6 +131,7 @@ func (c *ClusterResources) Start(ctx context.Context) error {
 		if err == nil || ctx.Err() != nil {
 			break
 		}
+		c.noCRDs.Store(meta.IsNoMatchError(err))
 		if !warned {
 			c.log.Warn("Policy and PolicyConfig resources are not available yet; retrying every 10s (the config file applies)", "error", err.Error())
 			warned = true
@@ -145,6 +150,16 @@ func (c *ClusterResources) Start(ctx context.Context) error {
 			c.sync(ctx)
 		}
 	}
+}
+
+// Synced reports whether the Policy and PolicyConfig resources are in the configuration (read once from synced
+// informers, which keep them across a lost watch and relist when the API server answers again), or their CRDs are
+// not installed and the file applies alone.
+func (c *ClusterResources) Synced() error {
+	if c.synced.Load() || c.noCRDs.Load() {
+		return nil
+	}
+	return errors.New("policy resources: Policies and PolicyConfigs not synced yet")
 }
 
 func (c *ClusterResources) watch(ctx context.Context) error {
@@ -190,6 +205,7 @@ func (c *ClusterResources) sync(ctx context.Context) {
 		return
 	}
 	c.layered.SetResources(Resources{Policies: pols.Items, Configs: cfgs.Items})
+	c.synced.Store(true)
 	eff := c.layered.Current()
 	if eff == nil {
 		return

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -45,6 +46,8 @@ type Cluster struct {
 	log       *slog.Logger
 	clock     clock.PassiveClock
 	available atomic.Bool
+	noCRD     atomic.Bool                      // the PolicyException CRD is not installed (last seen)
+	owners    atomic.Pointer[[]cache.Informer] // set once every owner kind is watched
 	gov       func() *Governance
 }
 
@@ -73,35 +76,79 @@ func NewCluster(cfg *rest.Config, reg prometheus.Registerer, gov func() *Governa
 	return cl, nil
 }
 
-// Start runs the informers until ctx ends. Owner informers start at once; the PolicyException informer is
-// retried every 10 s until its CRD exists, so installing the CRD later needs no restart.
+// Start runs the informers until ctx ends. Owner informers are created as soon as the API server answers
+// (retried every 2 s while it does not, so a replica started while it is down waits instead of exiting); the
+// PolicyException informer is retried every 10 s until its CRD exists, so installing the CRD later needs no restart.
 func (c *Cluster) Start(ctx context.Context) error {
-	for _, gvk := range ownerKinds {
-		if _, err := c.cache.GetInformer(ctx, metadataOf(gvk), cache.BlockUntilSynced(false)); err != nil {
-			return fmt.Errorf("watch %s metadata: %w", gvk.Kind, err)
+	go c.watch(ctx)
+	return c.cache.Start(ctx)
+}
+
+func (c *Cluster) watch(ctx context.Context) {
+	wait := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
 		}
 	}
-	go func() {
-		warned := false
-		for {
-			if _, err := c.cache.GetInformer(ctx, &v1alpha1.PolicyException{}, cache.BlockUntilSynced(false)); err == nil {
-				if c.cache.WaitForCacheSync(ctx) {
-					c.available.Store(true)
-					c.log.Info("PolicyExceptions are being watched")
-				}
-				return
-			} else if !warned {
-				c.log.Warn("PolicyExceptions are not available yet; retrying every 10s (annotation exemptions still apply)", "error", err.Error())
-				warned = true
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(10 * time.Second):
-			}
+	owners := make([]cache.Informer, 0, len(ownerKinds))
+	warned := false
+	for len(owners) < len(ownerKinds) {
+		inf, err := c.cache.GetInformer(ctx, metadataOf(ownerKinds[len(owners)]), cache.BlockUntilSynced(false))
+		if err == nil {
+			owners = append(owners, inf)
+			continue
 		}
-	}()
-	return c.cache.Start(ctx)
+		if !warned {
+			c.log.Warn("cannot watch owners yet; retrying every 2s", "kind", ownerKinds[len(owners)].Kind, "error", err.Error())
+			warned = true
+		}
+		if !wait(2 * time.Second) {
+			return
+		}
+	}
+	c.owners.Store(&owners)
+	warned = false
+	for {
+		_, err := c.cache.GetInformer(ctx, &v1alpha1.PolicyException{}, cache.BlockUntilSynced(false))
+		if err == nil {
+			if c.cache.WaitForCacheSync(ctx) {
+				c.available.Store(true)
+				c.log.Info("PolicyExceptions are being watched")
+			}
+			return
+		}
+		c.noCRD.Store(meta.IsNoMatchError(err))
+		if !warned {
+			c.log.Warn("PolicyExceptions are not available yet; retrying every 10s (annotation exemptions still apply)", "error", err.Error())
+			warned = true
+		}
+		if !wait(10 * time.Second) {
+			return
+		}
+	}
+}
+
+// Synced reports what is not filled yet: the owners' informers, and the PolicyExceptions' unless their CRD is not
+// installed (then no exception applies, as ErrNoExceptionsYet says, and the webhook may be ready without them).
+// An informer stays synced once it has been: across a lost watch it keeps its objects and relists when the API
+// server answers again.
+func (c *Cluster) Synced() error {
+	owners := c.owners.Load()
+	if owners == nil {
+		return errors.New("exemptions: owners (Deployments, ReplicaSets, ...) are not watched yet")
+	}
+	for i, inf := range *owners {
+		if !inf.HasSynced() {
+			return fmt.Errorf("exemptions: %s metadata not synced yet", ownerKinds[i].Kind)
+		}
+	}
+	if !c.available.Load() && !c.noCRD.Load() {
+		return errors.New("exemptions: PolicyExceptions not synced yet")
+	}
+	return nil
 }
 
 // Exceptions implements Lookup.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -117,12 +118,14 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	layered := config.NewLayered(current, lib)
 	current = layered.Current
+	var synced []func() error // each cluster cache: nil once filled; /readyz fails until all are
 	if restConfig != nil {
 		resources, err := config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources"))
 		if err != nil {
 			return err
 		}
 		g.Go(func() error { return resources.Start(ctx) })
+		synced = append(synced, resources.Synced)
 	}
 	var lookup exemptions.Lookup
 	if restConfig != nil {
@@ -137,6 +140,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		}
 		g.Go(func() error { return cluster.Start(ctx) })
 		lookup = cluster
+		synced = append(synced, cluster.Synced)
 	}
 	verifier, keychain, err := imageVerification(o.verify, reg, restConfig, log.With("component", "verification"))
 	if err != nil {
@@ -149,6 +153,14 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	namespaces, err := namespaceLookup(ctx, restConfig, log)
 	if err != nil {
 		return err
+	}
+	if n, ok := namespaces.(*webhook.InformerNamespaces); ok {
+		synced = append(synced, func() error {
+			if !n.Synced() {
+				return fmt.Errorf("namespace cache not synced yet")
+			}
+			return nil
+		})
 	}
 	certsWritten, err := manageCerts(ctx, g, o, restConfig, log)
 	if err != nil {
@@ -171,7 +183,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 			if current() == nil {
 				return fmt.Errorf("no configuration loaded")
 			}
-			return nil
+			var errs []error
+			for _, s := range synced {
+				if err := s(); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return errors.Join(errs...)
 		},
 	})
 	if err != nil {
