@@ -2,6 +2,7 @@ package manifest_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -153,7 +154,7 @@ func TestWalkKeepsOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	manifest.Walk(srcs, 4, func(doc manifest.Document, err error) string {
+	manifest.Walk(context.Background(), srcs, 4, func(doc manifest.Document, err error) string {
 		if err != nil {
 			return "read error"
 		}
@@ -191,7 +192,7 @@ func TestWalkReportsUnreadableSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	manifest.Walk(srcs, 2, func(doc manifest.Document, err error) string {
+	manifest.Walk(context.Background(), srcs, 2, func(doc manifest.Document, err error) string {
 		if err != nil {
 			return doc.File + ": " + err.Error()
 		}
@@ -199,5 +200,24 @@ func TestWalkReportsUnreadableSources(t *testing.T) {
 	}, func(s string) { got = append(got, s) })
 	if want := []string{dir + "/a.yaml", "<stdin>: read <stdin>: boom"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// A cancelled walk reads no further: an interrupted check of an endless stream ends.
+func TestWalkStopsWhenCancelled(t *testing.T) {
+	src := &endless{}
+	srcs, err := manifest.Collect([]string{"-"}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	manifest.Walk(ctx, srcs, 2, func(manifest.Document, error) int { return 1 }, func(int) {
+		if n++; n == 100 {
+			cancel()
+		}
+	})
+	if n < 100 || n > 100+20 {
+		t.Errorf("%d documents emitted after cancelling at the 100th, want at most the read-ahead window more", n)
 	}
 }

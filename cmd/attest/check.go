@@ -221,12 +221,15 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 			return err
 		}
 		defer sink.close()
-		manifest.Walk(sources, runtime.GOMAXPROCS(0), func(doc manifest.Document, err error) docReport {
+		manifest.Walk(ctx, sources, runtime.GOMAXPROCS(0), func(doc manifest.Document, err error) docReport {
 			if err != nil {
 				return docReport{inputErrs: []string{err.Error()}}
 			}
 			return checkDocument(ctx, eval, doc, o.namespace, now, req)
 		}, sink.add)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("check interrupted after %d objects: %w", run.report.Objects, err)
+		}
 		if err := sink.err(); err != nil {
 			return err
 		}

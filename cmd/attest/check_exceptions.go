@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	goruntime "runtime"
 
@@ -53,7 +54,7 @@ func readExceptions(sources []manifest.Source, namespace string) ([]v1alpha1.Pol
 		return nil, nil, nil
 	}
 	var owners []metav1.PartialObjectMetadata
-	manifest.Walk(sources, goruntime.GOMAXPROCS(0), func(doc manifest.Document, err error) []metav1.PartialObjectMetadata {
+	manifest.Walk(context.Background(), sources, goruntime.GOMAXPROCS(0), func(doc manifest.Document, err error) []metav1.PartialObjectMetadata {
 		if err != nil {
 			return nil
 		}
