@@ -282,17 +282,18 @@ func post(tb testing.TB, s *webhooktest.Served, path string, body []byte) answer
 	return do(tb, s.Client, req)
 }
 
-// get fetches path and returns its status and body.
-func get(tb testing.TB, s *webhooktest.Served, path string) (int, string) {
+// get fetches url with s's client (which speaks HTTPS to the webhook port and HTTP to the others) and returns
+// its status and body.
+func get(tb testing.TB, s *webhooktest.Served, url string) (int, string) {
 	tb.Helper()
-	resp, err := s.Client.Get(s.URL + path)
+	resp, err := s.Client.Get(url)
 	if err != nil {
-		tb.Fatalf("GET %s: %v", path, err)
+		tb.Fatalf("GET %s: %v", url, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		tb.Fatalf("GET %s: %v", path, err)
+		tb.Fatalf("GET %s: %v", url, err)
 	}
 	return resp.StatusCode, string(body)
 }

@@ -2,19 +2,25 @@ package webhook
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/sync/errgroup"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 )
 
-// ServerOptions configure the TLS server.
+// ServerOptions configure the webhook's listeners: the TLS port the API server calls, and plain-HTTP ports for
+// metrics and for the kubelet's probes, as controller-runtime's managers separate them. The TLS port serves the
+// admission paths only, so what Prometheus and the kubelet reach is never the port that decides admissions.
 type ServerOptions struct {
 	Host string
 	Port int
@@ -22,20 +28,56 @@ type ServerOptions struct {
 	CertDir  string
 	CertName string
 	KeyName  string
-	Validate http.Handler
-	Mutate   http.Handler
+	// CertificatesWritten, when set, holds back the TLS port until it is closed (a managed certificate is being
+	// issued); metrics and probes serve at once, and /readyz fails until the TLS port is up.
+	CertificatesWritten <-chan struct{}
+	// TLSMinVersion is the lowest TLS version the webhook port accepts: tls.VersionTLS12 (the default) or
+	// tls.VersionTLS13. It is set explicitly so a GODEBUG setting cannot lower it. Cipher suites are Go's
+	// defaults: AEAD with forward secrecy first, no RSA key exchange, 3DES or RC4; TLS 1.3's are not configurable.
+	TLSMinVersion uint16
+	// EnableHTTP2 offers HTTP/2 by ALPN. Off by default, as controller-runtime advises since HTTP/2 Rapid Reset
+	// (CVE-2023-44487) and stream exhaustion (CVE-2023-39325): the API server calls webhooks over HTTP/1.1 just as
+	// well, and each connection then carries one request at a time.
+	EnableHTTP2 bool
+	Validate    http.Handler
+	Mutate      http.Handler
+	// MetricsBindAddress is host:port of the plain-HTTP /metrics listener; "" or "0" serves no metrics.
+	MetricsBindAddress string
 	// Gatherer serves /metrics, together with controller-runtime's own webhook series.
 	Gatherer prometheus.Gatherer
-	// Ready reports whether the webhook can decide requests (policies compiled, config loaded).
+	// HealthProbeBindAddress is host:port of the plain-HTTP /healthz and /readyz listener; "" or "0" serves none.
+	HealthProbeBindAddress string
+	// Ready reports whether the webhook can decide requests (policies compiled, config loaded); /readyz also
+	// requires the TLS port to accept connections.
 	Ready func() error
 }
 
-// Server is controller-runtime's webhook server with ATTEST's paths registered.
+// Server is controller-runtime's webhook server with ATTEST's paths registered, and the metrics and probe
+// listeners beside it.
 type Server struct {
-	srv crwebhook.Server
+	webhook      crwebhook.Server
+	certsWritten <-chan struct{}
+	plain        []plainServer
 }
 
-// NewServer registers /validate, /mutate, /healthz, /readyz and /metrics.
+type plainServer struct {
+	name, addr string
+	handler    http.Handler
+}
+
+// TLSVersion reads a --tls-min-version value: 1.2 or 1.3, or Kubernetes' spelling VersionTLS12, VersionTLS13.
+func TLSVersion(name string) (uint16, error) {
+	switch name {
+	case "1.2", "VersionTLS12":
+		return tls.VersionTLS12, nil
+	case "1.3", "VersionTLS13":
+		return tls.VersionTLS13, nil
+	}
+	return 0, fmt.Errorf("TLS minimum version %q: want 1.2 or 1.3 (older versions are not accepted)", name)
+}
+
+// NewServer registers the admission paths on the TLS port, /metrics on the metrics port and /healthz and /readyz
+// on the probe port.
 func NewServer(o ServerOptions) (*Server, error) {
 	if o.Validate == nil || o.Mutate == nil {
 		return nil, fmt.Errorf("webhook server: validate and mutate handlers are required")
@@ -43,45 +85,139 @@ func NewServer(o ServerOptions) (*Server, error) {
 	if o.CertDir == "" {
 		return nil, fmt.Errorf("webhook server: a certificate directory is required")
 	}
+	switch o.TLSMinVersion {
+	case 0:
+		o.TLSMinVersion = tls.VersionTLS12
+	case tls.VersionTLS12, tls.VersionTLS13:
+	default:
+		return nil, fmt.Errorf("webhook server: TLS minimum version %s is not accepted: want TLS 1.2 or 1.3", tls.VersionName(o.TLSMinVersion))
+	}
+	metricsOn, probesOn := enabled(o.MetricsBindAddress), enabled(o.HealthProbeBindAddress)
+	for _, a := range []struct {
+		flag, addr string
+		on         bool
+	}{{"metrics", o.MetricsBindAddress, metricsOn}, {"health probe", o.HealthProbeBindAddress, probesOn}} {
+		if _, _, err := net.SplitHostPort(a.addr); a.on && err != nil {
+			return nil, fmt.Errorf("webhook server: %s bind address %q: want HOST:PORT, :PORT or 0 to disable: %w", a.flag, a.addr, err)
+		}
+	}
+	if metricsOn && probesOn && o.MetricsBindAddress == o.HealthProbeBindAddress {
+		return nil, fmt.Errorf("webhook server: metrics and health probes both bind %s; give them separate ports", o.MetricsBindAddress)
+	}
 	if o.CertName == "" {
 		o.CertName = "tls.crt"
 	}
 	if o.KeyName == "" {
 		o.KeyName = "tls.key"
 	}
-	srv := crwebhook.NewServer(crwebhook.Options{Host: o.Host, Port: o.Port, CertDir: o.CertDir, CertName: o.CertName, KeyName: o.KeyName})
+	minVersion, http2 := o.TLSMinVersion, o.EnableHTTP2
+	srv := crwebhook.NewServer(crwebhook.Options{
+		Host: o.Host, Port: o.Port, CertDir: o.CertDir, CertName: o.CertName, KeyName: o.KeyName,
+		TLSOpts: []func(*tls.Config){func(c *tls.Config) {
+			c.MinVersion = minVersion
+			if !http2 {
+				// controller-runtime offers ["h2"]; a client that asks for HTTP/2 gets HTTP/1.1.
+				c.NextProtos = []string{"http/1.1"}
+			}
+		}},
+	})
 	srv.Register("/validate", o.Validate)
 	srv.Register("/mutate", o.Mutate)
 	// ATTEST's own resources (PolicyException, Policy, PolicyConfig) have their own webhook entries and paths,
 	// so their rules and failure policy are separate from the workloads'; the pipeline tells them apart by kind.
 	srv.Register("/validate-policy-resources", o.Validate)
 	srv.Register("/mutate-policy-resources", o.Mutate)
-	srv.Register("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("ok"))
-	}))
-	srv.Register("/readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o.Ready != nil {
-			if err := o.Ready(); err != nil {
+	s := &Server{webhook: srv, certsWritten: o.CertificatesWritten}
+	if metricsOn {
+		gatherers := firstWins{crmetrics.Registry}
+		if o.Gatherer != nil {
+			gatherers = append(gatherers, o.Gatherer)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
+		s.plain = append(s.plain, plainServer{name: "metrics", addr: o.MetricsBindAddress, handler: mux})
+	}
+	if probesOn {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			_, _ = w.Write([]byte("ok"))
+		})
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+			if o.Ready != nil {
+				if err := o.Ready(); err != nil {
+					http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+					return
+				}
+			}
+			if err := srv.StartedChecker()(r); err != nil {
 				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}
-		}
-		if err := srv.StartedChecker()(r); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = w.Write([]byte("ok"))
-	}))
-	gatherers := firstWins{crmetrics.Registry}
-	if o.Gatherer != nil {
-		gatherers = append(gatherers, o.Gatherer)
+			_, _ = w.Write([]byte("ok"))
+		})
+		s.plain = append(s.plain, plainServer{name: "health probe", addr: o.HealthProbeBindAddress, handler: mux})
 	}
-	srv.Register("/metrics", promhttp.HandlerFor(gatherers, promhttp.HandlerOpts{}))
-	return &Server{srv: srv}, nil
+	return s, nil
 }
 
-// Start serves until ctx ends.
-func (s *Server) Start(ctx context.Context) error { return s.srv.Start(ctx) }
+func enabled(addr string) bool { return addr != "" && addr != "0" }
+
+// Start binds the metrics and probe ports (failing at once if either is taken), opens the TLS port once the
+// certificates are written, and serves until ctx ends or one listener fails.
+func (s *Server) Start(ctx context.Context) error {
+	listeners := make([]net.Listener, len(s.plain))
+	for i, p := range s.plain {
+		l, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			for _, prev := range listeners[:i] {
+				_ = prev.Close()
+			}
+			return fmt.Errorf("%s server: %w", p.name, err)
+		}
+		listeners[i] = l
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for i, p := range s.plain {
+		g.Go(func() error { return servePlain(ctx, p, listeners[i]) })
+	}
+	g.Go(func() error {
+		if s.certsWritten != nil {
+			select {
+			case <-s.certsWritten:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		return s.webhook.Start(ctx)
+	})
+	return g.Wait()
+}
+
+// servePlain serves HTTP/1.1 without TLS (Go serves no cleartext HTTP/2 unless asked) until ctx ends.
+func servePlain(ctx context.Context, p plainServer, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           p.handler,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		MaxHeaderBytes:    1 << 20,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+	}
+	shutdown := make(chan error, 1)
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown <- srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s server: %w", p.name, err)
+	}
+	if err := <-shutdown; err != nil {
+		return fmt.Errorf("%s server: shutdown: %w", p.name, err)
+	}
+	return nil
+}
 
 // firstWins gathers several registries and keeps the first family of each name: controller-runtime registers the
 // Go and process collectors in its own registry as soon as its manager package is linked (certificate rotation

@@ -32,6 +32,10 @@ import (
 type serveOptions struct {
 	host          string
 	port          int
+	tlsMinVersion string
+	enableHTTP2   bool
+	metricsAddr   string
+	probeAddr     string
 	certDir       string
 	config        string
 	mode          string
@@ -56,7 +60,11 @@ func newServeCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.host, "host", "", "address to listen on (default: all)")
-	f.IntVar(&o.port, "port", 9443, "HTTPS port")
+	f.IntVar(&o.port, "port", 9443, "HTTPS port of the webhook; it serves /validate, /mutate, /validate-policy-resources and /mutate-policy-resources only")
+	f.StringVar(&o.tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version the webhook port accepts: 1.2 or 1.3 (cipher suites are Go's defaults)")
+	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "offer HTTP/2 on the webhook port; off by default since HTTP/2 Rapid Reset (CVE-2023-44487), as controller-runtime advises")
+	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "HOST:PORT of /metrics over plain HTTP, apart from the webhook port; 0 disables it")
+	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "HOST:PORT of /healthz and /readyz over plain HTTP, apart from the webhook port; 0 disables them")
 	f.StringVar(&o.certDir, "cert-dir", "/tls", "directory with tls.crt and tls.key (reloaded on change)")
 	f.StringVar(&o.config, "config", "", "policies.yaml, reloaded on change (default: every policy as the library ships it)")
 	f.StringVar(&o.mode, "mode", "", "audit: downgrade every enforced policy to audit (safe first install)")
@@ -84,6 +92,10 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	mode, err := parseGlobalMode(o.mode)
 	if err != nil {
 		return usageError(err)
+	}
+	tlsMin, err := webhook.TLSVersion(o.tlsMinVersion)
+	if err != nil {
+		return usageError(fmt.Errorf("--tls-min-version: %w", err))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -178,7 +190,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return usageError(err)
 	}
 	srv, err := webhook.NewServer(webhook.ServerOptions{
-		Host: o.host, Port: o.port, CertDir: o.certDir, Validate: validate, Mutate: mutate, Gatherer: reg,
+		Host: o.host, Port: o.port, CertDir: o.certDir, CertificatesWritten: certsWritten,
+		TLSMinVersion: tlsMin, EnableHTTP2: o.enableHTTP2, Validate: validate, Mutate: mutate,
+		MetricsBindAddress: o.metricsAddr, Gatherer: reg, HealthProbeBindAddress: o.probeAddr,
 		Ready: func() error {
 			if current() == nil {
 				return fmt.Errorf("no configuration loaded")
@@ -193,16 +207,20 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		},
 	})
 	if err != nil {
-		return err
+		return usageError(err)
 	}
+	// Metrics and probes serve at once (/readyz says not ready until the webhook port is up); the webhook port
+	// opens once --cert-dir holds a serving pair.
+	g.Go(func() error { return srv.Start(ctx) })
 	g.Go(func() error {
 		select {
 		case <-certsWritten:
+			log.Info("attest serving", "port", o.port, "tls_min_version", o.tlsMinVersion, "http2", o.enableHTTP2,
+				"metrics", o.metricsAddr, "health_probes", o.probeAddr,
+				"policies", len(engine.Policies()), "config", o.config, "mode", string(mode))
 		case <-ctx.Done():
-			return nil
 		}
-		log.Info("attest serving", "port", o.port, "policies", len(engine.Policies()), "config", o.config, "mode", string(mode))
-		return srv.Start(ctx)
+		return nil
 	})
 	return g.Wait()
 }

@@ -135,7 +135,7 @@ func run(t *loadenv.TB, o options) error {
 		if err != nil {
 			return sample{}, err
 		}
-		m, err := loadenv.Scrape(scraper, s.Base+"/metrics", "go_goroutines", "go_gc_heap_live_bytes")
+		m, err := loadenv.Scrape(scraper, s.MetricsURL, "go_goroutines", "go_gc_heap_live_bytes")
 		if err != nil {
 			return sample{}, err
 		}

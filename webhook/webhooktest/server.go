@@ -31,10 +31,16 @@ func FreePort() (int, error) {
 
 // Served is a running webhook.Server.
 type Served struct {
-	// URL is the server's base URL, https://127.0.0.1:<port>.
+	// URL is the webhook port's base URL, https://127.0.0.1:<port>.
 	URL string
+	// MetricsURL is the metrics port's, http://127.0.0.1:<port> ("" when the options disabled it).
+	MetricsURL string
+	// ProbeURL is the health probe port's, http://127.0.0.1:<port> ("" when the options disabled it).
+	ProbeURL string
 	// Client trusts the server's CA only, keeps connections alive and uses no proxy.
 	Client *http.Client
+	// Pool trusts the server's CA, for clients of other TLS settings.
+	Pool *x509.CertPool
 	// CertDir holds the serving certificate; writing a new one there rotates it.
 	CertDir string
 }
@@ -50,9 +56,11 @@ func Client(pool *x509.CertPool) *http.Client {
 	}}
 }
 
-// Serve runs webhook.NewServer(o) on a free loopback port with a fresh certificate (o's Host, Port and CertDir are
-// set here) until the test ends, and returns once /healthz answers. The cleanup cancels the server's context and
-// waits for Start to return.
+// Serve runs webhook.NewServer(o) on free loopback ports with a fresh certificate (o's Host, Port and CertDir are
+// set here, and the metrics and probe addresses unless o sets them; "0" disables either) until the test ends, and
+// returns once the webhook port answers HTTP and the probe port's /healthz answers 200; with
+// o.CertificatesWritten open it returns once the probe port answers. The cleanup cancels the server's context
+// and waits for Start to return.
 func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 	tb.Helper()
 	dir := tb.TempDir()
@@ -65,6 +73,13 @@ func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 		tb.Fatal(err)
 	}
 	o.Host, o.Port, o.CertDir = Loopback, port, dir
+	s := &Served{URL: "https://" + net.JoinHostPort(Loopback, strconv.Itoa(port)), Client: Client(pool), Pool: pool, CertDir: dir}
+	if s.MetricsURL, err = plainAddress(&o.MetricsBindAddress); err != nil {
+		tb.Fatal(err)
+	}
+	if s.ProbeURL, err = plainAddress(&o.HealthProbeBindAddress); err != nil {
+		tb.Fatal(err)
+	}
 	srv, err := webhook.NewServer(o)
 	if err != nil {
 		tb.Fatal(err)
@@ -76,7 +91,6 @@ func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 		defer close(exited)
 		startErr = srv.Start(ctx)
 	}()
-	s := &Served{URL: "https://" + net.JoinHostPort(Loopback, strconv.Itoa(port)), Client: Client(pool), CertDir: dir}
 	tb.Cleanup(func() {
 		s.Client.CloseIdleConnections()
 		cancel()
@@ -85,34 +99,62 @@ func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 			tb.Errorf("webhook server: %v", startErr)
 		}
 	})
-	if err := s.awaitHealthy(exited); err != nil {
+	if err := s.awaitHealthy(exited, o.CertificatesWritten == nil); err != nil {
 		tb.Fatal(err)
 	}
 	return s
 }
 
-// awaitHealthy polls /healthz until it answers 200, the server exits, or a generous deadline passes (a hung
-// start-up, not a slow one).
-func (s *Served) awaitHealthy(exited <-chan struct{}) error {
+// plainAddress gives an unset bind address a free loopback port and returns its http:// base URL ("" for "0").
+func plainAddress(addr *string) (string, error) {
+	switch *addr {
+	case "0":
+		return "", nil
+	case "":
+		port, err := FreePort()
+		if err != nil {
+			return "", err
+		}
+		*addr = net.JoinHostPort(Loopback, strconv.Itoa(port))
+	}
+	return "http://" + *addr, nil
+}
+
+// awaitHealthy polls until the probe port's /healthz answers 200 and, with webhookToo, the webhook port answers
+// any HTTP response (it serves only the admission paths), or the server exits, or a generous deadline passes (a
+// hung start-up, not a slow one).
+func (s *Served) awaitHealthy(exited <-chan struct{}, webhookToo bool) error {
+	var urls []string
+	if s.ProbeURL != "" {
+		urls = append(urls, s.ProbeURL+"/healthz")
+	}
+	if webhookToo {
+		urls = append(urls, s.URL+"/")
+	}
 	deadline := time.Now().Add(time.Minute)
 	var last error
-	for time.Now().Before(deadline) {
-		select {
-		case <-exited:
-			return errors.New("webhook server exited before serving")
-		default:
-		}
-		resp, err := s.Client.Get(s.URL + "/healthz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+	for _, url := range urls {
+		for {
+			select {
+			case <-exited:
+				return errors.New("webhook server exited before serving")
+			default:
 			}
-			err = errors.New(resp.Status)
+			resp, err := s.Client.Get(url)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				if resp.StatusCode == http.StatusOK || url == s.URL+"/" {
+					break
+				}
+				err = errors.New(resp.Status)
+			}
+			last = err
+			if time.Now().After(deadline) {
+				return fmt.Errorf("webhook server did not become healthy: GET %s: %w", url, last)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
-		last = err
-		time.Sleep(10 * time.Millisecond)
 	}
-	return fmt.Errorf("webhook server did not become healthy: %w", last)
+	return nil
 }

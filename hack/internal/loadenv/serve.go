@@ -27,8 +27,12 @@ type Serve struct {
 	cmd *exec.Cmd
 	// PID is the serve process (a cp'd copy of the binary).
 	PID int
-	// Base is https://127.0.0.1:<port>.
+	// Base is https://127.0.0.1:<port>, the webhook port (the admission paths only).
 	Base string
+	// MetricsURL is http://127.0.0.1:<port>/metrics and ReadyzURL http://127.0.0.1:<port>/readyz: serve's metrics
+	// and probe ports, plain HTTP apart from the webhook port.
+	MetricsURL string
+	ReadyzURL  string
 	// Client trusts the serving certificate only.
 	Client *http.Client
 	// Pool holds the serving certificate, for more clients.
@@ -38,7 +42,8 @@ type Serve struct {
 	log     *os.File
 }
 
-// StartServe runs bin as `attest serve --config <Env's> <args...>` and returns once /readyz answers 200. It runs
+// StartServe runs bin as `attest serve --config <Env's> <args...>` on three free loopback ports (webhook, metrics,
+// probes) and returns once the probe port's /readyz answers 200. It runs
 // a copy made by cp, as hack/bench-check.sh does: a binary the linker has just written (or one written in a single
 // large write) maps more of itself per page fault than an installed one, up to 20 MiB more RSS.
 func (e *Env) StartServe(ctx context.Context, bin string, args ...string) (*Serve, error) {
@@ -47,11 +52,16 @@ func (e *Env) StartServe(ctx context.Context, bin string, args ...string) (*Serv
 	if err != nil {
 		return nil, err
 	}
-	port, err := webhooktest.FreePort()
-	if err != nil {
-		return nil, err
+	var ports [3]string
+	for i := range ports {
+		port, err := webhooktest.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = webhooktest.Loopback + ":" + strconv.Itoa(port)
 	}
-	s := &Serve{Pool: pool, Client: webhooktest.Client(pool), Base: "https://" + webhooktest.Loopback + ":" + strconv.Itoa(port),
+	s := &Serve{Pool: pool, Client: webhooktest.Client(pool), Base: "https://" + ports[0],
+		MetricsURL: "http://" + ports[1] + "/metrics", ReadyzURL: "http://" + ports[2] + "/readyz",
 		LogPath: filepath.Join(e.Dir, "serve.log")}
 	if s.log, err = os.Create(s.LogPath); err != nil {
 		return nil, err
@@ -61,7 +71,9 @@ func (e *Env) StartServe(ctx context.Context, bin string, args ...string) (*Serv
 		_ = s.log.Close()
 		return nil, fmt.Errorf("cp %s: %w: %s", bin, err, out)
 	}
-	s.cmd = exec.CommandContext(ctx, attest, append([]string{"serve", "--host", webhooktest.Loopback, "--port", strconv.Itoa(port),
+	_, port, _ := strings.Cut(ports[0], ":")
+	s.cmd = exec.CommandContext(ctx, attest, append([]string{"serve", "--host", webhooktest.Loopback, "--port", port,
+		"--metrics-bind-address", ports[1], "--health-probe-bind-address", ports[2],
 		"--cert-dir", certs, "--config", e.ConfigPath()}, args...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
@@ -69,7 +81,7 @@ func (e *Env) StartServe(ctx context.Context, bin string, args ...string) (*Serv
 		return nil, err
 	}
 	s.PID = s.cmd.Process.Pid
-	if err := AwaitReady(s.Client, s.Base+"/readyz", 30*time.Second); err != nil {
+	if err := AwaitReady(s.Client, s.ReadyzURL, 30*time.Second); err != nil {
 		s.Stop()
 		return nil, fmt.Errorf("attest serve: %w\n%s", err, s.Log())
 	}
@@ -96,9 +108,9 @@ func (s *Serve) Log() string {
 // Status reads the kB figures of the process's /proc status (VmRSS, VmHWM, RssAnon, RssFile, ...).
 func (s *Serve) Status() (map[string]float64, error) { return ProcStatus(s.PID) }
 
-// Scrape reads unlabelled series from /metrics.
+// Scrape reads unlabelled series from the metrics port's /metrics.
 func (s *Serve) Scrape(names ...string) (map[string]float64, error) {
-	return Scrape(s.Client, s.Base+"/metrics", names...)
+	return Scrape(s.Client, s.MetricsURL, names...)
 }
 
 // Post sends body to path and returns the response body; a status other than 200 is an error.
@@ -191,6 +203,9 @@ func Scrape(c *http.Client, url string, names ...string) (map[string]float64, er
 	body, err := Drain(resp.Body)
 	if err != nil {
 		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	out := map[string]float64{}
 	for _, line := range strings.Split(string(body), "\n") {
