@@ -126,7 +126,7 @@ func run(t *loadenv.TB, o options) error {
 	fmt.Printf("attest serve (pid %d) %s --budget %s: the whole library, %s with require-attestation enforced and a trust section for the registry\n",
 		s.PID, s.Base, o.budget, o.example)
 	// Scrapes use a connection of their own, closed after each, so an idle reading counts no client connection.
-	scraper := &http.Client{Transport: &http.Transport{TLSClientConfig: s.Client.Transport.(*http.Transport).TLSClientConfig.Clone(), DisableKeepAlives: true}}
+	scraper := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	var readMu sync.Mutex // one reading at a time: each scrape's connection shows among the goroutines
 	read := func() (sample, error) {
 		readMu.Lock()
