@@ -163,7 +163,7 @@ func Documents(src Source) iter.Seq2[Document, error] {
 			yield(Document{File: src.Name}, err)
 			return
 		}
-		defer rc.Close()
+		defer func() { _ = rc.Close() }() // read only: a close error loses nothing
 		r := readers.Get().(*bufio.Reader)
 		r.Reset(rc)
 		defer func() { r.Reset(nil); readers.Put(r) }()

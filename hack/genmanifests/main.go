@@ -91,14 +91,18 @@ func generate(n int, dir string) error {
 	return nil
 }
 
-func writeStream(n int, path string) error {
+func writeStream(n int, path string) (err error) {
 	out := os.Stdout
 	if path != "-" {
 		f, err := os.Create(path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}()
 		out = f
 	}
 	w := bufio.NewWriterSize(out, 1<<20)
