@@ -72,11 +72,15 @@ type Cluster struct {
 	Kubeconfig string // admin (system:masters)
 	ConfigPath string // the live policies.yaml ATTEST serves
 	CertDir    string
-	AttestPort int
-	caPEM      []byte
-	attest     *Process
-	kcm        *Process
-	kubectl    string // set by Connect
+	AttestPort int // the webhook's TLS port; it serves the admission paths only
+	// MetricsPort serves /metrics and ProbePort /healthz and /readyz, plain HTTP on 127.0.0.1 as in a Pod.
+	MetricsPort int
+	ProbePort   int
+	caPEM       []byte
+	attest      *Process
+	kcm         *Process
+	kubectl     string // set by Connect
+	faults      faultState
 }
 
 // Start brings everything up; on error it tears down what it started.
@@ -104,6 +108,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	c.env.ControlPlane.Etcd = nil // envtest defaults it; data goes to its own temp dir
 	api := c.env.ControlPlane.GetAPIServer()
+	if api.Out, err = os.Create(filepath.Join(o.Dir, "kube-apiserver.log")); err != nil {
+		return c, err
+	}
+	api.Err = api.Out
 	api.Configure().
 		Append("endpoint-reconciler-type", "none").
 		Append("service-cluster-ip-range", "10.0.0.0/24")
@@ -126,8 +134,10 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	if c.AttestPort, err = webhooktest.FreePort(); err != nil {
-		return c, err
+	for _, port := range []*int{&c.AttestPort, &c.MetricsPort, &c.ProbePort} {
+		if *port, err = webhooktest.FreePort(); err != nil {
+			return c, err
+		}
 	}
 	if err := c.registerWebhooks(ctx); err != nil {
 		return c, err
@@ -144,8 +154,10 @@ func (c *Cluster) Stop() {
 	if c == nil {
 		return
 	}
+	c.stopReplicas()
 	c.attest.Stop()
 	c.kcm.Stop()
+	c.faults.api.Stop() // a kube-apiserver the harness restarted; envtest stops the one it started
 	if c.env != nil {
 		if err := c.env.Stop(); err != nil {
 			fmt.Fprintf(c.o.Log, "stop control plane: %v\n", err)
@@ -325,6 +337,7 @@ func (c *Cluster) runAttest(ctx context.Context) error {
 	var err error
 	c.attest, err = StartProcess(ctx, "attest", c.o.Attest, filepath.Join(c.o.Dir, "attest.log"),
 		"serve", "--host=127.0.0.1", "--port="+strconv.Itoa(c.AttestPort), "--cert-dir="+c.CertDir,
+		"--metrics-bind-address="+loopback(c.MetricsPort), "--health-probe-bind-address="+loopback(c.ProbePort),
 		"--cert-secret="+Namespace+"/"+CertSecret, "--cert-hosts="+WebhookHost,
 		"--webhook-configuration="+LocalWebhookConfiguration,
 		"--config="+c.ConfigPath, "--kubeconfig="+filepath.Join(c.o.Dir, "attest.kubeconfig"))
@@ -399,12 +412,20 @@ func (c *Cluster) AttestBinary() string { return c.o.Attest }
 // AttestPID is the running webhook's process ID (a rotation must not change it).
 func (c *Cluster) AttestPID() int { return c.attest.PID() }
 
-// waitReady polls /readyz over TLS with the webhook's CA until it answers 200.
+func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// MetricsURL is ATTEST's /metrics (local harness only).
+func (c *Cluster) MetricsURL() string { return "http://" + loopback(c.MetricsPort) + "/metrics" }
+
+// ReadyzURL is ATTEST's readiness probe (local harness only).
+func (c *Cluster) ReadyzURL() string { return "http://" + loopback(c.ProbePort) + "/readyz" }
+
+// waitReady polls /readyz on the probe port, as the kubelet does, until it answers 200; it is ready once the
+// webhook's TLS port accepts connections too.
 func (c *Cluster) waitReady(ctx context.Context) error {
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(c.caPEM)
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: WebhookHost, MinVersion: tls.VersionTLS12}}}
-	url := fmt.Sprintf("https://127.0.0.1:%d/readyz", c.AttestPort)
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil}}
+	defer client.CloseIdleConnections()
+	url := c.ReadyzURL()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := client.Get(url)
