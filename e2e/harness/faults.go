@@ -69,7 +69,10 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 			return fmt.Errorf("kube-apiserver exited: %s", c.faults.api.Output())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("kube-apiserver not ready 60s after its restart: %v %s", err, body)
+			if err == nil {
+				err = fmt.Errorf("/readyz answered %q", body)
+			}
+			return fmt.Errorf("kube-apiserver not ready 60s after its restart: %w", err)
 		}
 		select {
 		case <-ctx.Done():
