@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 dir=.run/local
 mkdir -p "$dir/certs"
 port=${ATTEST_PORT:-8443}
+metrics=${ATTEST_METRICS_ADDRESS:-127.0.0.1:8080}
+probes=${ATTEST_PROBE_ADDRESS:-127.0.0.1:8081}
 if [[ ! -s $dir/certs/tls.crt ]]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=attest.local" \
     -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
@@ -13,7 +15,8 @@ if [[ ! -s $dir/certs/tls.crt ]]; then
 fi
 cp -n examples/policies.yaml "$dir/policies.yaml" 2>/dev/null || true
 cat <<MSG
-ATTEST is starting on https://127.0.0.1:$port (config: $dir/policies.yaml, edited files are reloaded).
+ATTEST is starting on https://127.0.0.1:$port (config: $dir/policies.yaml, edited files are reloaded),
+with metrics on http://$metrics/metrics and probes on http://$probes/healthz and /readyz.
 Try, in another terminal:
 
   curl -s --cacert $dir/certs/tls.crt -H 'Content-Type: application/json' \\
@@ -23,4 +26,5 @@ Try, in another terminal:
 
 Ctrl-C stops it.
 MSG
-exec ./bin/attest serve --host 127.0.0.1 --port "$port" --cert-dir "$dir/certs" --config "$dir/policies.yaml"
+exec ./bin/attest serve --host 127.0.0.1 --port "$port" --metrics-bind-address "$metrics" \
+  --health-probe-bind-address "$probes" --cert-dir "$dir/certs" --config "$dir/policies.yaml"
