@@ -64,24 +64,10 @@ func exceptionCandidates(ctx context.Context, g *Governance, lookup Lookup, s Su
 		out.LookupError = err
 		return
 	}
-	var owners []target
-	ownersRead := false
+	m := newSubjectMatcher(ctx, g, lookup, s)
 	for i := range list {
 		pe := &list[i]
-		t := target{kind: s.Kind, name: s.Name, labels: s.Labels}
-		matched := matches(pe, t)
-		if !matched && g.IsController(s.User) {
-			if !ownersRead {
-				owners, ownersRead = ownerChain(ctx, lookup, s), true
-			}
-			for _, o := range owners {
-				if matches(pe, o) {
-					matched = true
-					break
-				}
-			}
-		}
-		if !matched {
+		if !m.targets(pe) {
 			continue
 		}
 		c := Candidate{Exemption: Exemption{
@@ -99,6 +85,39 @@ func exceptionCandidates(ctx context.Context, g *Governance, lookup Lookup, s Su
 		}
 		out.Candidates = append(out.Candidates, c)
 	}
+}
+
+// subjectMatcher tells whether an exception targets the subject or, for a controller's request when owners can be
+// read, an owner that created it; the owner chain is read once, when an exception first needs it.
+type subjectMatcher struct {
+	ctx        context.Context
+	lookup     Lookup
+	s          Subject
+	controller bool
+	owners     []target
+	ownersRead bool
+}
+
+func newSubjectMatcher(ctx context.Context, g *Governance, lookup Lookup, s Subject) *subjectMatcher {
+	return &subjectMatcher{ctx: ctx, lookup: lookup, s: s, controller: lookup != nil && g.IsController(s.User)}
+}
+
+func (m *subjectMatcher) targets(pe *v1alpha1.PolicyException) bool {
+	if matches(pe, target{kind: m.s.Kind, name: m.s.Name, labels: m.s.Labels}) {
+		return true
+	}
+	if !m.controller {
+		return false
+	}
+	if !m.ownersRead {
+		m.owners, m.ownersRead = ownerChain(m.ctx, m.lookup, m.s), true
+	}
+	for _, o := range m.owners {
+		if matches(pe, o) {
+			return true
+		}
+	}
+	return false
 }
 
 // approvers lists who approved, for reports; the spec's approvedBy is shown only when nobody has yet.

@@ -45,27 +45,10 @@ func (l *Listed) exception() *v1alpha1.PolicyException {
 // can read owners) the owner that created it. An expired one is a candidate with its problem, so the denial says
 // it expired.
 func listedCandidates(ctx context.Context, g *Governance, lookup Lookup, s Subject, out *Outcome) {
-	var owners []target
-	ownersRead := false
+	m := newSubjectMatcher(ctx, g, lookup, s)
 	for i := range g.listed {
 		l := &g.listed[i]
-		if l.Namespace != s.Namespace {
-			continue
-		}
-		pe := l.exception()
-		matched := matches(pe, target{kind: s.Kind, name: s.Name, labels: s.Labels})
-		if !matched && lookup != nil && g.IsController(s.User) {
-			if !ownersRead {
-				owners, ownersRead = ownerChain(ctx, lookup, s), true
-			}
-			for _, o := range owners {
-				if matches(pe, o) {
-					matched = true
-					break
-				}
-			}
-		}
-		if !matched {
+		if l.Namespace != s.Namespace || !m.targets(l.exception()) {
 			continue
 		}
 		c := Candidate{Exemption: Exemption{
