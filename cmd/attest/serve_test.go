@@ -26,11 +26,9 @@ func TestServePorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = webhooktest.FreePort(); err != nil {
-			t.Fatal(err)
-		}
+	ports, err := webhooktest.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
 	}
 	addr := func(port int) string { return net.JoinHostPort(webhooktest.Loopback, strconv.Itoa(port)) }
 	webhookURL, metricsURL, probeURL := "https://"+addr(ports[0]), "http://"+addr(ports[1]), "http://"+addr(ports[2])

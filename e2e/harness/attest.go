@@ -39,11 +39,11 @@ type ReplicaOptions struct {
 // StartReplica starts another `attest serve` on a free port with the live config and ATTEST's kubeconfig; it does
 // not wait for readiness (see WaitReady). The cluster stops it in Stop if the test has not.
 func (c *Cluster) StartReplica(ctx context.Context, o ReplicaOptions) (*Attest, error) {
-	port, err := webhooktest.FreePort()
+	ports, err := webhooktest.FreePorts(3)
 	if err != nil {
 		return nil, err
 	}
-	a := &Attest{Name: o.Name, Port: port, CertDir: filepath.Join(c.o.Dir, "certs-"+o.Name)}
+	a := &Attest{Name: o.Name, Port: ports[0], ProbePort: ports[1], MetricsPort: ports[2], CertDir: filepath.Join(c.o.Dir, "certs-"+o.Name)}
 	if err := os.MkdirAll(a.CertDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -67,15 +67,9 @@ func (c *Cluster) StartReplica(ctx context.Context, o ReplicaOptions) (*Attest, 
 	return a, nil
 }
 
-// runServe starts a.Process as `attest serve` on a.Port, with its probes and metrics on ports of its own.
+// runServe starts a.Process as `attest serve` on a.Port, with its probes and metrics on a.ProbePort and a.MetricsPort.
 func (c *Cluster) runServe(ctx context.Context, a *Attest, managed bool) error {
 	var err error
-	if a.ProbePort, err = webhooktest.FreePort(); err != nil {
-		return err
-	}
-	if a.MetricsPort, err = webhooktest.FreePort(); err != nil {
-		return err
-	}
 	args := []string{"serve", "--host=127.0.0.1", "--port=" + strconv.Itoa(a.Port), "--cert-dir=" + a.CertDir,
 		"--metrics-bind-address=" + loopback(a.MetricsPort), "--health-probe-bind-address=" + loopback(a.ProbePort),
 		"--config=" + c.ConfigPath, "--kubeconfig=" + filepath.Join(c.o.Dir, "attest.kubeconfig")}

@@ -21,12 +21,26 @@ const Loopback = "127.0.0.1"
 
 // FreePort finds a free TCP port on loopback by listening on port 0 and closing the listener.
 func FreePort() (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(Loopback, "0"))
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// FreePorts finds n distinct free loopback ports, holding every listener open until all are chosen: ports picked
+// one after another can repeat, because the kernel may hand a just-closed port out again.
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(Loopback, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("find a free loopback port: %w", err)
+		}
+		defer func() { _ = l.Close() }()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Served is a running webhook.Server.
@@ -68,18 +82,14 @@ func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	port, err := FreePort()
+	ports, err := FreePorts(3)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	o.Host, o.Port, o.CertDir = Loopback, port, dir
-	s := &Served{URL: "https://" + net.JoinHostPort(Loopback, strconv.Itoa(port)), Client: Client(pool), Pool: pool, CertDir: dir}
-	if s.MetricsURL, err = plainAddress(&o.MetricsBindAddress); err != nil {
-		tb.Fatal(err)
-	}
-	if s.ProbeURL, err = plainAddress(&o.HealthProbeBindAddress); err != nil {
-		tb.Fatal(err)
-	}
+	o.Host, o.Port, o.CertDir = Loopback, ports[0], dir
+	s := &Served{URL: "https://" + net.JoinHostPort(Loopback, strconv.Itoa(ports[0])), Client: Client(pool), Pool: pool, CertDir: dir}
+	s.MetricsURL = plainAddress(&o.MetricsBindAddress, ports[1])
+	s.ProbeURL = plainAddress(&o.HealthProbeBindAddress, ports[2])
 	srv, err := webhook.NewServer(o)
 	if err != nil {
 		tb.Fatal(err)
@@ -105,19 +115,15 @@ func Serve(tb testing.TB, o webhook.ServerOptions) *Served {
 	return s
 }
 
-// plainAddress gives an unset bind address a free loopback port and returns its http:// base URL ("" for "0").
-func plainAddress(addr *string) (string, error) {
+// plainAddress gives an unset bind address the free loopback port and returns its http:// base URL ("" for "0").
+func plainAddress(addr *string, free int) string {
 	switch *addr {
 	case "0":
-		return "", nil
+		return ""
 	case "":
-		port, err := FreePort()
-		if err != nil {
-			return "", err
-		}
-		*addr = net.JoinHostPort(Loopback, strconv.Itoa(port))
+		*addr = net.JoinHostPort(Loopback, strconv.Itoa(free))
 	}
-	return "http://" + *addr, nil
+	return "http://" + *addr
 }
 
 // awaitHealthy polls until the probe port's /healthz answers 200 and, with webhookToo, the webhook port answers

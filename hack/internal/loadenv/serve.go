@@ -52,12 +52,12 @@ func (e *Env) StartServe(ctx context.Context, bin string, args ...string) (*Serv
 	if err != nil {
 		return nil, err
 	}
+	free, err := webhooktest.FreePorts(3)
+	if err != nil {
+		return nil, err
+	}
 	var ports [3]string
-	for i := range ports {
-		port, err := webhooktest.FreePort()
-		if err != nil {
-			return nil, err
-		}
+	for i, port := range free {
 		ports[i] = webhooktest.Loopback + ":" + strconv.Itoa(port)
 	}
 	s := &Serve{Pool: pool, Client: webhooktest.Client(pool), Base: "https://" + ports[0],
