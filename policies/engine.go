@@ -38,6 +38,8 @@ type Policy struct {
 
 	// noMemo turns the memo off, for profiling: every evaluation then runs the query.
 	noMemo atomic.Bool
+	// ev evaluates a policy of another language (see NewPolicy); nil for Rego.
+	ev Evaluator
 
 	once sync.Once
 	// compile, set by Load, compiles the policy on first use; Compile sets c at once.
@@ -291,8 +293,15 @@ type Finding struct {
 	Warning bool `json:"warning,omitempty"`
 }
 
-// Eval runs the policy's prepared query over doc with the parameters of s.
+// Eval runs the policy's prepared query (or its evaluator) over doc with the parameters of s.
 func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding, error) {
+	if p.ev != nil {
+		out, err := p.ev.Evaluate(ctx, doc, s)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
+		}
+		return out, nil
+	}
 	c, err := p.compiled()
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
