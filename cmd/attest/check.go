@@ -164,6 +164,11 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
+	// Decided before anything is printed or read: the lean build hands a check that needs a registry to attest-full.
+	verifier, keychain, err := checkVerification(cfg, o.offline, 30*time.Second)
+	if err != nil {
+		return err
+	}
 	if o.config == "" {
 		reportConfigFiles(ctx, cmd.ErrOrStderr(), cfg)
 	}
@@ -197,10 +202,6 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	exceptions, owners, err := readExceptions(sources, o.namespace)
 	if err != nil {
 		return usageError(err)
-	}
-	verifier, keychain, err := checkVerification(o.offline, 30*time.Second)
-	if err != nil {
-		return err
 	}
 	opts := admission.Options{Engine: engine, Config: cfgFunc(cfg), Mode: mode, Verifier: verifier, Keychain: keychain}
 	if len(exceptions) > 0 {

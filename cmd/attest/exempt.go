@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -44,7 +46,7 @@ func newExemptCommand(a app) *cobra.Command {
 	o := exemptOptions{}
 	cmd := &cobra.Command{
 		Use:   "exempt --policy NAME --resource KIND/NAMESPACE/NAME --reason R --duration D",
-		Short: "Write a PolicyException (print its YAML, or create it with --apply)",
+		Short: fullShort["exempt"],
 		Long: "Builds a PolicyException that exempts one object (and what its controllers create) from the named\n" +
 			"policies until now + --duration, checked with the webhook's rules (known policies, required fields, the\n" +
 			"governance's maximum duration from --config, default 30d). Prints the YAML, or with --apply creates it\n" +

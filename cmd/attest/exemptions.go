@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -57,7 +59,7 @@ type approvalEntry struct {
 }
 
 func newExemptionsCommand(a app) *cobra.Command {
-	cmd := &cobra.Command{Use: "exemptions", Short: "Inspect the cluster's PolicyExceptions"}
+	cmd := &cobra.Command{Use: "exemptions", Short: fullShort["exemptions"]}
 	o := exemptionsListOptions{}
 	list := &cobra.Command{
 		Use:   "list",

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -54,7 +56,7 @@ func newServeCommand() *cobra.Command {
 	o := serveOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the admission webhook over TLS",
+		Short: fullShort["serve"],
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), o, cmd.ErrOrStderr()) },
 	}

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -134,7 +136,7 @@ func podKeychain(client kubernetes.Interface) admission.KeychainFunc {
 // policies, sharing one verdict cache across all manifests (an image used by many objects is verified once), with
 // registry credentials from the Docker config; offline, no registry is contacted and every image a trust policy
 // covers is reported as not checked, so require-attestation denies it as unverified.
-func checkVerification(offline bool, timeout time.Duration) (admission.VerifierFunc, admission.KeychainFunc, error) {
+func checkVerification(_ *config.Config, offline bool, timeout time.Duration) (admission.VerifierFunc, admission.KeychainFunc, error) {
 	if offline {
 		return func(cfg *config.Config) admission.ImageVerifier {
 			return attestation.NewOfflineVerifier(cfg.Trust)
