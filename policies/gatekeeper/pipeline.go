@@ -164,6 +164,7 @@ func (s *Set) Policies() ([]*policies.Policy, error) {
 			Name:        sc.k.Policy(),
 			Title:       ann[annotationTitle],
 			Description: ann[annotationDescription],
+			Severity:    policies.SeverityMedium, // Gatekeeper has no severity; config's compliance and metrics see medium
 			DefaultMode: sc.mode,
 			Package:     "gatekeeper:" + tmpl.t.Name(),
 			File:        sc.source,
@@ -215,7 +216,7 @@ func (e *constraintEvaluator) Evaluate(ctx context.Context, doc *policies.Docume
 		if r.Policy != e.policy {
 			continue
 		}
-		f := policies.Finding{Message: r.Message}
+		f := policies.Finding{Message: r.Message, Severity: policies.SeverityMedium}
 		if e.mode == policies.ModeEnforce && modeOfResult(r) != policies.ModeEnforce {
 			f.Warning = true
 		}

@@ -92,6 +92,9 @@ func evaluate(t testing.TB, ps []*policies.Policy, doc *policies.Document) map[s
 			t.Fatalf("%s: %v", p.Name, err)
 		}
 		for _, f := range fs {
+			if f.Severity != policies.SeverityMedium || f.Path != "" {
+				t.Errorf("%s: finding with severity %q path %q, want medium and none", p.Name, f.Severity, f.Path)
+			}
 			msg := f.Message
 			if f.Warning {
 				msg = "!" + msg
