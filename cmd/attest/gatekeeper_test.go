@@ -146,3 +146,47 @@ func TestCheckGatekeeperErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateGatekeeper: validate compiles ConstraintTemplates (Rego, CEL, schema) and checks Constraints and
+// ExpansionTemplates against them, each problem at the line of the YAML file it is about.
+func TestValidateGatekeeper(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout []string
+	}{
+		{"valid template, constraint and expansion", []string{gk("requiredlabels/template.yaml"), gk("requiredlabels/constraint.yaml"), gk("expansion/expansion-deployments.yaml")}, 0,
+			[]string{"4 policies valid: AttestRequiredLabels/workloads-have-owner, ConstraintTemplate/attestrequiredlabels, ExpansionTemplate/expand-deployments, no-privileged-rego\n"}},
+		{"broken templates, each at its line", []string{gk("broken")}, 1, []string{
+			"broken/cel-expression.yaml:17: template attestbrokencel: validation[0]: compilation failed: ERROR: <input>:1:10: undefined field 'undeclared'",
+			"broken/cel-variable.yaml:18: template attestbrokencelvariable: variable names: compilation failed:",
+			"broken/name-not-kind.yaml:2: template required-labels: invalid ConstraintTemplate: the ConstraintTemplate's name \"required-labels\" is not equal to the lowercase of CRD's Kind",
+			"broken/rego-syntax.yaml:19: template attestbrokenrego: invalid ConstraintTemplate: 1 error occurred: template:6: rego_parse_error: unexpected eof token",
+			"broken/rego-undefined-function.yaml:17: template attestundefinedfunction: unable to compile modules: 1 error occurred: template:4: rego_type_error: undefined function is_privileged",
+		}},
+		{"constraint against the template's schema", []string{gk("requiredlabels")}, 1, []string{
+			"requiredlabels/constraint-bad-parameters.yaml:2: constraint AttestRequiredLabels/bad-parameters: schema validation failed: [].spec.parameters.labels: Invalid value: \"string\": spec.parameters.labels in body must be of type array",
+		}},
+		{"constraint without its template", []string{"testdata/gatekeeper/orphan-constraint.yaml"}, 1, []string{
+			"testdata/gatekeeper/orphan-constraint.yaml:8: constraint K8sNoSuchTemplate/orphan: no ConstraintTemplate defines the kind K8sNoSuchTemplate",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"policy", "validate"}, tt.args...)
+			if tt.code == 0 {
+				args = append(args, "testdata/gatekeeper/rego")
+			}
+			out, errOut, code := attest(t, "", args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\n%s%s", code, tt.code, out, errOut)
+			}
+			for _, w := range tt.stdout {
+				if !strings.Contains(out, w) {
+					t.Errorf("output does not say %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
