@@ -34,7 +34,7 @@ FUZZ_TARGETS := \
 	./attestation:FuzzRetryAfter \
 	./policies/gatekeeper:FuzzParse
 
-.PHONY: all build test unit e2e controlplane lint generate verify-generated bench soak fuzz run run-webhook e2e-kind image clean
+.PHONY: all build test unit e2e controlplane lint generate verify-generated bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
 all: build
 
@@ -104,6 +104,14 @@ bench: build $(GATOR)
 ## and recovers (goroutines back to the baseline); a table of each checkpoint (hack/soak, about 2-4 minutes).
 soak: build
 	$(GO) run ./hack/soak -attest $(FULL_BIN)
+
+## gatekeeper-conformance: Gatekeeper's own test suites through attest policy verify and, case by case, through
+## attest policy check (hack/gkcheck). GATEKEEPER_LIBRARY is the library/ directory of a gatekeeper-library
+## checkout outside this repository (its corpus is never copied in).
+gatekeeper-conformance: build
+	@test -d "$(GATEKEEPER_LIBRARY)" || { echo "set GATEKEEPER_LIBRARY to the library/ directory of a gatekeeper-library checkout"; exit 2; }
+	$(BIN) policy verify $(abspath $(GATEKEEPER_LIBRARY))/...
+	$(GO) run ./hack/gkcheck -attest $(BIN) $(abspath $(GATEKEEPER_LIBRARY))/...
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -31,6 +31,7 @@ type checkOptions struct {
 	asGroups  []string
 	framework string
 	offline   bool
+	inventory []string
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -119,7 +120,11 @@ func newCheckCommand() *cobra.Command {
 			"PolicyException documents among the inputs are not checked: they apply to the other objects as they would\n" +
 			"in the cluster (approvals as recorded in their status), and the inputs' workloads serve as the owners\n" +
 			"that an exception for a Deployment or CronJob reaches through. --as and --as-group name the requester, so\n" +
-			"annotation exemptions are judged as for that user.",
+			"annotation exemptions are judged as for that user.\n\n" +
+			"Gatekeeper ConstraintTemplate, Constraint and ExpansionTemplate documents among the inputs are not checked\n" +
+			"either: as in `gator test`, each constraint becomes a policy named <Kind>/<name> (deny enforces, warn and\n" +
+			"dryrun audit), ExpansionTemplates make workloads judged as the Pods they create, and data.inventory holds\n" +
+			"the other inputs and the --inventory objects.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd, o) },
 	}
@@ -135,6 +140,7 @@ func newCheckCommand() *cobra.Command {
 	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
 	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
 	f.BoolVar(&o.offline, "offline", false, "contact no registry: images a trust policy covers are reported as not verified (require-attestation denies them)")
+	f.StringSliceVar(&o.inventory, "inventory", nil, "objects for Gatekeeper templates' data.inventory, not checked themselves: file, directory or - (repeatable)")
 	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
 	return cmd
 }
@@ -159,6 +165,14 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	engine, err := compileLibrary(ctx)
 	if err != nil {
 		return err
+	}
+	sources, cleanup, err := checkSources(cmd, o.files)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if engine, err = withGatekeeperInputs(ctx, cmd, engine, o.files, sources, o.inventory); err != nil {
+		return usageError(err)
 	}
 	cfg, err := loadConfig(ctx, o.config, engine)
 	if err != nil {
@@ -189,16 +203,6 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 			return usageError(err)
 		}
 	}
-	sources, err := manifest.Collect(o.files, cmd.InOrStdin())
-	if err != nil {
-		return usageError(err)
-	}
-	// PolicyExceptions are read before the objects they apply to, so stdin is read twice (from a temporary copy).
-	sources, cleanup, err := manifest.Rereadable(sources, "")
-	if err != nil {
-		return usageError(err)
-	}
-	defer cleanup()
 	exceptions, owners, err := readExceptions(sources, o.namespace)
 	if err != nil {
 		return usageError(err)
@@ -266,6 +270,20 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// checkSources collects the inputs; PolicyExceptions and Gatekeeper documents are read before the objects they
+// apply to, so stdin is read twice (from a temporary copy).
+func checkSources(cmd *cobra.Command, files []string) ([]manifest.Source, func(), error) {
+	sources, err := manifest.Collect(files, cmd.InOrStdin())
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	sources, cleanup, err := manifest.Rereadable(sources, "")
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return sources, cleanup, nil
 }
 
 // onlyPolicies turns every policy but the named ones off. A named policy that the configuration turns off is
@@ -351,7 +369,7 @@ func checkDocument(ctx context.Context, eval *admission.Evaluator, doc manifest.
 		return dr
 	}
 	for _, obj := range objects {
-		if isPolicyException(obj.Object) {
+		if isPolicyException(obj.Object) || isGatekeeperDocument(obj.Object) {
 			continue
 		}
 		in := admission.ObjectInput(obj.Object, namespace, now)

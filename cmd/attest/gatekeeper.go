@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/continuums/attest/manifest"
+	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/gatekeeper"
+)
+
+// gatekeeperGroups are the groups of the Gatekeeper documents `attest policy check` reads as policy, not as
+// objects to check.
+var gatekeeperGroups = []string{gatekeeper.TemplateGroup, gatekeeper.ConstraintGroup, gatekeeper.ExpansionGroup}
+
+// isGatekeeperDocument reports whether a manifest object is a ConstraintTemplate, a Constraint or an
+// ExpansionTemplate.
+func isGatekeeperDocument(obj map[string]any) bool {
+	apiVersion, _ := obj["apiVersion"].(string)
+	group, _, found := strings.Cut(apiVersion, "/")
+	if !found {
+		return false
+	}
+	for _, g := range gatekeeperGroups {
+		if group == g {
+			return true
+		}
+	}
+	return false
+}
+
+// gatekeeperInputs are the Gatekeeper documents found among check's inputs, each with where it was written.
+type gatekeeperInputs struct {
+	templates, constraints, expansions []manifest.Object
+}
+
+func (g *gatekeeperInputs) empty() bool {
+	return len(g.templates)+len(g.constraints)+len(g.expansions) == 0
+}
+
+// readGatekeeperInputs finds the Gatekeeper documents among the inputs. Only documents that mention
+// gatekeeper.sh are parsed; documents that cannot be read are left to the check, which reports them.
+func readGatekeeperInputs(sources []manifest.Source) gatekeeperInputs {
+	var g gatekeeperInputs
+	for _, src := range sources {
+		for doc, err := range manifest.Documents(src) {
+			if err != nil || !doc.Mentions([]byte("gatekeeper.sh")) {
+				continue
+			}
+			objs, err := doc.Objects()
+			if err != nil {
+				continue
+			}
+			for _, obj := range objs {
+				apiVersion, _ := obj.Object["apiVersion"].(string)
+				switch group, _, _ := strings.Cut(apiVersion, "/"); group {
+				case gatekeeper.TemplateGroup:
+					g.templates = append(g.templates, obj)
+				case gatekeeper.ConstraintGroup:
+					g.constraints = append(g.constraints, obj)
+				case gatekeeper.ExpansionGroup:
+					g.expansions = append(g.expansions, obj)
+				}
+			}
+		}
+	}
+	return g
+}
+
+// gatekeeperPolicies compiles the inputs' templates and makes each constraint a policy, as `gator test` does:
+// templates first, then ExpansionTemplates and constraints, then data.inventory, which holds the --inventory
+// objects and, as in gator, the other objects checked. Each error names the document's file and line.
+func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, inventory []manifest.Source) ([]*policies.Policy, error) {
+	if g.empty() {
+		if len(inventory) > 0 {
+			return nil, fmt.Errorf("--inventory: no ConstraintTemplate among the inputs reads data.inventory")
+		}
+		return nil, nil
+	}
+	set, err := gatekeeper.NewSet(gatekeeper.Options{EnforcementPoint: gatekeeper.EnforcementPointWebhook})
+	if err != nil {
+		return nil, err
+	}
+	at := func(o manifest.Object) string { return fmt.Sprintf("%s:%d", o.File, o.Line) }
+	for _, o := range g.templates {
+		t, err := gatekeeper.TemplateFrom(&unstructured.Unstructured{Object: o.Object})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", at(o), err)
+		}
+		if err := set.AddTemplate(ctx, t, at(o)); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range g.expansions {
+		e, err := gatekeeper.ExpansionTemplateFrom(&unstructured.Unstructured{Object: o.Object})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", at(o), err)
+		}
+		if err := set.AddExpansionTemplate(e, at(o)); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range g.constraints {
+		k, err := gatekeeper.ConstraintFrom(&unstructured.Unstructured{Object: o.Object})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", at(o), err)
+		}
+		if err := set.AddConstraint(ctx, k, at(o)); err != nil {
+			return nil, err
+		}
+	}
+	add := func(o manifest.Object) error {
+		if isGatekeeperDocument(o.Object) || isPolicyException(o.Object) {
+			return nil
+		}
+		if err := set.AddInventory(ctx, &unstructured.Unstructured{Object: o.Object}); err != nil {
+			return fmt.Errorf("%s: %w", at(o), err)
+		}
+		return nil
+	}
+	for _, group := range []struct {
+		flag    string
+		sources []manifest.Source
+	}{{"--inventory", inventory}, {"-f", sources}} {
+		for _, src := range group.sources {
+			for doc, err := range manifest.Documents(src) {
+				var objs []manifest.Object
+				if err == nil {
+					objs, err = doc.Objects()
+				}
+				if err != nil {
+					if group.flag == "-f" {
+						continue // the check reports it
+					}
+					return nil, fmt.Errorf("%s: %w", group.flag, err)
+				}
+				for _, o := range objs {
+					if err := add(o); err != nil {
+						return nil, fmt.Errorf("%s: %w", group.flag, err)
+					}
+				}
+			}
+		}
+	}
+	return set.Policies()
+}
+
+// withGatekeeperInputs adds the constraints among the inputs to the engine as policies.
+func withGatekeeperInputs(ctx context.Context, cmd *cobra.Command, engine *policies.Engine, files []string, sources []manifest.Source, inventoryPaths []string) (*policies.Engine, error) {
+	var inventory []manifest.Source
+	if slices.Contains(inventoryPaths, "-") && slices.Contains(files, "-") {
+		return nil, fmt.Errorf("--inventory -: stdin is already read by -f -")
+	}
+	if len(inventoryPaths) > 0 {
+		var err error
+		if inventory, err = manifest.Collect(inventoryPaths, cmd.InOrStdin()); err != nil {
+			return nil, fmt.Errorf("--inventory: %w", err)
+		}
+	}
+	ps, err := gatekeeperPolicies(ctx, readGatekeeperInputs(sources), sources, inventory)
+	if err != nil || len(ps) == 0 {
+		return engine, err
+	}
+	return engine.With(ps...)
+}
