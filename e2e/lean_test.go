@@ -78,6 +78,11 @@ func TestLeanCLIHandsOverToTheFullBuild(t *testing.T) {
 	if err := os.WriteFile(alone, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	const template = "apiVersion: templates.gatekeeper.sh/v1\nkind: ConstraintTemplate\nmetadata: {name: k8sdemo}\nspec:\n  crd: {spec: {names: {kind: K8sDemo}}}\n  targets:\n  - target: admission.k8s.gatekeeper.sh\n    rego: |\n      package k8sdemo\n      violation[{\"msg\": \"demo\"}] { false }\n"
+	templateFile := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(templateFile, []byte(template), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	full := recorder(t)
 	trust := trustConfig(t)
 	tests := []struct {
@@ -97,9 +102,18 @@ func TestLeanCLIHandsOverToTheFullBuild(t *testing.T) {
 			wantOut: []string{"args: image verify gcr.io/company/app:1.0"}},
 		{name: "policy exemptions list", bin: bin, full: full, args: []string{"policy", "exemptions", "list", "-A"},
 			wantOut: []string{"args: policy exemptions list -A"}},
-		{name: "check against a registry, stdin unread", bin: bin, full: full, stdin: "kind: Pod",
+		{name: "check against a registry, stdin handed over", bin: bin, full: full, stdin: "kind: Pod",
 			args:    []string{"policy", "check", "--config", trust, "-f", "-"},
 			wantOut: []string{"args: policy check --config " + trust + " -f -", "stdin: kind: Pod"}},
+		{name: "check with a ConstraintTemplate among its inputs", bin: bin, full: full, stdin: template,
+			args:    []string{"policy", "check", "-f", "-"},
+			wantOut: []string{"args: policy check -f -", "stdin: " + strings.SplitN(template, "\n", 2)[0]}},
+		{name: "check with --inventory", bin: bin, full: full,
+			args:    []string{"policy", "check", "-f", manifest, "--inventory", manifest},
+			wantOut: []string{"args: policy check -f " + manifest + " --inventory " + manifest}},
+		{name: "validate of a Gatekeeper template", bin: bin, full: full,
+			args:    []string{"policy", "validate", templateFile},
+			wantOut: []string{"args: policy validate " + templateFile}},
 		{name: "check offline runs in the lean build", bin: bin, full: full, wantCode: 1,
 			args:      []string{"policy", "check", "--config", trust, "--offline", "-f", manifest},
 			wantOut:   []string{"DENY Pod shop/web: [require-attestation]", "not checked (--offline)"},

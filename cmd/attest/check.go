@@ -178,8 +178,8 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	// Decided before anything is printed or read: the lean build hands a check that needs a registry to attest-full.
-	verifier, keychain, err := checkVerification(cfg, o.offline, 30*time.Second)
+	// Decided before anything is printed: the lean build hands a check that needs a registry to attest-full.
+	verifier, keychain, err := checkVerification(cfg, o.offline, 30*time.Second, sources)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,10 +13,13 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/manifest"
+	"github.com/continuums/attest/policies"
 )
 
 // The lean build is the CLI without a cluster client, the registry and cosign machinery, the webhook server and
@@ -46,16 +51,41 @@ func forwarder(use string) *cobra.Command {
 }
 
 // checkVerification is the offline verifier when nothing needs a registry: --offline, or no trust policy (every
-// image then gets the facts the registry verifier gives without asking a registry). Anything else runs attest-full.
-func checkVerification(cfg *config.Config, offline bool, _ time.Duration) (admission.VerifierFunc, admission.KeychainFunc, error) {
+// image then gets the facts the registry verifier gives without asking a registry). Anything else runs attest-full
+// on the same sources.
+func checkVerification(cfg *config.Config, offline bool, _ time.Duration, sources []manifest.Source) (admission.VerifierFunc, admission.KeychainFunc, error) {
 	if offline || cfg.Trust.Len() == 0 {
 		return func(cfg *config.Config) admission.ImageVerifier { return attestation.NewOfflineVerifier(cfg.Trust) }, nil, nil
 	}
-	return nil, nil, runFull()
+	return nil, nil, runFull(sources...)
 }
 
-// runFull replaces the process with attest-full and the same arguments; it returns only when it cannot.
-func runFull() error {
+// withGatekeeperInputs hands a check with Gatekeeper documents among its inputs, or with --inventory, to attest-full.
+func withGatekeeperInputs(_ context.Context, _ *cobra.Command, engine *policies.Engine, _ []string, sources []manifest.Source, inventory []string) (*policies.Engine, error) {
+	if g := readGatekeeperInputs(sources); len(inventory) == 0 && g.empty() {
+		return engine, nil
+	}
+	return nil, runFull(sources...)
+}
+
+// gatekeeperValidation hands validation to attest-full when a YAML file holds a Gatekeeper document.
+func gatekeeperValidation(_ context.Context, files []string) ([]string, []problem, bool, error) {
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if bytes.Contains(data, []byte("gatekeeper.sh")) {
+			return nil, nil, false, runFull()
+		}
+	}
+	return []string{}, []problem{}, false, nil
+}
+
+// runFull replaces the process with attest-full and the same arguments; it returns only when it cannot. A stream
+// the lean build has already copied (stdin, read for its PolicyExceptions) becomes attest-full's stdin: the copy,
+// unlinked once open, so that nothing is left behind when attest-full ends.
+func runFull(sources ...manifest.Source) error {
 	full := os.Getenv(fullBinaryEnv)
 	if full == "" {
 		self, err := os.Executable()
@@ -63,6 +93,21 @@ func runFull() error {
 			return fmt.Errorf("find attest-full: %w", err)
 		}
 		full = filepath.Join(filepath.Dir(self), "attest-full")
+	}
+	if _, err := os.Stat(full); err != nil {
+		return failure(fmt.Errorf("this command needs the full build of attest, %s, which is not installed (`make build` builds both; or set %s)", full, fullBinaryEnv))
+	}
+	for _, src := range sources {
+		if path, ok := src.SpooledStream(); ok {
+			f, err := os.Open(path)
+			if err != nil {
+				return failure(fmt.Errorf("hand stdin to attest-full: %w", err))
+			}
+			_ = os.Remove(path)
+			if err := unix.Dup2(int(f.Fd()), 0); err != nil {
+				return failure(fmt.Errorf("hand stdin to attest-full: %w", err))
+			}
+		}
 	}
 	args := append([]string{full}, os.Args[1:]...)
 	err := syscall.Exec(full, args, os.Environ())

@@ -1,9 +1,13 @@
+//go:build !lean
+
 package main
 
 import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/continuums/attest/policies/gatekeeper"
 )
 
 // TestLeanBuildLeavesOutTheServerMachinery: the lean build (bin/attest) must not link what only the full build's
@@ -39,5 +43,18 @@ func TestLeanBuildLeavesOutTheServerMachinery(t *testing.T) {
 	if len(linked) > 0 {
 		t.Errorf("the lean build links %d packages only the full build may (move their use behind `//go:build !lean`):\n%s",
 			len(linked), strings.Join(linked, "\n"))
+	}
+}
+
+// TestGatekeeperGroups: the groups the lean build recognises are policies/gatekeeper's.
+func TestGatekeeperGroups(t *testing.T) {
+	for _, g := range [][2]string{
+		{templatesGroup, gatekeeper.TemplateGroup},
+		{constraintsGroup, gatekeeper.ConstraintGroup},
+		{expansionGroup, gatekeeper.ExpansionGroup},
+	} {
+		if g[0] != g[1] {
+			t.Errorf("group %q, policies/gatekeeper says %q", g[0], g[1])
+		}
 	}
 }
