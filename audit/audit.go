@@ -37,7 +37,9 @@ type Sink interface {
 
 // Observer receives each evaluated top object's violations, for what is kept beside the reports (drafts).
 type Observer interface {
-	// Namespace is called before the namespace's objects, Object for each top object, NamespaceDone after.
+	// Begin starts a run; Namespace is called before a namespace's objects, Object for each top object (from one
+	// goroutine), NamespaceDone after them.
+	Begin()
 	Namespace(ns string)
 	Object(ref Ref, d *admission.Decision)
 	NamespaceDone(ctx context.Context, ns string) error
@@ -135,6 +137,9 @@ func (a *Auditor) Run(ctx context.Context) (Stats, error) {
 			return &p.Metadata
 		}
 		return nil
+	}
+	if a.o.Observer != nil {
+		a.o.Observer.Begin()
 	}
 	var errs []error
 	for _, ns := range namespaces {
