@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -50,6 +51,9 @@ const DefaultPageSize = 500
 type ClusterSource struct {
 	client   dynamic.Interface
 	pageSize int64
+	// Only, when set, is the one namespace Namespaces returns (read by name, so listing namespaces is not needed;
+	// with its name only when even reading it is not allowed).
+	Only string
 }
 
 var _ Source = (*ClusterSource)(nil)
@@ -66,6 +70,16 @@ var namespacesResource = schema.GroupVersionResource{Version: "v1", Resource: "n
 
 // Namespaces implements Source.
 func (s *ClusterSource) Namespaces(ctx context.Context) ([]Namespace, error) {
+	if s.Only != "" {
+		u, err := s.client.Resource(namespacesResource).Get(ctx, s.Only, metav1.GetOptions{})
+		switch {
+		case apierrors.IsForbidden(err):
+			return []Namespace{{Name: s.Only}}, nil
+		case err != nil:
+			return nil, fmt.Errorf("read namespace %s: %w", s.Only, err)
+		}
+		return []Namespace{{Name: u.GetName(), Labels: u.GetLabels(), Annotations: u.GetAnnotations()}}, nil
+	}
 	var out []Namespace
 	err := s.pages(ctx, s.client.Resource(namespacesResource), "namespaces", func(u *unstructured.Unstructured) error {
 		out = append(out, Namespace{Name: u.GetName(), Labels: u.GetLabels(), Annotations: u.GetAnnotations()})
