@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -386,5 +387,60 @@ func TestFingerprint(t *testing.T) {
 		if audit.Fingerprint(base) == audit.Fingerprint(parse(changed)) {
 			t.Errorf("a change of %s kept the fingerprint", name)
 		}
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := audit.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, pes := cluster()
+	ev, e, current := pipeline(t, exemptions.NewStatic(pes, nil))
+	a, err := audit.New(audit.Options{Source: src, Evaluator: ev, Config: current, Engine: e, Sink: &memSink{}, Clock: clocktesting.NewFakePassiveClock(now)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan audit.Stats, 1)
+	go a.Loop(ctx, audit.LoopOptions{Interval: time.Hour, Metrics: m, Done: func(st audit.Stats, err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		done <- st
+	}})
+	<-done
+	cancel()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += " " + l.GetName() + "=" + l.GetValue()
+			}
+			got[name] = m.GetGauge().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"attest_audit_violations mode=audit namespace=shop policy=disallow-latest-tag":  1,
+		"attest_audit_violations mode=enforce namespace=shop policy=no-privileged":      1,
+		"attest_audit_violations mode=enforce namespace=shop policy=trusted-registries": 1,
+		"attest_audit_objects":                    7,
+		"attest_audit_duration_seconds":           0,
+		"attest_audit_last_run_timestamp_seconds": float64(now.Unix()),
+		"attest_audit_api_requests_total":         0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("metrics %v, want %v", got, want)
 	}
 }

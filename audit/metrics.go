@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -10,6 +12,7 @@ type Metrics struct {
 	lastRun    prometheus.Gauge
 	duration   prometheus.Gauge
 	objects    prometheus.Gauge
+	requests   prometheus.Counter
 }
 
 // NewMetrics registers the audit metrics with reg.
@@ -24,8 +27,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "How long the last background audit took."}),
 		objects: prometheus.NewGauge(prometheus.GaugeOpts{Name: "attest_audit_objects",
 			Help: "Objects the last background audit listed (folded Pods and ReplicaSets included)."}),
+		requests: prometheus.NewCounter(prometheus.CounterOpts{Name: "attest_audit_api_requests_total",
+			Help: "Requests the background audit sent to the API server (lists, report and draft writes, the Lease)."}),
 	}
-	for _, c := range []prometheus.Collector{m.violations, m.lastRun, m.duration, m.objects} {
+	for _, c := range []prometheus.Collector{m.violations, m.lastRun, m.duration, m.objects, m.requests} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -45,4 +50,19 @@ func (m *Metrics) observe(st Stats, end float64) {
 	m.lastRun.Set(end)
 	m.duration.Set(st.Duration.Seconds())
 	m.objects.Set(float64(st.Objects))
+}
+
+// RoundTripper counts the requests that go through rt in attest_audit_api_requests_total (rest.Config.Wrap).
+func (m *Metrics) RoundTripper(rt http.RoundTripper) http.RoundTripper {
+	return countingTransport{rt: rt, n: m.requests}
+}
+
+type countingTransport struct {
+	rt http.RoundTripper
+	n  prometheus.Counter
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Inc()
+	return c.rt.RoundTrip(r)
 }

@@ -57,8 +57,13 @@ func startAudit(ctx context.Context, g *errgroup.Group, o auditOptions, cfg *res
 	if err != nil {
 		return usageError(err)
 	}
+	metrics, err := audit.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst, cfg.UserAgent = auditQPS, auditBurst, "attest-audit"
+	cfg.Wrap(metrics.RoundTripper)
 	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("audit client: %w", err)
@@ -69,10 +74,6 @@ func startAudit(ctx context.Context, g *errgroup.Group, o auditOptions, cfg *res
 	}
 	host, _ := os.Hostname()
 	identity := host + "_" + string(uuid.NewUUID())
-	metrics, err := audit.NewMetrics(reg)
-	if err != nil {
-		return err
-	}
 	log = log.With("component", "audit")
 	a, err := audit.New(audit.Options{
 		Source: audit.NewClusterSource(dyn, 0), Evaluator: eval, Config: current, Engine: engine,
