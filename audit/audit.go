@@ -109,6 +109,9 @@ type Stats struct {
 	// Violations counts fail and warn results by policy, namespace and mode.
 	Violations map[ViolationKey]int
 	Duration   time.Duration
+	// Evaluating is the time spent in the pipeline, summed over the workers; Writing the time spent writing
+	// reports and drafts (where the rest of Duration goes is listing).
+	Evaluating, Writing time.Duration
 }
 
 // ViolationKey labels attest_audit_violations.
@@ -170,14 +173,19 @@ type item struct {
 // reports by one collector, in the order they finish.
 func (a *Auditor) namespace(ctx context.Context, ns Namespace, meta func(string) *policies.Metadata, st *Stats) error {
 	now := a.o.Clock.Now()
-	chunks := newChunker(ns.Name, a.o.MaxReportBytes, func(r *Report) error { return a.o.Sink.Write(ctx, r) })
+	chunks := newChunker(ns.Name, a.o.MaxReportBytes, func(r *Report) error {
+		t0 := a.o.Clock.Now()
+		defer func() { st.Writing += a.o.Clock.Since(t0) }()
+		return a.o.Sink.Write(ctx, r)
+	})
 	if a.o.Observer != nil {
 		a.o.Observer.Namespace(ns.Name)
 	}
 	items := make(chan item, a.o.Workers)
 	type evaluated struct {
-		ref Ref
-		d   admission.Decision
+		ref  Ref
+		d    admission.Decision
+		took time.Duration
 	}
 	done := make(chan evaluated, a.o.Workers)
 	g, gctx := errgroup.WithContext(ctx)
@@ -185,13 +193,16 @@ func (a *Auditor) namespace(ctx context.Context, ns Namespace, meta func(string)
 	for range a.o.Workers {
 		workers.Go(func() {
 			for it := range items {
-				done <- evaluated{it.ref, a.o.Evaluator.Evaluate(gctx, it.in)}
+				t0 := a.o.Clock.Now()
+				d := a.o.Evaluator.Evaluate(gctx, it.in)
+				done <- evaluated{it.ref, d, a.o.Clock.Since(t0)}
 			}
 		})
 	}
 	go func() { workers.Wait(); close(done) }()
 	g.Go(func() error {
 		for ev := range done {
+			st.Evaluating += ev.took
 			if a.o.Observer != nil {
 				a.o.Observer.Object(ev.ref, &ev.d)
 			}
@@ -245,6 +256,8 @@ func (a *Auditor) namespace(ctx context.Context, ns Namespace, meta func(string)
 		return err
 	}
 	st.Reports += n
+	t0 := a.o.Clock.Now()
+	defer func() { st.Writing += a.o.Clock.Since(t0) }()
 	if err := a.o.Sink.Finish(ctx, ns.Name, n); err != nil {
 		return err
 	}

@@ -156,7 +156,12 @@ func verdicts(rs []audit.Report) map[string]audit.Result {
 	out := map[string]audit.Result{}
 	for _, r := range rs {
 		for _, res := range r.Results {
-			out[res.Resources[0].Kind+"/"+res.Resources[0].Name+" "+res.Policy] = res
+			for _, o := range res.Resources {
+				if _, dup := out[o.Kind+"/"+o.Name+" "+res.Policy]; dup {
+					panic("two results for " + o.Kind + "/" + o.Name + " " + res.Policy)
+				}
+				out[o.Kind+"/"+o.Name+" "+res.Policy] = res
+			}
 		}
 	}
 	return out
@@ -209,6 +214,9 @@ func TestReportContent(t *testing.T) {
 	if skip.Props["exemption"] != "PolicyException shop/legacy-privileged" || skip.Props["approver"] != "carol" ||
 		skip.Props["expires"] != now.Add(72*time.Hour).Format(time.RFC3339) || !strings.Contains(skip.Message, "privileged containers are not allowed") {
 		t.Errorf("skip result: %+v", skip)
+	}
+	if pass := got["Deployment/api no-privileged"]; len(pass.Resources) != 2 || pass.Message != "" {
+		t.Errorf("the passes of no-privileged are not one result listing api and debug: %+v", pass)
 	}
 	if len(sink.reports) != 1 || sink.reports[0].Name != "attest" || sink.reports[0].Namespace != "shop" ||
 		sink.reports[0].Summary != (audit.Summary{Pass: 8, Fail: 2, Warn: 1, Skip: 1}) {
@@ -317,11 +325,13 @@ func TestReportSplitting(t *testing.T) {
 		total.Fail += r.Summary.Fail
 		total.Warn += r.Summary.Warn
 		for _, res := range r.Results {
-			k := res.Resources[0].Name + " " + res.Policy
-			if seen[k] {
-				t.Errorf("%s in two reports", k)
+			for _, o := range res.Resources {
+				k := o.Name + " " + res.Policy
+				if seen[k] {
+					t.Errorf("%s in two reports", k)
+				}
+				seen[k] = true
 			}
-			seen[k] = true
 		}
 	}
 	if len(seen) != 3*n || total != (audit.Summary{Pass: n, Fail: n, Warn: n}) {

@@ -56,7 +56,7 @@ func (a *Auditor) Loop(ctx context.Context, o LoopOptions) {
 			o.Metrics.observe(st, float64(end.UnixNano())/1e9)
 			a.o.Log.Info("audit done", "namespaces", st.Namespaces, "objects", st.Objects, "folded", st.Folded, "reports", st.Reports,
 				"pass", st.Summary.Pass, "fail", st.Summary.Fail, "warn", st.Summary.Warn, "skip", st.Summary.Skip, "error", st.Summary.Error,
-				"duration", st.Duration.String())
+				"duration", st.Duration.String(), "evaluating", st.Evaluating.String(), "writing", st.Writing.String())
 		}
 		if o.Done != nil {
 			o.Done(st, err)

@@ -143,7 +143,10 @@ func toMap(v any) map[string]any {
 }
 
 // chunker fills a namespace's reports in order, handing each to flush when the next result would take it past
-// max bytes, so a namespace of any size holds at most one report in memory.
+// max bytes, so a namespace of any size holds at most one report in memory. Passes are grouped: one pass result
+// per policy and report lists every object that passed it (the schema's resources is a list, and Policy Reporter
+// shows one row per resource), which makes a report of a mostly compliant namespace a third of the size (and a
+// third of the API server's work to store it) without losing a verdict.
 type chunker struct {
 	namespace string
 	max       int
@@ -151,6 +154,8 @@ type chunker struct {
 	size      int
 	chunks    int
 	flush     func(*Report) error
+	// passes is the index in cur.Results of each policy's pass result.
+	passes map[string]int
 }
 
 // reportOverhead is room for a report's metadata and summary beside its results.
@@ -165,9 +170,24 @@ func newChunker(namespace string, max int, flush func(*Report) error) *chunker {
 func (c *chunker) reset() {
 	c.cur = Report{Namespace: c.namespace, Name: ReportName(c.chunks), Chunk: c.chunks}
 	c.size = reportOverhead
+	c.passes = map[string]int{}
 }
 
 func (c *chunker) add(r Result) error {
+	if r.Result == ResultPass && len(r.Resources) == 1 {
+		if i, ok := c.passes[r.Policy]; ok {
+			b, err := json.Marshal(r.Resources[0])
+			if err != nil {
+				return err
+			}
+			if c.size+len(b)+1 <= c.max {
+				c.cur.Results[i].Resources = append(c.cur.Results[i].Resources, r.Resources[0])
+				c.cur.Summary.add(ResultPass)
+				c.size += len(b) + 1
+				return nil
+			}
+		}
+	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -176,6 +196,10 @@ func (c *chunker) add(r Result) error {
 		if err := c.done(); err != nil {
 			return err
 		}
+	}
+	if r.Result == ResultPass {
+		r.Message = ""
+		c.passes[r.Policy] = len(c.cur.Results)
 	}
 	c.cur.Results = append(c.cur.Results, r)
 	c.cur.Summary.add(r.Result)

@@ -181,6 +181,11 @@ func TestBackgroundAudit(t *testing.T) {
 	})
 	ns := namespace(t, "e2e-audit")
 	grantExceptions(t, ns)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("ATTEST's log:\n%s", cluster.AttestLog())
+		}
+	})
 	// Enabling disallow-latest-tag in audit would draft its violators: let that audit pass before there are any.
 	audited := "    mode: audit"
 	before := float64(time.Now().UnixNano()) / 1e9
