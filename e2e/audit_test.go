@@ -373,8 +373,12 @@ func TestBackgroundAudit(t *testing.T) {
 	// The holder stops: b takes over within the lease duration and audits.
 	writer := report.Metadata.Annotations["policy.attest.continuu.ms/audited-by"]
 	cluster.StopAttest()
+	mainStopped := true
 	t.Cleanup(func() {
 		b.Stop()
+		if !mainStopped {
+			return
+		}
 		if err := cluster.StartAttest(ctx); err != nil {
 			t.Errorf("restart the harness's ATTEST: %v", err)
 			return
@@ -404,4 +408,34 @@ func TestBackgroundAudit(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The harness's ATTEST comes back and waits; b dies without releasing the Lease (SIGKILL): once the Lease runs
+	// out (15 s), the harness's ATTEST takes it and audits.
+	if err := cluster.StartAttest(ctx); err != nil {
+		t.Fatalf("restart the harness's ATTEST: %v", err)
+	}
+	mainStopped = false
+	bHolder := leaseHolder(t)
+	if mainLastAudit(t) != 0 {
+		t.Errorf("the restarted ATTEST audited while b holds the Lease")
+	}
+	b.Kill()
+	killed := time.Now()
+	eventually(t, 40*time.Second, func() error {
+		if h := leaseHolder(t); h == bHolder || h == "" {
+			return fmt.Errorf("the Lease is still held by %q", h)
+		}
+		if mainLastAudit(t) == 0 {
+			return fmt.Errorf("the harness's ATTEST holds the Lease but has not audited yet")
+		}
+		return nil
+	})
+	took := time.Since(killed)
+	t.Logf("the harness's ATTEST took over and audited %s after b was killed", took.Round(100*time.Millisecond))
+	if took < 10*time.Second {
+		t.Errorf("took over %s after the kill, before b's Lease could have run out", took)
+	}
+	if err := cluster.WaitForWebhook(ctx, privilegedPod("default", "probe")); err != nil {
+		t.Errorf("the harness's ATTEST after the test: %v", err)
+	}
 }
