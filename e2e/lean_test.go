@@ -114,6 +114,8 @@ func TestLeanCLIHandsOverToTheFullBuild(t *testing.T) {
 		{name: "validate of a Gatekeeper template", bin: bin, full: full,
 			args:    []string{"policy", "validate", templateFile},
 			wantOut: []string{"args: policy validate " + templateFile}},
+		{name: "check of the cluster", bin: bin, full: full, args: []string{"policy", "check", "--cluster", "-A"},
+			wantOut: []string{"args: policy check --cluster -A"}},
 		{name: "check offline runs in the lean build", bin: bin, full: full, wantCode: 1,
 			args:      []string{"policy", "check", "--config", trust, "--offline", "-f", manifest},
 			wantOut:   []string{"DENY Pod shop/web: [require-attestation]", "not checked (--offline)"},

@@ -67,7 +67,7 @@ func newExemptCommand(a app) *cobra.Command {
 	f.StringVar(&o.config, "config", "", "policies.yaml whose exemptions: governance bounds the duration (default: 30 days)")
 	f.BoolVar(&o.apply, "apply", false, "create the PolicyException in the cluster instead of printing it")
 	o.cluster.add(f)
-	cmd.AddCommand(newApproveCommand(a))
+	cmd.AddCommand(newApproveCommand(a), newPromoteCommand(a))
 	return cmd
 }
 

@@ -76,7 +76,7 @@ func newExemptionsCommand(a app) *cobra.Command {
 	f.StringVar(&o.status, "status", "", "show only pending, active or expired exceptions")
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	o.cluster.add(f)
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, newDraftsCommand(a))
 	return cmd
 }
 

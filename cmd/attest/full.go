@@ -10,3 +10,6 @@ func fullCommands(a app) (policy, root []*cobra.Command) {
 	return []*cobra.Command{newVerifyCommand(a), newReplayCommand(), newExemptCommand(a), newExemptionsCommand(a)},
 		[]*cobra.Command{newServeCommand(), newImageCommand()}
 }
+
+// clusterCheckHere: the full build checks the cluster itself.
+func clusterCheckHere() error { return nil }

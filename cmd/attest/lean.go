@@ -60,6 +60,14 @@ func checkVerification(cfg *config.Config, offline bool, _ time.Duration, source
 	return nil, nil, runFull(sources...)
 }
 
+// clusterCheckHere hands `policy check --cluster` to attest-full, which has the cluster client.
+func clusterCheckHere() error { return runFull() }
+
+// checkCluster is never reached in the lean build (clusterCheckHere handed the run over first).
+func checkCluster(*cobra.Command, checkOptions, *policies.Engine, *config.Config, policies.Mode, time.Time, frameworkReport) error {
+	return runFull()
+}
+
 // withGatekeeperInputs hands a check with Gatekeeper documents among its inputs, or with --inventory, to attest-full.
 func withGatekeeperInputs(_ context.Context, _ *cobra.Command, engine *policies.Engine, _ []string, sources []manifest.Source, inventory []string) (*policies.Engine, error) {
 	if g := readGatekeeperInputs(sources); len(inventory) == 0 && g.empty() {

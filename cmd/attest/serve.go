@@ -50,6 +50,7 @@ type serveOptions struct {
 	certHosts     []string
 	webhookName   string
 	verify        verifyOptions
+	audit         auditOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -79,6 +80,7 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
 	o.verify.addFlags(f)
+	o.audit.addFlags(f)
 	return cmd
 }
 
@@ -162,6 +164,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
 	if err != nil {
+		return err
+	}
+	if err := startAudit(ctx, g, o.audit, restConfig, eval, current, engine, reg, log); err != nil {
 		return err
 	}
 	namespaces, err := namespaceLookup(ctx, restConfig, log)
