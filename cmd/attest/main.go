@@ -107,6 +107,8 @@ func newRootCommand(a app) *cobra.Command {
 		newTraceCommand(),
 		newExemptCommand(a),
 		newExemptionsCommand(a),
+		newCedarSchemaCommand(),
+		newAuthorizeCommand(),
 	)
 	root.AddCommand(newServeCommand(), policy)
 	root.AddCommand(newImageCommand())

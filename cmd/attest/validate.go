@@ -48,6 +48,8 @@ func newValidateCommand() *cobra.Command {
 		Use:   "validate FILE|DIR...",
 		Short: "Compile policies as the webhook would and report every error with file:line",
 		Long: "Parses and compiles Rego policies (Rego v0 or v1, directories recursively; *_test.rego files are left\n" +
+			"to `attest policy test`) and validates Cedar policy sets (*.cedar, each file alone) against the schema of\n" +
+			"`attest policy cedar-schema`. For Rego: the webhook's rules (the rest of this text)\n" +
 			"to `attest policy test`) with the webhook's rules: pure capabilities (http.send, time.now_ns and the other\n" +
 			"impure built-ins are refused by name), METADATA and a violation, deny or warn rule in each package.\n" +
 			"Exits 0 when every policy is valid, 1 when one is not, 2 when nothing can be read.",
@@ -64,15 +66,21 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
-	srcs, _, err := readRegoPaths(paths)
+	cedarValid, cedarProblems, cedarFound, err := validateCedar(paths)
 	if err != nil {
 		return usageError(err)
 	}
-	if len(srcs) == 0 {
-		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego) found in %s", strings.Join(paths, ", ")))
+	srcs, _, err := readRegoPaths(regoPaths(paths))
+	if err != nil {
+		return usageError(err)
+	}
+	if len(srcs) == 0 && !cedarFound {
+		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego, or *.cedar) found in %s", strings.Join(paths, ", ")))
 	}
 	all := srcs
-	if o.withLibrary {
+	if len(srcs) == 0 {
+		all = nil // only Cedar: nothing to compile
+	} else if o.withLibrary {
 		lib, _, err := policies.Library()
 		if err != nil {
 			return err
@@ -115,6 +123,8 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 		}
 		remaining = next
 	}
+	report.Policies = append(report.Policies, cedarValid...)
+	report.Problems = append(report.Problems, cedarProblems...)
 	sortProblems(report.Problems)
 	report.Valid = len(report.Problems) == 0
 	out := cmd.OutOrStdout()
