@@ -163,20 +163,16 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
 	}
 	engine := e.engineFor(cfg)
-	d := Decision{Results: make([]PolicyResult, 0, len(engine.Policies()))}
 	old := &oldObject{e: e, in: in, cfg: cfg, gk: gk}
 	subjectIn := in // what labels, exemptions and owners are read from: the object deleted on DELETE
 	if in.Request.Operation == "DELETE" {
 		subjectIn.Object = in.OldObject
 	}
 	objLabels := objectLabels(subjectIn.Object)
+	runs := make([]policyRun, 0, len(engine.Policies()))
 	for _, p := range engine.Policies() {
 		if only != "" && !slices.Contains(p.Operations, only) {
 			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return Decision{Code: 500, Message: fmt.Sprintf("ATTEST could not finish evaluating policies: %v", err),
-				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
 		}
 		s := cfg.Policies[p.Name]
 		if !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objLabels) {
@@ -186,41 +182,44 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		if mode == policies.ModeOff || mode == "" {
 			continue
 		}
-		t0 := e.clock.Now()
-		findings, err := p.Eval(ctx, doc, s)
-		var existing map[string]bool
-		if err == nil && len(findings) > 0 && mode == policies.ModeEnforce && s.ExistingWorkloads == policies.ModeAudit {
-			existing = old.findings(ctx, p, s)
+		runs = append(runs, policyRun{p: p, s: s, mode: mode, enforceFrom: enforceFrom})
+	}
+	e.evaluatePolicies(ctx, runs, doc, old)
+	d := Decision{Results: make([]PolicyResult, 0, len(runs))}
+	for i := range runs {
+		r := &runs[i]
+		if !r.done {
+			return Decision{Code: 500, Message: fmt.Sprintf("ATTEST could not finish evaluating policies: %v", ctx.Err()),
+				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
 		}
-		r := PolicyResult{Policy: p.Name, Mode: mode, Findings: findings, Err: err, Duration: e.clock.Since(t0), Outcome: OutcomePassed, Digest: p.Digest}
-		if p.HasSample() {
-			if sampled, serr := p.Sampled(ctx, doc, s); serr == nil && sampled {
-				d.Sampled = append(d.Sampled, p.Name)
-			}
+		p := r.p
+		res := PolicyResult{Policy: p.Name, Mode: r.mode, Findings: r.findings, Err: r.err, Duration: r.duration, Outcome: OutcomePassed, Digest: p.Digest}
+		if r.sampled {
+			d.Sampled = append(d.Sampled, p.Name)
 		}
 		switch {
-		case err != nil:
-			r.Outcome = OutcomeError
+		case r.err != nil:
+			res.Outcome = OutcomeError
 			d.Violations = append(d.Violations, Violation{
-				Policy: p.Name, Mode: mode, Severity: p.Severity, Denied: mode == policies.ModeEnforce, Err: true,
-				Message: "the policy could not be evaluated: " + err.Error(),
+				Policy: p.Name, Mode: r.mode, Severity: p.Severity, Denied: r.mode == policies.ModeEnforce, Err: true,
+				Message: "the policy could not be evaluated: " + r.err.Error(),
 				Fix:     "ATTEST fails closed; ask your cluster administrators to check the ATTEST logs",
 			})
-		case len(findings) > 0:
-			r.Outcome = OutcomeFailed
-			for _, f := range findings {
+		case len(r.findings) > 0:
+			res.Outcome = OutcomeFailed
+			for _, f := range r.findings {
 				v := Violation{
-					Policy: p.Name, Mode: mode, Severity: f.Severity, Path: f.Path, Container: containerAt(containers, f.Path),
-					Message: f.Message, Fix: f.Fix, Warning: f.Warning, Denied: mode == policies.ModeEnforce && !f.Warning,
-					EnforceFrom: enforceFrom,
+					Policy: p.Name, Mode: r.mode, Severity: f.Severity, Path: f.Path, Container: containerAt(containers, f.Path),
+					Message: f.Message, Fix: f.Fix, Warning: f.Warning, Denied: r.mode == policies.ModeEnforce && !f.Warning,
+					EnforceFrom: r.enforceFrom,
 				}
-				if existing[findingKey(f)] {
+				if r.existing[findingKey(f)] {
 					v.Denied, v.Preexisting = false, true
 				}
 				d.Violations = append(d.Violations, v)
 			}
 		}
-		d.Results = append(d.Results, r)
+		d.Results = append(d.Results, res)
 	}
 	production := in.Request.Namespace != "" && cfg.Production.Matches(in.Request.Namespace, in.NamespaceLabels)
 	e.applyExemptions(ctx, subjectIn, cfg, gk, production, &d)

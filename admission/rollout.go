@@ -2,6 +2,7 @@ package admission
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/continuums/attest/config"
@@ -26,12 +27,12 @@ func (e *Evaluator) effectiveMode(s policies.Settings, in Input) (policies.Mode,
 // oldObject evaluates policies on the old object of an UPDATE, once, and only when a policy with
 // existingWorkloads: audit has findings on the new one.
 type oldObject struct {
-	e     *Evaluator
-	in    Input
-	cfg   *config.Config
-	gk    workload.GroupKind
-	doc   *policies.Document
-	built bool
+	e    *Evaluator
+	in   Input
+	cfg  *config.Config
+	gk   workload.GroupKind
+	doc  *policies.Document
+	once sync.Once // policies evaluated in parallel share the old object's document
 }
 
 // findings are the keys of the policy's findings on the old object (none for CREATE or an unreadable object,
@@ -40,11 +41,10 @@ func (o *oldObject) findings(ctx context.Context, p *policies.Policy, s policies
 	if o.in.Request.Operation != "UPDATE" || o.in.OldObject == nil {
 		return nil
 	}
-	if !o.built {
-		o.built = true
+	o.once.Do(func() {
 		containers, err := workload.Extract(o.gk, o.in.Request.SubResource, o.in.OldObject)
 		if err != nil {
-			return nil
+			return
 		}
 		oldIn := o.in
 		oldIn.Object, oldIn.OldObject = o.in.OldObject, nil
@@ -53,7 +53,7 @@ func (o *oldObject) findings(ctx context.Context, p *policies.Policy, s policies
 		if o.doc, err = policies.NewDocument(input); err != nil {
 			o.doc = nil
 		}
-	}
+	})
 	if o.doc == nil {
 		return nil
 	}

@@ -313,7 +313,7 @@ func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding
 	if memo == nil {
 		return p.eval(ctx, c, doc, s)
 	}
-	key := memo.key(doc, s.paramsTerm())
+	key := memo.key(doc, s)
 	if out, ok := memo.cache.Get(key); ok {
 		return slices.Clone(out), nil
 	}

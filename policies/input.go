@@ -68,6 +68,9 @@ type Document struct {
 	in    Input
 	once  [numParts]sync.Once
 	terms [numParts]*ast.Term
+	// digests holds the digest of each input path a memo keyed on (see memo.key), shared by every policy.
+	digestMu sync.Mutex
+	digests  map[string][32]byte
 }
 
 // The parts of the input document, in the order the input object lists them; params follows them.

@@ -3,10 +3,10 @@ package policies
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"hash"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -27,55 +27,98 @@ const memoSize = 2048
 type memo struct {
 	all   bool       // the policy reads input as a whole: the key covers every part
 	paths [][]string // otherwise the input paths it reads, sorted, none a prefix of another
+	// keyed are the paths the key covers (paths, or with all each part of the document); ids name them in a
+	// document's digest cache.
+	keyed [][]string
+	ids   []string
 	cache *lru.Cache[[sha256.Size]byte, []Finding]
 }
 
 func newMemo(paths [][]string, all bool) *memo {
 	c, _ := lru.New[[sha256.Size]byte, []Finding](memoSize) // the size is positive: New cannot fail
-	return &memo{all: all, paths: paths, cache: c}
-}
-
-// key is the memo key of evaluating the policy over doc with params.
-func (m *memo) key(doc *Document, params *ast.Term) [sha256.Size]byte {
-	h := sha256.New()
-	enc := canonical{h: h}
-	enc.value(params.Value)
-	if m.all {
+	m := &memo{all: all, paths: paths, keyed: paths, cache: c}
+	if all {
+		m.keyed = make([][]string, numParts)
 		for part := range numParts {
-			enc.str(documentParts[part])
-			enc.value(doc.term(part).Value)
+			m.keyed[part] = []string{documentParts[part]}
 		}
 	}
-	for _, path := range m.paths {
-		for _, seg := range path {
-			enc.str(seg)
-		}
-		enc.tag('/')
-		enc.at(doc, path)
+	for _, path := range m.keyed {
+		m.ids = append(m.ids, strings.Join(path, "\x00"))
 	}
-	var k [sha256.Size]byte
-	h.Sum(k[:0])
-	return k
+	return m
 }
 
-// canonical writes a Rego value to a hash in one encoding per value: every item tagged and length-prefixed,
-// object keys and set members in Rego's order, so that different values never write the same bytes.
+// key is the memo key of evaluating the policy over doc with the parameters of s: the SHA-256 of the parameters'
+// digest and of the digest of every path the policy reads. Each path's digest covers its name and value and is
+// computed once per document, however many policies read the path.
+func (m *memo) key(doc *Document, s Settings) [sha256.Size]byte {
+	buf := make([]byte, 0, sha256.Size*(len(m.keyed)+1))
+	params := s.paramsDigest()
+	buf = append(buf, params[:]...)
+	for i, path := range m.keyed {
+		d := doc.digest(m.ids[i], path)
+		buf = append(buf, d[:]...)
+	}
+	return sha256.Sum256(buf)
+}
+
+// digest is the SHA-256 of path's name and of the value at path in d, computed on first use; id names the path.
+func (d *Document) digest(id string, path []string) [sha256.Size]byte {
+	d.digestMu.Lock()
+	sum, ok := d.digests[id]
+	d.digestMu.Unlock()
+	if ok {
+		return sum
+	}
+	enc := encoders.Get().(*canonical)
+	enc.b = enc.b[:0]
+	for _, seg := range path {
+		enc.str(seg)
+	}
+	enc.tag('/')
+	enc.at(d, path)
+	sum = sha256.Sum256(enc.b)
+	encoders.Put(enc)
+	d.digestMu.Lock()
+	if d.digests == nil {
+		d.digests = make(map[string][sha256.Size]byte, 8)
+	}
+	d.digests[id] = sum
+	d.digestMu.Unlock()
+	return sum
+}
+
+// emptyParamsDigest is the digest of the parameters of a policy that has none.
+var emptyParamsDigest = valueDigest(ast.NewObject())
+
+// valueDigest is the SHA-256 of v's canonical encoding.
+func valueDigest(v ast.Value) [sha256.Size]byte {
+	enc := encoders.Get().(*canonical)
+	enc.b = enc.b[:0]
+	enc.value(v)
+	sum := sha256.Sum256(enc.b)
+	encoders.Put(enc)
+	return sum
+}
+
+// encoders reuse the buffers of canonical encodings.
+var encoders = sync.Pool{New: func() any { return &canonical{b: make([]byte, 0, 4096)} }}
+
+// canonical encodes Rego values in one encoding per value: every item tagged and length-prefixed, object keys and
+// set members in Rego's order, so that different values never write the same bytes.
 type canonical struct {
-	h   hash.Hash
-	buf [binary.MaxVarintLen64 + 1]byte
+	b []byte
 }
 
-func (c *canonical) tag(t byte) { c.buf[0] = t; _, _ = c.h.Write(c.buf[:1]) }
+func (c *canonical) tag(t byte) { c.b = append(c.b, t) }
 
-func (c *canonical) length(n int) {
-	k := binary.PutUvarint(c.buf[:], uint64(n))
-	_, _ = c.h.Write(c.buf[:k])
-}
+func (c *canonical) length(n int) { c.b = binary.AppendUvarint(c.b, uint64(n)) }
 
 func (c *canonical) str(s string) {
 	c.tag('s')
 	c.length(len(s))
-	_, _ = c.h.Write([]byte(s))
+	c.b = append(c.b, s...)
 }
 
 // at writes the value at path below the document, or the mark of an undefined value.
@@ -124,14 +167,12 @@ func (c *canonical) value(v ast.Value) {
 			c.value(x.Elem(i).Value)
 		}
 	case ast.Object:
-		keys := x.Keys()
-		sort.Slice(keys, func(i, j int) bool { return keys[i].Value.Compare(keys[j].Value) < 0 })
 		c.tag('{')
-		c.length(len(keys))
-		for _, k := range keys {
+		c.length(x.Len())
+		x.Foreach(func(k, v *ast.Term) { // in sorted key order
 			c.value(k.Value)
-			c.value(x.Get(k).Value)
-		}
+			c.value(v.Value)
+		})
 	case ast.Set:
 		c.tag('<')
 		c.length(x.Len())

@@ -123,7 +123,7 @@ func TestMemoHitsOnlyWhatThePolicyCannotTellApart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, hit := c.memo.cache.Get(c.memo.key(doc, tc.settings.paramsTerm()))
+			_, hit := c.memo.cache.Get(c.memo.key(doc, tc.settings))
 			if hit != tc.hit {
 				t.Errorf("memo hit %t, want %t", hit, tc.hit)
 			}

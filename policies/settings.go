@@ -22,6 +22,8 @@ type Settings struct {
 	// Mutate applies the policy's patch rule on the mutating path.
 	Mutate bool
 	term   *ast.Term
+	// digest is the memo's digest of term (see memo.key).
+	digest [32]byte
 }
 
 // NewSettings validates params against the policy's schema, fills in defaults and converts them for evaluation.
@@ -34,7 +36,7 @@ func (p *Policy) NewSettings(mode Mode, params map[string]any) (Settings, error)
 	if err != nil {
 		return Settings{}, fmt.Errorf("convert parameters: %w", err)
 	}
-	return Settings{Mode: mode, Params: eff, term: term}, nil
+	return Settings{Mode: mode, Params: eff, term: term, digest: valueDigest(term.Value)}, nil
 }
 
 // DefaultSettings is the policy as its METADATA ships it.
@@ -45,6 +47,14 @@ func (p *Policy) DefaultSettings() Settings {
 		panic(fmt.Sprintf("policy %s: defaults no longer validate: %v", p.Name, err))
 	}
 	return s
+}
+
+// paramsDigest is the memo's digest of the parameters.
+func (s Settings) paramsDigest() [32]byte {
+	if s.term == nil {
+		return emptyParamsDigest
+	}
+	return s.digest
 }
 
 // paramsTerm is input.params for this policy.
