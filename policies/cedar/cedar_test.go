@@ -201,3 +201,17 @@ func TestEvaluatorFailsClosed(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestAuthorizationPoliciesValidate: Cedar for Kubernetes files mix authorization policies (k8s::Action,
+// k8s::Resource) with admission ones; they validate, and never match an admission request.
+func TestAuthorizationPoliciesValidate(t *testing.T) {
+	s := parse(t, `permit (principal is k8s::User, action in [k8s::Action::"get", k8s::Action::"list"], resource is k8s::Resource)
+when { resource.apiGroup == "" && resource has namespace && resource.namespace == "default" };
+forbid (principal in k8s::Group::"requires-labels", action == k8s::Action::"list", resource is k8s::Resource)
+unless { resource has labelSelector && resource.labelSelector.contains({"key": "owner", "operator": "=", "values": [principal.name]}) };
+forbid (principal, action, resource) when { context.dryRun };`)
+	d, err := s.Decide(cedar.Options{}, input("CREATE", "", "v1", "Pod", object(pod(false, nil)), user("alice", "requires-labels")))
+	if err != nil || !d.Allowed {
+		t.Fatalf("decision %+v %v", d, err)
+	}
+}

@@ -143,6 +143,28 @@ const fixedSchema = `namespace k8s {
 	entity User in [Group] = {"name": __cedar::String, "extra"?: Set<ExtraAttribute>};
 	entity ServiceAccount in [Group] = {"name": __cedar::String, "namespace": __cedar::String, "extra"?: Set<ExtraAttribute>};
 	entity Node in [Group] = {"name": __cedar::String, "extra"?: Set<ExtraAttribute>};
+	// Cedar for Kubernetes' authorization model, so that files mixing authorization and admission policies
+	// validate; its actions never occur in admission, so its policies never match there. They take ATTEST's
+	// context so that a policy with an unconstrained action may read it.
+	type FieldRequirement = {"field": __cedar::String, "operator": __cedar::String, "value": __cedar::String};
+	type LabelRequirement = {"key": __cedar::String, "operator": __cedar::String, "values": Set<__cedar::String>};
+	entity Extra = {"key": __cedar::String, "value"?: __cedar::String};
+	entity NonResourceURL = {"path": __cedar::String};
+	entity PrincipalUID;
+	entity Resource = {
+		"apiGroup": __cedar::String,
+		"resource": __cedar::String,
+		"subresource"?: __cedar::String,
+		"namespace"?: __cedar::String,
+		"name"?: __cedar::String,
+		"fieldSelector"?: Set<FieldRequirement>,
+		"labelSelector"?: Set<LabelRequirement>
+	};
+	action "get", "patch", "delete" appliesTo {principal: [Group, Node, ServiceAccount, User], resource: [NonResourceURL, Resource], context: attest::Context};
+	action "list", "watch", "create", "update", "deletecollection", "use", "bind", "escalate", "approve", "sign", "attest"
+		appliesTo {principal: [Group, Node, ServiceAccount, User], resource: [Resource], context: attest::Context};
+	action "head", "options", "post", "put" appliesTo {principal: [Group, Node, ServiceAccount, User], resource: [NonResourceURL], context: attest::Context};
+	action "impersonate" appliesTo {principal: [Group, Node, ServiceAccount, User], resource: [Extra, Group, Node, PrincipalUID, ServiceAccount, User], context: attest::Context};
 }
 
 namespace attest {
