@@ -138,12 +138,14 @@ subjects:
 		t.Fatalf("rbac: %s%s", out, errOut)
 	}
 	t.Cleanup(func() { kubectl(t, "", "delete", "clusterrolebinding", "cedar-e2e-edit", "--ignore-not-found") })
-	t.Cleanup(func() { kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "production-access", "--ignore-not-found") })
+	t.Cleanup(func() {
+		kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "production-access", "--ignore-not-found")
+	})
 
 	now := time.Now().UTC()
 	minute := now.Hour()*60 + now.Minute()
 	inside := func() (int, int) { return 0, 24 * 60 } // business hours all day: now is inside
-	outside := func() (int, int) { // an hour that excludes now
+	outside := func() (int, int) {                    // an hour that excludes now
 		if minute < 12*60 {
 			return minute + 60, minute + 120
 		}
