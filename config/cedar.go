@@ -158,3 +158,30 @@ func cedarEngine(engine *policies.Engine, r Resources, prev, out *Config) *polic
 	}
 	return e
 }
+
+// Operations are the admission operations beyond CREATE and UPDATE (DELETE, CONNECT) that the configuration's
+// enabled policies judge, sorted: what ATTEST's webhook rules must send it. engine is used when the
+// configuration carries none.
+func (cfg *Config) Operations(engine *policies.Engine) []string {
+	if cfg.Engine != nil {
+		engine = cfg.Engine
+	}
+	if engine == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, p := range engine.Policies() {
+		if s := cfg.Policies[p.Name]; s.Mode == "" || s.Mode == policies.ModeOff {
+			continue
+		}
+		for _, op := range p.Operations {
+			seen[op] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for op := range seen {
+		out = append(out, op)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -125,3 +125,22 @@ func TestCedarPolicyResources(t *testing.T) {
 		})
 	}
 }
+
+func TestOperations(t *testing.T) {
+	dir := t.TempDir()
+	writeCedarFile(t, filepath.Join(dir, "cedar", "deletes.cedar"), `forbid (principal in k8s::Group::"audit", action == k8s::admission::Action::"delete", resource);`)
+	load := func(extra string) []string {
+		writeCedarFile(t, filepath.Join(dir, "policies.yaml"), "cedar:\n  directories: [cedar]\n"+extra)
+		cfg, err := config.LoadFiles([]string{filepath.Join(dir, "policies.yaml")}, newEngine(t), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Operations(nil)
+	}
+	if got := strings.Join(load(""), ","); got != "DELETE" {
+		t.Fatalf("operations %q, want DELETE", got)
+	}
+	if got := load("policies:\n  - name: deletes\n    mode: \"off\"\n"); len(got) != 0 {
+		t.Fatalf("a policy that is off needs no operation: %v", got)
+	}
+}

@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/retry"
 
 	"github.com/continuums/attest/e2e/harness"
 )
@@ -78,37 +77,31 @@ func cedarDeployment(ns, name, approval string) *appsv1.Deployment {
 	return d
 }
 
-// allowDeletes adds DELETE to the operations of the webhook rule for apps (ATTEST's rules list CREATE and
-// UPDATE), as a cluster whose policies judge deletions needs; the test restores the rule.
-func allowDeletes(t *testing.T) {
+// appsOperations are the operations of the webhook rule for apps in the URL-registered configuration.
+func appsOperations(t *testing.T) []admissionregistrationv1.OperationType {
 	t.Helper()
-	ctx := context.Background()
-	vwcs := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
-	set := func(add bool) error {
-		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			vwc, err := vwcs.Get(ctx, harness.LocalWebhookConfiguration, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			for i := range vwc.Webhooks[0].Rules {
-				r := &vwc.Webhooks[0].Rules[i]
-				if !slices.Contains(r.APIGroups, "apps") {
-					continue
-				}
-				ops := []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update}
-				if add {
-					ops = append(ops, admissionregistrationv1.Delete)
-				}
-				r.Operations = ops
-			}
-			_, err = vwcs.Update(ctx, vwc, metav1.UpdateOptions{})
-			return err
-		})
-	}
-	if err := set(true); err != nil {
+	vwc, err := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), harness.LocalWebhookConfiguration, metav1.GetOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = set(false) })
+	for _, r := range vwc.Webhooks[0].Rules {
+		if slices.Contains(r.APIGroups, "apps") {
+			return r.Operations
+		}
+	}
+	t.Fatal("no rule for apps")
+	return nil
+}
+
+// waitForDeletes waits until ATTEST has (or has not) added DELETE to its webhook rules.
+func waitForDeletes(t *testing.T, sent bool) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		if ops := appsOperations(t); slices.Contains(ops, admissionregistrationv1.Delete) != sent {
+			return fmt.Errorf("the apps rule has operations %v; DELETE wanted: %v", ops, sent)
+		}
+		return nil
+	})
 }
 
 // TestCedarPolicies runs the reference's decision matrix as a Cedar Policy against the real API server, with
@@ -197,7 +190,7 @@ subjects:
 		}
 	})
 	t.Run("audit deleting a production Deployment is denied", func(t *testing.T) {
-		allowDeletes(t)
+		waitForDeletes(t, true) // ATTEST adds DELETE to its rules since a loaded policy judges deletions
 		eventually(t, 20*time.Second, func() error {
 			_, errOut, ok := kubectlAs(t, "ann", auditor, "", "delete", "deployment", "web", "-n", prod, "--wait=false")
 			want := denied + "[production-access]: the audit group may read but never change or delete"
@@ -254,6 +247,15 @@ subjects:
 		_, err := sam.AppsV1().Deployments(prod).Create(ctx, cedarDeployment(prod, "after-hours-2", "CHG-1236"), metav1.CreateOptions{})
 		if err == nil || !strings.Contains(err.Error(), "production changes are allowed 08:00-18:00 UTC") {
 			t.Fatalf("the last good set no longer decides: %v", err)
+		}
+	})
+	t.Run("without a policy that judges deletions, deletes are not sent to ATTEST", func(t *testing.T) {
+		if out, errOut, ok := kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "production-access"); !ok {
+			t.Fatalf("%s%s", out, errOut)
+		}
+		waitForDeletes(t, false)
+		if out, errOut, ok := kubectlAs(t, "ann", auditor, "", "delete", "deployment", "web", "-n", prod, "--wait=false"); !ok {
+			t.Fatalf("audit may delete once the policy is gone (RBAC allows it): %s%s", out, errOut)
 		}
 	})
 }
