@@ -32,7 +32,8 @@ FUZZ_TARGETS := \
 	./exemptions:FuzzAnnotationExemption \
 	./attestation:FuzzImageGlob \
 	./attestation:FuzzRetryAfter \
-	./policies/gatekeeper:FuzzParse
+	./policies/gatekeeper:FuzzParse \
+	./policies/cedar:FuzzParse
 
 .PHONY: all build test unit e2e controlplane lint generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
