@@ -32,6 +32,8 @@ type checkOptions struct {
 	framework string
 	offline   bool
 	inventory []string
+	// expandWorkloads: Gatekeeper constraints judge every workload kind as the Pod it creates.
+	expandWorkloads bool
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -140,6 +142,7 @@ func newCheckCommand() *cobra.Command {
 	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
 	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
 	f.BoolVar(&o.offline, "offline", false, "contact no registry: images a trust policy covers are reported as not verified (require-attestation denies them)")
+	f.BoolVar(&o.expandWorkloads, "expand-workloads", false, "Gatekeeper constraints judge Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and ReplicationControllers as the Pods they create, as ATTEST's policies do (an ExpansionTemplate among the inputs takes the place of ATTEST's for its kind)")
 	f.StringSliceVar(&o.inventory, "inventory", nil, "objects for Gatekeeper templates' data.inventory, not checked themselves: file, directory or - (repeatable)")
 	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
 	return cmd
@@ -171,7 +174,7 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		return err
 	}
 	defer cleanup()
-	if engine, err = withGatekeeperInputs(ctx, cmd, engine, o.files, sources, o.inventory); err != nil {
+	if engine, err = withGatekeeperInputs(ctx, cmd, engine, o, sources); err != nil {
 		return usageError(err)
 	}
 	cfg, err := loadConfig(ctx, o.config, engine)

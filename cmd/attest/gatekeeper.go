@@ -75,10 +75,13 @@ func readGatekeeperInputs(sources []manifest.Source) gatekeeperInputs {
 // gatekeeperPolicies compiles the inputs' templates and makes each constraint a policy, as `gator test` does:
 // templates first, then ExpansionTemplates and constraints, then data.inventory, which holds the --inventory
 // objects and, as in gator, the other objects checked. Each error names the document's file and line.
-func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, inventory []manifest.Source) ([]*policies.Policy, error) {
+func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, inventory []manifest.Source, expandWorkloads bool) ([]*policies.Policy, error) {
 	if g.empty() {
-		if len(inventory) > 0 {
+		switch {
+		case len(inventory) > 0:
 			return nil, fmt.Errorf("--inventory: no ConstraintTemplate among the inputs reads data.inventory")
+		case expandWorkloads:
+			return nil, fmt.Errorf("--expand-workloads: no Gatekeeper constraint among the inputs")
 		}
 		return nil, nil
 	}
@@ -102,6 +105,11 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 			return nil, fmt.Errorf("%s: %w", at(o), err)
 		}
 		if err := set.AddExpansionTemplate(e, at(o)); err != nil {
+			return nil, err
+		}
+	}
+	if expandWorkloads {
+		if err := set.ExpandWorkloads(); err != nil {
 			return nil, err
 		}
 	}
@@ -151,9 +159,10 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 }
 
 // withGatekeeperInputs adds the constraints among the inputs to the engine as policies.
-func withGatekeeperInputs(ctx context.Context, cmd *cobra.Command, engine *policies.Engine, files []string, sources []manifest.Source, inventoryPaths []string) (*policies.Engine, error) {
+func withGatekeeperInputs(ctx context.Context, cmd *cobra.Command, engine *policies.Engine, o checkOptions, sources []manifest.Source) (*policies.Engine, error) {
 	var inventory []manifest.Source
-	if slices.Contains(inventoryPaths, "-") && slices.Contains(files, "-") {
+	inventoryPaths := o.inventory
+	if slices.Contains(inventoryPaths, "-") && slices.Contains(o.files, "-") {
 		return nil, fmt.Errorf("--inventory -: stdin is already read by -f -")
 	}
 	if len(inventoryPaths) > 0 {
@@ -162,7 +171,7 @@ func withGatekeeperInputs(ctx context.Context, cmd *cobra.Command, engine *polic
 			return nil, fmt.Errorf("--inventory: %w", err)
 		}
 	}
-	ps, err := gatekeeperPolicies(ctx, readGatekeeperInputs(sources), sources, inventory)
+	ps, err := gatekeeperPolicies(ctx, readGatekeeperInputs(sources), sources, inventory, o.expandWorkloads)
 	if err != nil || len(ps) == 0 {
 		return engine, err
 	}

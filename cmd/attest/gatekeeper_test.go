@@ -104,6 +104,10 @@ func TestCheckGatekeeper(t *testing.T) {
 			args: append(labels, "-f", gk("expansion/pods-have-owner.yaml"), "-f", gk("expansion/expansion-deployments.yaml"), "-f", "testdata/gatekeeper/deployment.yaml",
 				"--policy", "AttestRequiredLabels/pods-have-owner"),
 			want: []string{`Deployment/checkout deny enforce medium [AttestRequiredLabels/pods-have-owner]: [Implied by expand-deployments] Pod checkout-pod must have the labels {"owner"}`}},
+		{name: "--expand-workloads: ATTEST's opt-in", code: 1,
+			args: append(labels, "-f", gk("expansion/pods-have-owner.yaml"), "-f", "testdata/gatekeeper/deployment.yaml", "--expand-workloads",
+				"--policy", "AttestRequiredLabels/pods-have-owner"),
+			want: []string{`Deployment/checkout deny enforce medium [AttestRequiredLabels/pods-have-owner]: [Implied by attest-workload-deployment] Pod checkout-pod must have the labels {"owner"}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +137,7 @@ func TestCheckGatekeeperErrors(t *testing.T) {
 			"constraint-bad-parameters.yaml:2: constraint AttestRequiredLabels/bad-parameters: "},
 		{"inventory without a template", []string{"-f", "testdata/gatekeeper/deployment.yaml", "--inventory", "testdata/gatekeeper/pods.yaml"},
 			"--inventory: no ConstraintTemplate among the inputs reads data.inventory"},
+		{"--expand-workloads without constraints", []string{"-f", "testdata/gatekeeper/deployment.yaml", "--expand-workloads"}, "--expand-workloads: no Gatekeeper constraint among the inputs"},
 		{"inventory and objects both from stdin", []string{"-f", "-", "--inventory", "-"}, "--inventory -: stdin is already read by -f -"},
 		{"inventory that cannot be read", []string{"-f", gk("requiredlabels/template.yaml"), "-f", "testdata/gatekeeper/deployment.yaml", "--inventory", "testdata/gatekeeper/missing.yaml"},
 			"--inventory: "},
