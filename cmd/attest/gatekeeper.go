@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"slices"
 	"strings"
 
@@ -32,6 +33,12 @@ func isGatekeeperDocument(obj map[string]any) bool {
 		}
 	}
 	return false
+}
+
+// inventoryDoc is one document's objects for data.inventory, or why it cannot be read.
+type inventoryDoc struct {
+	objs []manifest.Object
+	err  error
 }
 
 // gatekeeperInputs are the Gatekeeper documents found among check's inputs, each with where it was written.
@@ -74,7 +81,8 @@ func readGatekeeperInputs(sources []manifest.Source) gatekeeperInputs {
 
 // gatekeeperPolicies compiles the inputs' templates and makes each constraint a policy, as `gator test` does:
 // templates first, then ExpansionTemplates and constraints, then data.inventory, which holds the --inventory
-// objects and, as in gator, the other objects checked. Each error names the document's file and line.
+// objects and, as in gator, the other objects checked (when a template reads it). Each error names the
+// document's file and line.
 func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, inventory []manifest.Source, expandWorkloads bool) ([]*policies.Policy, error) {
 	if g.empty() {
 		switch {
@@ -90,6 +98,7 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 		return nil, err
 	}
 	at := func(o manifest.Object) string { return fmt.Sprintf("%s:%d", o.File, o.Line) }
+	readsInventory := false
 	for _, o := range g.templates {
 		t, err := gatekeeper.TemplateFrom(&unstructured.Unstructured{Object: o.Object})
 		if err != nil {
@@ -98,6 +107,7 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 		if err := set.AddTemplate(ctx, t, at(o)); err != nil {
 			return nil, err
 		}
+		readsInventory = readsInventory || t.ReadsInventory()
 	}
 	for _, o := range g.expansions {
 		e, err := gatekeeper.ExpansionTemplateFrom(&unstructured.Unstructured{Object: o.Object})
@@ -122,37 +132,46 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 			return nil, err
 		}
 	}
-	add := func(o manifest.Object) error {
-		if isGatekeeperDocument(o.Object) || isPolicyException(o.Object) {
-			return nil
-		}
-		if err := set.AddInventory(ctx, &unstructured.Unstructured{Object: o.Object}); err != nil {
-			return fmt.Errorf("%s: %w", at(o), err)
-		}
-		return nil
-	}
+	// Documents are parsed on every core; objects join data.inventory in input order. When no template reads
+	// data.inventory, only the inputs' Namespaces are needed (namespaceSelector matches their labels), and the
+	// other documents are not parsed twice.
 	for _, group := range []struct {
 		flag    string
 		sources []manifest.Source
 	}{{"--inventory", inventory}, {"-f", sources}} {
-		for _, src := range group.sources {
-			for doc, err := range manifest.Documents(src) {
-				var objs []manifest.Object
-				if err == nil {
-					objs, err = doc.Objects()
+		var firstErr error
+		onlyNamespaces := group.flag == "-f" && !readsInventory
+		manifest.Walk(ctx, group.sources, goruntime.GOMAXPROCS(0), func(doc manifest.Document, err error) inventoryDoc {
+			if err != nil {
+				return inventoryDoc{err: err}
+			}
+			if onlyNamespaces && !doc.Mentions([]byte("Namespace")) {
+				return inventoryDoc{}
+			}
+			objs, err := doc.Objects()
+			return inventoryDoc{objs: objs, err: err}
+		}, func(d inventoryDoc) {
+			if firstErr != nil {
+				return
+			}
+			if d.err != nil {
+				if group.flag == "--inventory" {
+					firstErr = d.err
 				}
-				if err != nil {
-					if group.flag == "-f" {
-						continue // the check reports it
-					}
-					return nil, fmt.Errorf("%s: %w", group.flag, err)
+				return // -f: the check reports it
+			}
+			for _, o := range d.objs {
+				if isGatekeeperDocument(o.Object) || isPolicyException(o.Object) || (onlyNamespaces && !isNamespace(o.Object)) {
+					continue
 				}
-				for _, o := range objs {
-					if err := add(o); err != nil {
-						return nil, fmt.Errorf("%s: %w", group.flag, err)
-					}
+				if err := set.AddInventory(ctx, &unstructured.Unstructured{Object: o.Object}); err != nil {
+					firstErr = fmt.Errorf("%s: %w", at(o), err)
+					return
 				}
 			}
+		})
+		if firstErr != nil {
+			return nil, fmt.Errorf("%s: %w", group.flag, firstErr)
 		}
 	}
 	return set.Policies()
@@ -176,4 +195,9 @@ func withGatekeeperInputs(ctx context.Context, cmd *cobra.Command, engine *polic
 		return engine, err
 	}
 	return engine.With(ps...)
+}
+
+// isNamespace reports whether a manifest object is a Namespace.
+func isNamespace(obj map[string]any) bool {
+	return obj["apiVersion"] == "v1" && obj["kind"] == "Namespace"
 }
