@@ -48,6 +48,7 @@ type serveOptions struct {
 	certHosts     []string
 	webhookName   string
 	verify        verifyOptions
+	gatekeeper    gatekeeperServeOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -77,6 +78,7 @@ func newServeCommand() *cobra.Command {
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
 	o.verify.addFlags(f)
+	o.gatekeeper.addFlags(f)
 	return cmd
 }
 
@@ -102,6 +104,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	engine, err := compileLibrary(ctx)
 	if err != nil {
 		return err
+	}
+	if engine, err = o.gatekeeper.withPolicies(ctx, engine); err != nil {
+		return usageError(err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	var current func() *config.Config
