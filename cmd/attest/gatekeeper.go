@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -5,7 +7,6 @@ import (
 	"fmt"
 	goruntime "runtime"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -15,68 +16,10 @@ import (
 	"github.com/continuums/attest/policies/gatekeeper"
 )
 
-// gatekeeperGroups are the groups of the Gatekeeper documents `attest policy check` reads as policy, not as
-// objects to check.
-var gatekeeperGroups = []string{gatekeeper.TemplateGroup, gatekeeper.ConstraintGroup, gatekeeper.ExpansionGroup}
-
-// isGatekeeperDocument reports whether a manifest object is a ConstraintTemplate, a Constraint or an
-// ExpansionTemplate.
-func isGatekeeperDocument(obj map[string]any) bool {
-	apiVersion, _ := obj["apiVersion"].(string)
-	group, _, found := strings.Cut(apiVersion, "/")
-	if !found {
-		return false
-	}
-	for _, g := range gatekeeperGroups {
-		if group == g {
-			return true
-		}
-	}
-	return false
-}
-
 // inventoryDoc is one document's objects for data.inventory, or why it cannot be read.
 type inventoryDoc struct {
 	objs []manifest.Object
 	err  error
-}
-
-// gatekeeperInputs are the Gatekeeper documents found among check's inputs, each with where it was written.
-type gatekeeperInputs struct {
-	templates, constraints, expansions []manifest.Object
-}
-
-func (g *gatekeeperInputs) empty() bool {
-	return len(g.templates)+len(g.constraints)+len(g.expansions) == 0
-}
-
-// readGatekeeperInputs finds the Gatekeeper documents among the inputs. Only documents that mention
-// gatekeeper.sh are parsed; documents that cannot be read are left to the check, which reports them.
-func readGatekeeperInputs(sources []manifest.Source) gatekeeperInputs {
-	var g gatekeeperInputs
-	for _, src := range sources {
-		for doc, err := range manifest.Documents(src) {
-			if err != nil || !doc.Mentions([]byte("gatekeeper.sh")) {
-				continue
-			}
-			objs, err := doc.Objects()
-			if err != nil {
-				continue
-			}
-			for _, obj := range objs {
-				apiVersion, _ := obj.Object["apiVersion"].(string)
-				switch group, _, _ := strings.Cut(apiVersion, "/"); group {
-				case gatekeeper.TemplateGroup:
-					g.templates = append(g.templates, obj)
-				case gatekeeper.ConstraintGroup:
-					g.constraints = append(g.constraints, obj)
-				case gatekeeper.ExpansionGroup:
-					g.expansions = append(g.expansions, obj)
-				}
-			}
-		}
-	}
-	return g
 }
 
 // gatekeeperPolicies compiles the inputs' templates and makes each constraint a policy, as `gator test` does:

@@ -1,12 +1,12 @@
+//go:build !lean
+
 package main
 
 import (
 	"bytes"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -24,49 +24,15 @@ type gatekeeperDoc struct {
 
 func (d gatekeeperDoc) at() string { return fmt.Sprintf("%s:%d", d.file, d.line) }
 
-// splitValidatePaths sets YAML files apart from the paths validate compiles as Rego; a directory is both (its
-// .rego files, and its YAML files that hold Gatekeeper documents).
-func splitValidatePaths(paths []string) (rego, yamlFiles []string, err error) {
-	for _, p := range paths {
-		info, err := os.Stat(p)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !info.IsDir() {
-			if isYAMLFile(p) {
-				yamlFiles = append(yamlFiles, p)
-			} else {
-				rego = append(rego, p)
-			}
-			continue
-		}
-		hasRego := false
-		err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch {
-			case d.IsDir():
-			case isYAMLFile(path):
-				yamlFiles = append(yamlFiles, path)
-			case filepath.Ext(path) == ".rego":
-				hasRego = true
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, err
-		}
-		if hasRego {
-			rego = append(rego, p)
-		}
+// gatekeeperValidation validates the Gatekeeper documents of YAML files: the names of the templates and
+// constraints that compile, every problem at its line, and whether there were any documents.
+func gatekeeperValidation(ctx context.Context, files []string) (names []string, problems []problem, found bool, err error) {
+	docs, err := readGatekeeperFiles(files)
+	if err != nil {
+		return nil, nil, false, err
 	}
-	return rego, yamlFiles, nil
-}
-
-func isYAMLFile(p string) bool {
-	ext := filepath.Ext(p)
-	return ext == ".yaml" || ext == ".yml"
+	names, problems = validateGatekeeper(ctx, docs)
+	return names, problems, len(docs) > 0, nil
 }
 
 // readGatekeeperFiles reads the Gatekeeper documents (ConstraintTemplates, Constraints, ExpansionTemplates) of

@@ -75,15 +75,14 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	gk, err := readGatekeeperFiles(yamlFiles)
+	gkNames, gkProblems, gkFound, err := gatekeeperValidation(cmd.Context(), yamlFiles)
 	if err != nil {
 		return usageError(err)
 	}
-	if len(srcs) == 0 && len(gk) == 0 {
+	if len(srcs) == 0 && !gkFound {
 		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego) found in %s, and no Gatekeeper templates (*.yaml)", strings.Join(paths, ", ")))
 	}
-	report := validateReport{Policies: []string{}, Problems: []problem{}}
-	report.Policies, report.Problems = validateGatekeeper(cmd.Context(), gk)
+	report := validateReport{Policies: gkNames, Problems: gkProblems}
 	all := srcs
 	if o.withLibrary {
 		lib, _, err := policies.Library()
