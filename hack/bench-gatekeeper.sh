@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$1" "$work/attest"
+# The lean build (make build's bin/attest) runs a check with Gatekeeper documents in attest-full beside it.
+if [[ -x $(dirname "$1")/attest-full ]]; then cp "$(dirname "$1")/attest-full" "$work/attest-full"; fi
 cp "$2" "$work/gator"
 attest=$work/attest
 gator=$work/gator
