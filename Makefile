@@ -32,7 +32,8 @@ FUZZ_TARGETS := \
 	./exemptions:FuzzAnnotationExemption \
 	./attestation:FuzzImageGlob \
 	./attestation:FuzzRetryAfter \
-	./policies/gatekeeper:FuzzParse
+	./policies/gatekeeper:FuzzParse \
+	./policies/cedar:FuzzParse
 
 .PHONY: all build test unit e2e controlplane lint generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
@@ -66,8 +67,8 @@ $(GOLANGCI):
 ## layout, and a check that the generated CRDs and deep-copy code match api/.
 lint: $(GOLANGCI) verify-generated
 	$(GO) vet ./...
-	$(GOLANGCI) run ./...
-	$(GOLANGCI) run --build-tags lean ./cmd/attest/...
+	$(GOLANGCI) run --allow-parallel-runners ./...
+	$(GOLANGCI) run --allow-parallel-runners --build-tags lean ./cmd/attest/...
 
 $(GATOR):
 	GOBIN=$(dir $(GATOR)) $(GO) install github.com/open-policy-agent/gatekeeper/v3/cmd/gator@$(GATOR_VERSION)

@@ -6,6 +6,7 @@ package admission
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -116,34 +117,43 @@ func (e *Evaluator) Evaluate(ctx context.Context, in Input) Decision {
 }
 
 func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
+	// only is the operation a DELETE or CONNECT is judged for: by the policies that list it (Metadata.Operations),
+	// and by no other; without such a policy it is allowed as before.
+	only := ""
 	switch in.Request.Operation {
 	case "CREATE", "UPDATE":
 	case "DELETE", "CONNECT":
-		d := Decision{}
-		d.finish()
-		return d
+		if !decides(e.engineFor(e.config()), in.Request.Operation) {
+			d := Decision{}
+			d.finish()
+			return d
+		}
+		only = in.Request.Operation
 	default:
 		return badRequest(fmt.Errorf("unknown operation %q", in.Request.Operation))
 	}
-	if in.Object == nil {
-		return badRequest(fmt.Errorf("the request carries no object"))
-	}
-	if why := notEvaluated(in); why != "" {
-		d := Decision{NotEvaluated: why}
-		d.finish()
-		d.AuditAnnotations[AnnotationNotEvaluated] = why
-		return d
-	}
-	if isException(in) {
-		return e.validateException(in, e.config())
-	}
-	if isPolicyResource(in) {
-		return e.validatePolicyResource(ctx, in, e.config())
-	}
 	gk := workload.GroupKind{Group: in.Request.Group, Kind: in.Request.Kind}
-	containers, err := workload.Extract(gk, in.Request.SubResource, in.Object)
-	if err != nil {
-		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
+	var containers []workload.Container
+	if only == "" {
+		if in.Object == nil {
+			return badRequest(fmt.Errorf("the request carries no object"))
+		}
+		if why := notEvaluated(in); why != "" {
+			d := Decision{NotEvaluated: why}
+			d.finish()
+			d.AuditAnnotations[AnnotationNotEvaluated] = why
+			return d
+		}
+		if isException(in) {
+			return e.validateException(in, e.config())
+		}
+		if isPolicyResource(in) {
+			return e.validatePolicyResource(ctx, in, e.config())
+		}
+		var err error
+		if containers, err = workload.Extract(gk, in.Request.SubResource, in.Object); err != nil {
+			return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
+		}
 	}
 	cfg := e.config()
 	input := e.policyInput(in, cfg, containers)
@@ -154,9 +164,16 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	}
 	engine := e.engineFor(cfg)
 	old := &oldObject{e: e, in: in, cfg: cfg, gk: gk}
-	objLabels := objectLabels(in.Object)
+	subjectIn := in // what labels, exemptions and owners are read from: the object deleted on DELETE
+	if in.Request.Operation == "DELETE" {
+		subjectIn.Object = in.OldObject
+	}
+	objLabels := objectLabels(subjectIn.Object)
 	runs := make([]policyRun, 0, len(engine.Policies()))
 	for _, p := range engine.Policies() {
+		if only != "" && !slices.Contains(p.Operations, only) {
+			continue
+		}
 		s := cfg.Policies[p.Name]
 		if !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objLabels) {
 			continue
@@ -205,9 +222,19 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		d.Results = append(d.Results, res)
 	}
 	production := in.Request.Namespace != "" && cfg.Production.Matches(in.Request.Namespace, in.NamespaceLabels)
-	e.applyExemptions(ctx, in, cfg, gk, production, &d)
+	e.applyExemptions(ctx, subjectIn, cfg, gk, production, &d)
 	d.finish()
 	return d
+}
+
+// decides reports whether a policy of the engine judges the operation (DELETE, CONNECT).
+func decides(engine *policies.Engine, op string) bool {
+	for _, p := range engine.Policies() {
+		if slices.Contains(p.Operations, op) {
+			return true
+		}
+	}
+	return false
 }
 
 // policyInput assembles the document of the README's input contract.

@@ -20,6 +20,7 @@ import (
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/cedar"
 )
 
 // TrustedRegistriesPolicy and TrustedRegistriesParam name the parameter that feeds the trusted_registry fact.
@@ -45,6 +46,8 @@ type File struct {
 	Policy *GlobalSettings `json:"policy,omitempty"`
 	// Governance is the policy documents' governance block (exemption_approval, emergency_override, …).
 	Governance *GovernanceSettings `json:"governance,omitempty"`
+	// Cedar names directories of .cedar policy sets (see config/cedar.go).
+	Cedar *CedarSection `json:"cedar,omitempty"`
 }
 
 // PolicyEntry configures one policy, as in the policy documents.
@@ -96,6 +99,9 @@ type Config struct {
 
 	// custom are the custom_policies' sources, compiled with the library and with any custom Policy resource.
 	custom []policies.Source
+	// cedar are the policies of the cedar directories; cedarOptions how their entities are built.
+	cedar        []*policies.Policy
+	cedarOptions cedar.Options
 	// allOff (policy.enabled or policy.opa_enabled false) turns every policy off; auditOnly (policy.fail_on_violation
 	// false) turns every enforced one to audit. Overlay applies them again over the cluster's resources.
 	allOff, auditOnly bool
@@ -186,6 +192,12 @@ func build(f File, engine *policies.Engine, o Options, digest string, orgs *orig
 			return nil, err
 		}
 		engine = cfg.Engine
+	}
+	if f.Cedar != nil {
+		if engine, err = cfg.loadCedar(f.Cedar, o.Dir, engine); err != nil {
+			return nil, err
+		}
+		cfg.Engine = engine
 	}
 	for _, p := range engine.Policies() {
 		cfg.Policies[p.Name] = p.DefaultSettings()

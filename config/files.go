@@ -242,6 +242,18 @@ func (m *File) overlay(f File, file string, orgs *origins) {
 	if f.Policy != nil {
 		m.overlayPolicy(*f.Policy, file, orgs)
 	}
+	if f.Cedar != nil {
+		c := *f.Cedar
+		c.Directories = make([]string, len(f.Cedar.Directories))
+		for i, d := range f.Cedar.Directories {
+			if d != "" && !filepath.IsAbs(d) {
+				d = filepath.Join(filepath.Dir(file), d) // relative to the file that names it
+			}
+			c.Directories[i] = d
+		}
+		m.Cedar = &c
+		orgs.set("cedar", file, "cedar")
+	}
 }
 
 // overlayPolicy lays the policy block over m's setting by setting, custom_policies by name.

@@ -13,6 +13,7 @@ import (
 	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/cedar"
 )
 
 // Resources are the cluster's Policy and PolicyConfig objects.
@@ -41,6 +42,9 @@ func Overlay(ctx context.Context, lib []policies.Source, base, prev *Config, r R
 		engine = prev.Engine
 	}
 	engine = customEngine(ctx, lib, engine, r, &out)
+	if engine != nil {
+		engine = cedarEngine(engine, r, prev, &out)
+	}
 	out.Engine = engine
 	lookup := func(name string) (*policies.Policy, bool) {
 		if engine != nil {
@@ -322,6 +326,22 @@ func keepPrevious(out, prev *Config, policy string) {
 // compiler's message, with its line), or the name is a known policy; mode, parameters (against the policy's
 // schema) and the rollout block are valid. lib may be nil when custom Rego is not accepted.
 func ValidatePolicy(ctx context.Context, lib []policies.Source, cfg *Config, engine *policies.Engine, pol *v1alpha1.Policy) error {
+	if strings.TrimSpace(pol.Spec.Cedar) != "" {
+		if err := CheckCedar(pol); err != nil {
+			return err
+		}
+		p, err := CedarPolicy(pol.Name, "Policy/"+pol.Name, pol.Spec.Cedar, cfg.CedarOptions())
+		if err != nil {
+			return fmt.Errorf("spec.cedar: %w", err)
+		}
+		if prev, taken := engine.Lookup(pol.Name); taken {
+			if _, isCedar := prev.Evaluator().(*cedar.Evaluator); !isCedar {
+				return fmt.Errorf("metadata.name: %q is already a policy (library, custom Rego or a .cedar file); give the Cedar policy a name of its own", pol.Name)
+			}
+		}
+		_, err = policySettings(p, cfg.Policies[pol.Name], pol.Spec)
+		return err
+	}
 	if strings.TrimSpace(pol.Spec.Rego) != "" {
 		if lib == nil {
 			return errors.New("spec.rego: custom Rego is not accepted by this ATTEST")

@@ -20,6 +20,11 @@ type Request struct {
 	DryRun      bool
 	Username    string
 	Groups      []string
+	// UserUID and Extra are the rest of userInfo (Cedar's principal id and its extra attributes, such as amr).
+	UserUID string
+	Extra   map[string][]string
+	// Options is the request's options object (DeleteOptions on DELETE: gracePeriodSeconds, propagationPolicy).
+	Options map[string]any
 	// TimestampNS is the request time; policies read it instead of the clock.
 	TimestampNS int64
 	// Background marks the background audit's evaluation of an object already in the cluster (no one is

@@ -66,6 +66,9 @@ type Metadata struct {
 	// Compliance maps a framework ("soc2", "gdpr", "hipaa") to the IDs of the controls the policy serves
 	// ("CC6.1", "Art. 30", "164.312(b)"), from METADATA custom.compliance.
 	Compliance map[string][]string `json:"compliance,omitempty"`
+	// Operations are the admission operations the policy decides when it decides more than CREATE and UPDATE
+	// (a Cedar forbid on delete): DELETE and CONNECT requests are evaluated only by the policies that list them.
+	Operations []string `json:"operations,omitempty"`
 	// Package is the Rego package, e.g. "attest.library.no_privileged".
 	Package string `json:"package"`
 	// File is where the policy came from.

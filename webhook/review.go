@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	kjson "sigs.k8s.io/json"
@@ -53,6 +54,7 @@ type decoded struct {
 	review    admissionv1.AdmissionReview
 	object    map[string]any
 	oldObject map[string]any
+	options   map[string]any
 }
 
 // readReview reads and validates an admission.k8s.io/v1 AdmissionReview with a size cap.
@@ -99,6 +101,9 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 	}
 	if d.oldObject, err = objectMap(req.OldObject.Raw); err != nil {
 		return nil, badReview(http.StatusBadRequest, uid, "request.oldObject: %v", err)
+	}
+	if d.options, err = objectMap(req.Options.Raw); err != nil {
+		return nil, badReview(http.StatusBadRequest, uid, "request.options: %v", err)
 	}
 	// Containers are found where request.kind keeps them: a CREATE or UPDATE whose object states another kind
 	// would be judged as what it is not (a privileged Deployment read as a Pod). CONNECT carries its options
@@ -204,11 +209,24 @@ func (d *decoded) input() admission.Input {
 			UID: string(req.UID), Operation: string(req.Operation),
 			Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind,
 			SubResource: req.SubResource, Namespace: req.Namespace, Name: req.Name, DryRun: dryRun,
-			Username: req.UserInfo.Username, Groups: req.UserInfo.Groups,
+			Username: req.UserInfo.Username, Groups: req.UserInfo.Groups, UserUID: req.UserInfo.UID,
+			Extra: extra(req.UserInfo.Extra), Options: d.options,
 		},
 		Object:    d.object,
 		OldObject: d.oldObject,
 	}
+}
+
+// extra is userInfo.extra as plain string lists.
+func extra(in map[string]authenticationv1.ExtraValue) map[string][]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string][]string, len(in))
+	for k, v := range in {
+		out[k] = []string(v)
+	}
+	return out
 }
 
 // response builds the one AdmissionResponse shape: allowed or denied (403), unreadable (400/413/415) or

@@ -50,6 +50,11 @@ type PolicySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=262144
 	Rego string `json:"rego,omitempty"`
+	// Cedar defines a custom policy as a Cedar policy set (Cedar for Kubernetes' admission model: forbid denies,
+	// what no forbid matches is admitted); validated against `attest policy cedar-schema`. Not with rego.
+	// +optional
+	// +kubebuilder:validation:MaxLength=262144
+	Cedar string `json:"cedar,omitempty"`
 }
 
 // Match scopes a policy, as the policy documents' constraints do; excludedNamespaces wins over namespaces.

@@ -83,6 +83,8 @@ type checkCounts struct {
 	Objects  int `json:"objects"`
 	// Exceptions counts the PolicyExceptions read from the inputs and applied to the other objects.
 	Exceptions int `json:"exceptions,omitempty"`
+	// CedarPolicies counts the Cedar Policy resources read from the inputs and applied to the other objects.
+	CedarPolicies int `json:"cedarPolicies,omitempty"`
 	// warnings counts the results neither denied nor exempted (the text summary's figure).
 	warnings int
 }
@@ -126,11 +128,13 @@ func newCheckCommand() *cobra.Command {
 			"PolicyException documents among the inputs are not checked: they apply to the other objects as they would\n" +
 			"in the cluster (approvals as recorded in their status), and the inputs' workloads serve as the owners\n" +
 			"that an exception for a Deployment or CronJob reaches through. --as and --as-group name the requester, so\n" +
-			"annotation exemptions are judged as for that user.\n\n" +
+			"annotation exemptions are judged as for that user (and Cedar policies see them as the principal).\n\n" +
 			"Gatekeeper ConstraintTemplate, Constraint and ExpansionTemplate documents among the inputs are not checked\n" +
 			"either: as in `gator test`, each constraint becomes a policy named <Kind>/<name> (deny enforces, warn and\n" +
 			"dryrun audit), ExpansionTemplates make workloads judged as the Pods they create, and data.inventory holds\n" +
-			"the other inputs and the --inventory objects.",
+			"the other inputs and the --inventory objects.\n\n" +
+			"Cedar policies among the inputs apply to the other objects: ATTEST Policies with spec.cedar, and Cedar for\n" +
+			"Kubernetes' cedar.k8s.aws/v1alpha1 Policies (spec.content; validated when spec.validation.enforced).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd, o) },
 	}
@@ -208,6 +212,10 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if cfg.Engine != nil {
 		engine = cfg.Engine // the library with the configuration's custom_policies
 	}
+	cfg, engine, cedarInputs, err := withCedarInputs(ctx, cfg, engine, sources)
+	if err != nil {
+		return usageError(err)
+	}
 	if len(o.policies) > 0 {
 		if cfg, err = onlyPolicies(cfg, engine, o.policies, cmd.ErrOrStderr()); err != nil {
 			return usageError(err)
@@ -243,6 +251,7 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	req := requester{user: o.as, groups: o.asGroups}
 	run := checkRun{report: checkReport{Results: []checkResult{}}, engine: engine, cfg: cfg, opts: o, mode: mode, now: now}
 	run.report.Exceptions = len(exceptions)
+	run.report.CedarPolicies = cedarInputs
 	// Documents are read, parsed and evaluated one at a time on every core and only their findings are kept
 	// (text and json write them as they come), so memory stays flat however many objects a stream holds.
 	err = emit(cmd, o.output, func(w io.Writer) error {
@@ -380,6 +389,9 @@ func writeTextSummary(w io.Writer, r checkCounts) {
 	if r.Exceptions > 0 {
 		fmt.Fprintf(w, " (%d PolicyExceptions applied from the inputs)", r.Exceptions)
 	}
+	if r.CedarPolicies > 0 {
+		fmt.Fprintf(w, " (%d Cedar policies applied from the inputs)", r.CedarPolicies)
+	}
 	fmt.Fprintln(w)
 }
 
@@ -407,7 +419,7 @@ func checkDocument(ctx context.Context, eval *admission.Evaluator, doc manifest.
 		return dr
 	}
 	for _, obj := range objects {
-		if isPolicyException(obj.Object) || isGatekeeperDocument(obj.Object) {
+		if isPolicyException(obj.Object) || isGatekeeperDocument(obj.Object) || isCedarInput(obj.Object) {
 			continue
 		}
 		in := admission.ObjectInput(obj.Object, namespace, now)

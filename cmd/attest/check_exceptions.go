@@ -108,7 +108,7 @@ func eachObject(sources []manifest.Source, fn func(manifest.Object) error) error
 				return err
 			}
 			for _, obj := range objs {
-				if isPolicyException(obj.Object) {
+				if isPolicyException(obj.Object) || isCedarInput(obj.Object) {
 					continue
 				}
 				if err := fn(obj); err != nil {

@@ -113,6 +113,8 @@ func newRootCommand(a app) *cobra.Command {
 		newValidateCommand(),
 		newProfileCommand(),
 		newTraceCommand(),
+		newCedarSchemaCommand(),
+		newAuthorizeCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)

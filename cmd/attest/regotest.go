@@ -37,11 +37,12 @@ func newTestCommand() *cobra.Command {
 	o := testOptions{}
 	cmd := &cobra.Command{
 		Use:   "test [PATH...]",
-		Short: "Run Rego unit tests (*_test.rego) like `opa test`",
+		Short: "Run Rego unit tests (*_test.rego) like `opa test`, and Cedar test cases (*_test.yaml)",
 		Long: "Runs the test_ rules of *_test.rego files against the policies beside them, under the same pure\n" +
 			"capabilities the webhook compiles policies with. Without PATH, runs the embedded library's tests; with\n" +
 			"PATH (directories, recursively, or .rego files), runs the tests found there against the policies found\n" +
-			"there. Exits 0 when every test passes, 1 when one fails, 2 when the Rego does not compile or no test is found.",
+			"there, and the Cedar test files found there (*_test.yaml: `policies:` naming .cedar files and `cases:` of\n" +
+			"request and expected decision, see examples/cedar). Exits 0 when every test passes, 1 when one fails, 2 when the Rego does not compile or no test is found.",
 		RunE: func(cmd *cobra.Command, args []string) error { return runTest(cmd, o, args) },
 	}
 	f := cmd.Flags()
@@ -59,20 +60,30 @@ func runTest(cmd *cobra.Command, o testOptions, paths []string) error {
 	if len(paths) == 0 {
 		pols, tests, err = policies.Library()
 	} else {
-		pols, tests, err = readRegoPaths(paths)
+		pols, tests, err = readRegoPaths(regoPaths(paths))
 	}
 	if err != nil {
 		return usageError(err)
 	}
-	if len(tests) == 0 {
-		return usageError(fmt.Errorf("no Rego tests (*_test.rego) found in %s", strings.Join(paths, ", ")))
-	}
-	results, err := policies.RunTests(cmd.Context(), pols, tests)
+	cedarFiles, err := cedarTestFiles(paths)
 	if err != nil {
 		return usageError(err)
 	}
-	if len(results) == 0 {
-		return usageError(fmt.Errorf("the *_test.rego files define no test_ rules"))
+	if len(tests) == 0 && len(cedarFiles) == 0 {
+		return usageError(fmt.Errorf("no Rego tests (*_test.rego) or Cedar test files (*_test.yaml) found in %s", strings.Join(paths, ", ")))
+	}
+	var results []policies.TestResult
+	if len(tests) > 0 {
+		if results, err = policies.RunTests(cmd.Context(), pols, tests); err != nil {
+			return usageError(err)
+		}
+		if len(results) == 0 {
+			return usageError(fmt.Errorf("the *_test.rego files define no test_ rules"))
+		}
+	}
+	cedarResults, err := runCedarTests(cedarFiles)
+	if err != nil {
+		return usageError(err)
 	}
 	sort.SliceStable(results, func(i, j int) bool {
 		if results[i].File != results[j].File {
@@ -87,6 +98,14 @@ func runTest(cmd *cobra.Command, o testOptions, paths []string) error {
 			tr.Error = r.Err.Error()
 		}
 		if r.Pass {
+			report.Passed++
+		} else {
+			report.Failed++
+		}
+		report.Tests = append(report.Tests, tr)
+	}
+	for _, tr := range cedarResults {
+		if tr.Pass {
 			report.Passed++
 		} else {
 			report.Failed++

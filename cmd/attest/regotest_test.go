@@ -22,7 +22,7 @@ func TestPolicyTest(t *testing.T) {
 		{"failing test exits 1", []string{"testdata/rego/fail"}, 1, []string{"FAIL data.custom.two_replicas_test.test_two_replicas_denied (testdata/rego/fail/replicas_test.rego:12)", "FAIL: 2/3\n"}, ""},
 		{"impure built-in does not compile", []string{"testdata/rego/impure"}, 2, nil, "testdata/rego/impure/clock.rego:6: rego_compile_error: time.now_ns is not allowed in ATTEST policies"},
 		{"syntax error names file and line", []string{"testdata/rego/broken"}, 2, nil, "testdata/rego/broken/syntax.rego:6: rego_parse_error: non-terminated string"},
-		{"no tests", []string{"testdata/rego/pass/replicas.rego"}, 2, nil, "no Rego tests (*_test.rego) found in testdata/rego/pass/replicas.rego"},
+		{"no tests", []string{"testdata/rego/pass/replicas.rego"}, 2, nil, "no Rego tests (*_test.rego) or Cedar test files (*_test.yaml) found in testdata/rego/pass/replicas.rego"},
 		{"not rego", []string{"testdata/policies.yaml"}, 2, nil, "testdata/policies.yaml: not a .rego file"},
 		{"missing path", []string{filepath.Join(dir, "nope")}, 2, nil, "no such file or directory"},
 		{"bad format", []string{"--format", "tap"}, 2, nil, "--format must be text or json"},

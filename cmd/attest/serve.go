@@ -28,6 +28,7 @@ import (
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/rulesync"
 	"github.com/continuums/attest/webhook"
 )
 
@@ -49,6 +50,7 @@ type serveOptions struct {
 	certSecret    string
 	certHosts     []string
 	webhookName   string
+	manageRules   bool
 	verify        verifyOptions
 	gatekeeper    gatekeeperServeOptions
 	audit         auditOptions
@@ -80,6 +82,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.certSecret, "cert-secret", "", "NAMESPACE/NAME: ATTEST keeps its own CA and serving certificate in this Secret, rotates them, injects the CA into the webhook configurations and writes the pair into --cert-dir (empty: the files in --cert-dir come from elsewhere, e.g. cert-manager)")
 	f.StringSliceVar(&o.certHosts, "cert-hosts", nil, "DNS names of the managed serving certificate (default: the attest Service in the Secret's namespace)")
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
+	f.BoolVar(&o.manageRules, "manage-webhook-rules", true, "keep the validating webhook's operations in step with the policies: DELETE and CONNECT are sent to ATTEST only while a policy judges them")
 	o.verify.addFlags(f)
 	o.gatekeeper.addFlags(f)
 	o.audit.addFlags(f)
@@ -190,6 +193,18 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if restConfig != nil && o.manageRules {
+		syncer, err := webhookRules(restConfig, o.webhookName, func() []string {
+			if c := current(); c != nil {
+				return c.Operations(engine)
+			}
+			return nil
+		}, log)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return syncer.Run(ctx) })
+	}
 	validate, err := webhook.NewHandler(webhook.HandlerOptions{
 		Decider: eval, Budget: o.budget, FailurePolicy: webhook.FailurePolicy(o.failurePolicy),
 		Namespaces: namespaces, Metrics: metrics, Log: log, LogInputs: o.logInputs,
@@ -265,6 +280,17 @@ func manageCerts(ctx context.Context, g *errgroup.Group, o serveOptions, cfg *re
 	}
 	g.Go(func() error { return m.Start(ctx) })
 	return m.Written(), nil
+}
+
+// webhookRules keeps the operations of the validating webhook attest.continuu.ms of configuration in step with
+// the policies' needs.
+func webhookRules(cfg *rest.Config, configuration string, needed func() []string, log *slog.Logger) (*rulesync.Syncer, error) {
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cluster client: %w", err)
+	}
+	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms",
+		Needed: needed, Log: log.With("component", "webhook-rules")})
 }
 
 // clusterConfig finds the cluster: --kubeconfig, else in-cluster when running in a Pod, else none (nil).

@@ -48,6 +48,8 @@ func newValidateCommand() *cobra.Command {
 		Use:   "validate FILE|DIR...",
 		Short: "Compile policies as the webhook would and report every error with file:line",
 		Long: "Parses and compiles Rego policies (Rego v0 or v1, directories recursively; *_test.rego files are left\n" +
+			"to `attest policy test`) and validates Cedar policy sets (*.cedar, each file alone) against the schema of\n" +
+			"`attest policy cedar-schema`. For Rego: the webhook's rules (the rest of this text)\n" +
 			"to `attest policy test`) with the webhook's rules: pure capabilities (http.send, time.now_ns and the other\n" +
 			"impure built-ins are refused by name), METADATA and a violation, deny or warn rule in each package.\n" +
 			"Gatekeeper ConstraintTemplates in YAML files (named, or found in the directories) are compiled as the\n" +
@@ -67,11 +69,15 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
-	regoPaths, yamlFiles, err := splitValidatePaths(paths)
+	cedarValid, cedarProblems, cedarFound, err := validateCedar(paths)
 	if err != nil {
 		return usageError(err)
 	}
-	srcs, _, err := readRegoPaths(regoPaths)
+	regoFiles, yamlFiles, err := splitValidatePaths(regoPaths(paths))
+	if err != nil {
+		return usageError(err)
+	}
+	srcs, _, err := readRegoPaths(regoFiles)
 	if err != nil {
 		return usageError(err)
 	}
@@ -79,12 +85,14 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	if len(srcs) == 0 && !gkFound {
-		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego) found in %s, and no Gatekeeper templates (*.yaml)", strings.Join(paths, ", ")))
+	if len(srcs) == 0 && !gkFound && !cedarFound {
+		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego, or *.cedar) found in %s, and no Gatekeeper templates (*.yaml)", strings.Join(paths, ", ")))
 	}
 	report := validateReport{Policies: gkNames, Problems: gkProblems}
 	all := srcs
-	if o.withLibrary {
+	if len(srcs) == 0 {
+		all = nil // only Cedar: nothing to compile
+	} else if o.withLibrary {
 		lib, _, err := policies.Library()
 		if err != nil {
 			return err
@@ -129,6 +137,8 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 		}
 		remaining = next
 	}
+	report.Policies = append(report.Policies, cedarValid...)
+	report.Problems = append(report.Problems, cedarProblems...)
 	sort.Strings(report.Policies)
 	sortProblems(report.Problems)
 	report.Valid = len(report.Problems) == 0

@@ -22,7 +22,7 @@ func TestValidate(t *testing.T) {
 		{"impure built-in named", []string{"testdata/rego/invalid/network.rego"}, 1, "testdata/rego/invalid/network.rego:8: rego_compile_error: http.send is not allowed in ATTEST policies", ""},
 		{"clash with the library", []string{"--with-library", "testdata/rego/pass", filepath.Join("..", "..", "policies", "library", "security", "no-privileged.rego")}, 1, `policies/library/security/no-privileged.rego:15: policy name "no-privileged" is already used by library/security/no-privileged.rego`, ""},
 		{"custom policy beside the library", []string{"--with-library", "testdata/rego/pass"}, 0, "1 policy valid: two-replicas\n", ""},
-		{"no policies", []string{"testdata/rego/pass/replicas_test.rego"}, 2, "", "no policies (*.rego other than *_test.rego) found"},
+		{"no policies", []string{"testdata/rego/pass/replicas_test.rego"}, 2, "", "no policies (*.rego other than *_test.rego, or *.cedar) found"},
 		{"no arguments", nil, 2, "", "requires at least 1 arg"},
 		{"missing path", []string{"testdata/rego/nope"}, 2, "", "no such file or directory"},
 	}

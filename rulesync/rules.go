@@ -1,0 +1,186 @@
+// Package rulesync keeps the operations of ATTEST's validating webhook in step with its policies: DELETE and
+// CONNECT requests reach ATTEST only while a loaded policy judges them, so a cluster without such policies sends
+// it no deletions. It changes operations only: the namespaceSelector (never kube-system or attest-system) and
+// matchConditions stay as the manifests wrote them.
+package rulesync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
+)
+
+// ConnectResources are the subresources a CONNECT request names; the CONNECT rule covers them.
+var ConnectResources = []string{"pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "services/proxy", "nodes/proxy"}
+
+// Options configure a Syncer.
+type Options struct {
+	Client kubernetes.Interface
+	// Configuration is the ValidatingWebhookConfiguration, Webhook the entry of it whose rules are kept.
+	Configuration string
+	Webhook       string
+	// Needed returns the operations beyond CREATE and UPDATE that the loaded policies judge (DELETE, CONNECT).
+	Needed func() []string
+	// Interval is how often Needed is asked (default 2 s); the configuration is read again when it changes, and
+	// every 30 intervals to restore what someone else changed.
+	Interval time.Duration
+	Log      *slog.Logger
+}
+
+// Syncer keeps one webhook's operations in step with Needed.
+type Syncer struct {
+	o Options
+}
+
+// New validates the options.
+func New(o Options) (*Syncer, error) {
+	if o.Client == nil || o.Configuration == "" || o.Webhook == "" || o.Needed == nil {
+		return nil, errors.New("rulesync: client, configuration, webhook and needed operations are required")
+	}
+	if o.Interval <= 0 {
+		o.Interval = 2 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Syncer{o: o}, nil
+}
+
+// Run syncs until ctx ends; failures are logged and retried (admission goes on with the rules as they are).
+func (s *Syncer) Run(ctx context.Context) error {
+	t := time.NewTicker(s.o.Interval)
+	defer t.Stop()
+	var last []string
+	synced := false
+	for n := 0; ; n++ {
+		want := normalize(s.o.Needed())
+		if !synced || !slices.Equal(want, last) || n%30 == 0 {
+			changed, err := s.Sync(ctx, want)
+			switch {
+			case err != nil:
+				s.o.Log.Error("cannot keep the webhook's operations in step with the policies", "configuration", s.o.Configuration, "error", err)
+				synced = false
+			case changed:
+				s.o.Log.Info("webhook operations updated for the loaded policies", "configuration", s.o.Configuration, "webhook", s.o.Webhook, "judged", want)
+				last, synced = want, true
+			default:
+				last, synced = want, true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Sync makes the webhook's rules carry exactly the operations needed: DELETE beside CREATE and UPDATE in every
+// rule, and a CONNECT rule for ConnectResources. It reports whether it changed the configuration.
+func (s *Syncer) Sync(ctx context.Context, needed []string) (bool, error) {
+	needed = normalize(needed)
+	changed := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		changed = false
+		vwcs := s.o.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+		// List by name: ATTEST's ClusterRole grants list and watch on webhook configurations, update on its own.
+		list, err := vwcs.List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", s.o.Configuration).String()})
+		if err != nil {
+			return fmt.Errorf("read ValidatingWebhookConfiguration %s: %w", s.o.Configuration, err)
+		}
+		j := slices.IndexFunc(list.Items, func(v admissionregistrationv1.ValidatingWebhookConfiguration) bool {
+			return v.Name == s.o.Configuration
+		})
+		if j < 0 {
+			return fmt.Errorf("ValidatingWebhookConfiguration %s not found", s.o.Configuration)
+		}
+		vwc := list.Items[j]
+		i := slices.IndexFunc(vwc.Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == s.o.Webhook })
+		if i < 0 {
+			return fmt.Errorf("ValidatingWebhookConfiguration %s has no webhook %s", s.o.Configuration, s.o.Webhook)
+		}
+		rules := Rules(vwc.Webhooks[i].Rules, needed)
+		if equalRules(rules, vwc.Webhooks[i].Rules) {
+			return nil
+		}
+		vwc.Webhooks[i].Rules = rules
+		if _, err := vwcs.Update(ctx, &vwc, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+		changed = true
+		return nil
+	})
+	return changed, err
+}
+
+// Rules are rules with the operations needed: DELETE added to (or removed from) every rule that is not the
+// CONNECT rule, and the CONNECT rule present only when CONNECT is needed.
+func Rules(rules []admissionregistrationv1.RuleWithOperations, needed []string) []admissionregistrationv1.RuleWithOperations {
+	del := slices.Contains(needed, string(admissionregistrationv1.Delete))
+	conn := slices.Contains(needed, string(admissionregistrationv1.Connect))
+	out := make([]admissionregistrationv1.RuleWithOperations, 0, len(rules)+1)
+	for _, r := range rules {
+		if isConnectRule(r) {
+			continue
+		}
+		ops := make([]admissionregistrationv1.OperationType, 0, len(r.Operations)+1)
+		for _, op := range r.Operations {
+			if op != admissionregistrationv1.Delete && op != admissionregistrationv1.Connect && op != admissionregistrationv1.OperationAll {
+				ops = append(ops, op)
+			}
+		}
+		if slices.Contains(r.Operations, admissionregistrationv1.OperationAll) {
+			ops = append(ops, admissionregistrationv1.Create, admissionregistrationv1.Update)
+		}
+		if del {
+			ops = append(ops, admissionregistrationv1.Delete)
+		}
+		r.Operations = ops
+		out = append(out, r)
+	}
+	if conn {
+		scope := admissionregistrationv1.AllScopes
+		out = append(out, admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Connect},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: slices.Clone(ConnectResources), Scope: &scope},
+		})
+	}
+	return out
+}
+
+func isConnectRule(r admissionregistrationv1.RuleWithOperations) bool {
+	return len(r.Operations) == 1 && r.Operations[0] == admissionregistrationv1.Connect
+}
+
+func equalRules(a, b []admissionregistrationv1.RuleWithOperations) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !slices.Equal(a[i].Operations, b[i].Operations) || !slices.Equal(a[i].APIGroups, b[i].APIGroups) ||
+			!slices.Equal(a[i].APIVersions, b[i].APIVersions) || !slices.Equal(a[i].Resources, b[i].Resources) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalize keeps DELETE and CONNECT, sorted, once each.
+func normalize(ops []string) []string {
+	out := []string{}
+	for _, op := range []string{string(admissionregistrationv1.Connect), string(admissionregistrationv1.Delete)} {
+		if slices.Contains(ops, op) {
+			out = append(out, op)
+		}
+	}
+	return out
+}
