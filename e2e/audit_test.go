@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -44,26 +43,6 @@ func auditConfig(latestTag, extra string) string {
 exemptions:
   annotationGroups: [break-glass]
 `, extra, latestTag)
-}
-
-// writeConfig replaces ATTEST's live config (every replica reads the same file) and restores it when the test ends.
-func writeConfig(t *testing.T, text string) {
-	t.Helper()
-	orig, err := os.ReadFile(cluster.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(b []byte) {
-		tmp := cluster.ConfigPath + ".tmp"
-		if err := os.WriteFile(tmp, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, cluster.ConfigPath); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write([]byte(text))
-	t.Cleanup(func() { write(orig) })
 }
 
 // policyReport is the part of a wgpolicyk8s.io/v1alpha2 PolicyReport the test reads.

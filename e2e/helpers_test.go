@@ -115,7 +115,14 @@ const quietPolicies = `  - {name: require-attestation, mode: "off"}
   - {name: gdpr-annotations, mode: "off"}
 `
 
+// setConfig replaces ATTEST's live config with text and the quiet settings of the other policies.
 func setConfig(t *testing.T, text string) {
+	t.Helper()
+	writeConfig(t, strings.TrimRight(text, "\n")+"\n"+quietPolicies)
+}
+
+// writeConfig replaces ATTEST's live config (every replica reads the same file) and restores it when the test ends.
+func writeConfig(t *testing.T, text string) {
 	t.Helper()
 	orig, err := os.ReadFile(cluster.ConfigPath)
 	if err != nil {
@@ -130,7 +137,7 @@ func setConfig(t *testing.T, text string) {
 			t.Fatal(err)
 		}
 	}
-	write([]byte(strings.TrimRight(text, "\n") + "\n" + quietPolicies))
+	write([]byte(text))
 	t.Cleanup(func() { write(orig) })
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/continuums/attest/api/v1alpha1"
@@ -20,16 +19,9 @@ type clusterConnector func(kubeconfig, context string) (client.Client, string, e
 // kubeconfigCluster connects the way kubectl does: client-go's default loading rules ($KUBECONFIG, then
 // ~/.kube/config), --kubeconfig overriding them, --context choosing the context.
 func kubeconfigCluster(kubeconfig, context string) (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context})
-	cfg, err := cc.ClientConfig()
+	cfg, ns, err := kubeconfigRest(clusterFlags{kubeconfig: kubeconfig, context: context})
 	if err != nil {
-		return nil, "", fmt.Errorf("kubeconfig: %w", err)
-	}
-	ns, _, err := cc.Namespace()
-	if err != nil {
-		return nil, "", fmt.Errorf("kubeconfig: %w", err)
+		return nil, "", err
 	}
 	c, err := newClusterClient(cfg)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,20 +118,10 @@ func draftEntryOf(d *v1alpha1.PolicyExceptionDraft) draftEntry {
 }
 
 func writeDraftsText(w io.Writer, entries []draftEntry, now time.Time, oneNamespace bool, ns string) error {
-	if len(entries) == 0 {
-		where := "in namespace " + ns
-		if !oneNamespace {
-			where = "in any namespace"
-		}
-		_, err := fmt.Fprintf(w, "No PolicyExceptionDrafts found %s.\n", where)
+	tw, err := startTable(w, "PolicyExceptionDrafts", len(entries) == 0, oneNamespace, ns, "NAME\tPOLICY\tWORKLOAD\tENFORCED FROM\tLAST SEEN\tVALID UNTIL\tPROMOTED\tVIOLATION")
+	if tw == nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := "NAME\tPOLICY\tWORKLOAD\tENFORCED FROM\tLAST SEEN\tVALID UNTIL\tPROMOTED\tVIOLATION"
-	if !oneNamespace {
-		header = "NAMESPACE\t" + header
-	}
-	fmt.Fprintln(tw, header)
 	for _, e := range entries {
 		from := "-"
 		if e.EnforceAfter != nil {

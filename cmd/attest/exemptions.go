@@ -154,21 +154,30 @@ func entryOf(pe *v1alpha1.PolicyException, now time.Time) exceptionEntry {
 	return e
 }
 
-func writeExceptionsText(w io.Writer, entries []exceptionEntry, now time.Time, oneNamespace bool, ns string) error {
-	if len(entries) == 0 {
+// startTable writes the line of an empty list ("No PolicyExceptions found in namespace shop.") and returns no
+// table, or starts the table with header, NAMESPACE first when the list spans namespaces.
+func startTable(w io.Writer, what string, empty, oneNamespace bool, ns, header string) (*tabwriter.Writer, error) {
+	if empty {
 		where := "in namespace " + ns
 		if !oneNamespace {
 			where = "in any namespace"
 		}
-		_, err := fmt.Fprintf(w, "No PolicyExceptions found %s.\n", where)
-		return err
+		_, err := fmt.Fprintf(w, "No %s found %s.\n", what, where)
+		return nil, err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := "NAME\tSTATUS\tPOLICIES\tTARGETS\tAPPROVALS\tEXPIRES\tREASON"
 	if !oneNamespace {
 		header = "NAMESPACE\t" + header
 	}
-	fmt.Fprintln(tw, header)
+	_, err := fmt.Fprintln(tw, header)
+	return tw, err
+}
+
+func writeExceptionsText(w io.Writer, entries []exceptionEntry, now time.Time, oneNamespace bool, ns string) error {
+	tw, err := startTable(w, "PolicyExceptions", len(entries) == 0, oneNamespace, ns, "NAME\tSTATUS\tPOLICIES\tTARGETS\tAPPROVALS\tEXPIRES\tREASON")
+	if tw == nil {
+		return err
+	}
 	for _, e := range entries {
 		approvers := make([]string, 0, len(e.Approvals))
 		for _, ap := range e.Approvals {

@@ -3,20 +3,15 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"net"
-	"net/http"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/continuums/attest/admission"
-	"github.com/continuums/attest/webhook/webhooktest"
 )
 
 // gk is a file of the Gatekeeper package's testdata.
@@ -219,57 +214,10 @@ func TestValidateGatekeeper(t *testing.T) {
 // real TLS: an enforced constraint denies with the template's message naming the constraint, a dryrun one admits
 // with a warning, metrics count them by <Kind>/<name>.
 func TestServeGatekeeper(t *testing.T) {
-	t.Setenv("GOGC", "100")
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	dir := t.TempDir()
-	pool, err := webhooktest.WriteServingCert(dir, webhooktest.Loopback)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := webhooktest.FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := func(port int) string { return net.JoinHostPort(webhooktest.Loopback, strconv.Itoa(port)) }
-	webhookURL, metricsURL, probeURL := "https://"+addr(ports[0]), "http://"+addr(ports[1]), "http://"+addr(ports[2])
-	ctx, cancel := context.WithCancel(context.Background())
-	var stderr strings.Builder
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"serve", "--host", webhooktest.Loopback, "--port", strconv.Itoa(ports[0]), "--cert-dir", dir,
-			"--metrics-bind-address", addr(ports[1]), "--health-probe-bind-address", addr(ports[2]),
-			"--config", "testdata/exemptions/policies.yaml",
-			"--gatekeeper", gk("requiredlabels/template.yaml"), "--gatekeeper", gk("requiredlabels/constraint.yaml"),
-			"--gatekeeper", gk("requiredlabels/constraint-dryrun.yaml")}, strings.NewReader(""), io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("attest serve exited %d after its context ended:\n%s", code, stderr.String())
-		}
-	}()
-	client := webhooktest.Client(pool)
-	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := client.Get(probeURL + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case code := <-exited:
-			exited <- code
-			t.Fatalf("attest serve exited %d before it was ready:\n%s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready within 2 minutes (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	sv := startServe(t, "--config", "testdata/exemptions/policies.yaml",
+		"--gatekeeper", gk("requiredlabels/template.yaml"), "--gatekeeper", gk("requiredlabels/constraint.yaml"),
+		"--gatekeeper", gk("requiredlabels/constraint-dryrun.yaml"))
+	client, webhookURL, metricsURL := sv.client, sv.webhookURL, sv.metricsURL
 	unlabelled := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "web", "namespace": "shop", "labels": map[string]any{"app": "web"}},
 		"spec": map[string]any{"containers": []any{map[string]any{"name": "web", "image": "gcr.io/company/web:1"}}}}
 	resp := postReview(t, client, webhookURL+"/validate", admission.ObjectInput(unlabelled, "shop", time.Now()), unlabelled)

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
 	"net/http"
@@ -21,34 +22,8 @@ import (
 // admission paths only and HTTP/1.1 only, /metrics is on the metrics port and /healthz and /readyz on the probe
 // port, both plain HTTP.
 func TestServePorts(t *testing.T) {
-	t.Setenv("GOGC", "100") // keeps serve's GC tuning out of the test process
-	t.Setenv("KUBERNETES_SERVICE_HOST", "")
-	dir := t.TempDir()
-	pool, err := webhooktest.WriteServingCert(dir, webhooktest.Loopback)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ports, err := webhooktest.FreePorts(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := func(port int) string { return net.JoinHostPort(webhooktest.Loopback, strconv.Itoa(port)) }
-	webhookURL, metricsURL, probeURL := "https://"+addr(ports[0]), "http://"+addr(ports[1]), "http://"+addr(ports[2])
-	ctx, cancel := context.WithCancel(context.Background())
-	var stderr strings.Builder
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"serve", "--host", webhooktest.Loopback, "--port", strconv.Itoa(ports[0]), "--cert-dir", dir,
-			"--metrics-bind-address", addr(ports[1]), "--health-probe-bind-address", addr(ports[2])}, strings.NewReader(""), io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if code := <-exited; code != 0 {
-			t.Errorf("attest serve exited %d after its context ended:\n%s", code, stderr.String())
-		}
-	}()
-	client := webhooktest.Client(pool)
-	defer client.CloseIdleConnections()
+	sv := startServe(t)
+	client, webhookURL, metricsURL, probeURL := sv.client, sv.webhookURL, sv.metricsURL, sv.probeURL
 	get := func(url string) (int, string) {
 		t.Helper()
 		resp, err := client.Get(url)
@@ -61,26 +36,6 @@ func TestServePorts(t *testing.T) {
 			t.Fatal(err)
 		}
 		return resp.StatusCode, string(body)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		resp, err := client.Get(probeURL + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		select {
-		case code := <-exited:
-			exited <- code
-			t.Fatalf("attest serve exited %d before it was ready:\n%s", code, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the probe port's /readyz did not answer 200 within 2 minutes (last: %v)", err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 
 	for _, path := range []string{"/metrics", "/readyz", "/healthz"} {
@@ -106,7 +61,7 @@ func TestServePorts(t *testing.T) {
 			t.Errorf("GET /metrics on the metrics port = %d without %s", status, strings.TrimSpace(want))
 		}
 	}
-	conn, err := tls.Dial("tcp", addr(ports[0]), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
+	conn, err := tls.Dial("tcp", sv.webhookAddr, &tls.Config{RootCAs: sv.pool, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,5 +92,67 @@ func TestServeFlagErrors(t *testing.T) {
 				t.Errorf("attest serve %s = exit %d, stderr:\n%s\nwant exit 2 and %q", strings.Join(tt.args, " "), code, stderr, tt.wantErr)
 			}
 		})
+	}
+}
+
+// servedForTest is an `attest serve` run by startServe.
+type servedForTest struct {
+	webhookAddr                      string // host:port
+	webhookURL, metricsURL, probeURL string
+	client                           *http.Client
+	pool                             *x509.CertPool // trusts the serving certificate
+}
+
+// startServe runs `attest serve` as main wires it, with args added, on three free loopback ports with a fresh
+// certificate, until the test ends (it must then exit 0), and returns once the probe port's /readyz answers 200.
+func startServe(t *testing.T, args ...string) servedForTest {
+	t.Helper()
+	t.Setenv("GOGC", "100") // keeps serve's GC tuning out of the test process
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	dir := t.TempDir()
+	pool, err := webhooktest.WriteServingCert(dir, webhooktest.Loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := webhooktest.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(port int) string { return net.JoinHostPort(webhooktest.Loopback, strconv.Itoa(port)) }
+	sv := servedForTest{webhookAddr: addr(ports[0]), pool: pool, webhookURL: "https://" + addr(ports[0]), metricsURL: "http://" + addr(ports[1]), probeURL: "http://" + addr(ports[2]),
+		client: webhooktest.Client(pool)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr strings.Builder
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, append([]string{"serve", "--host", webhooktest.Loopback, "--port", strconv.Itoa(ports[0]), "--cert-dir", dir,
+			"--metrics-bind-address", addr(ports[1]), "--health-probe-bind-address", addr(ports[2])}, args...), strings.NewReader(""), io.Discard, &stderr)
+	}()
+	t.Cleanup(func() {
+		sv.client.CloseIdleConnections()
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("attest serve exited %d after its context ended:\n%s", code, stderr.String())
+		}
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := sv.client.Get(sv.probeURL + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return sv
+			}
+		}
+		select {
+		case code := <-exited:
+			exited <- code
+			t.Fatalf("attest serve exited %d before it was ready:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the probe port's /readyz did not answer 200 within 2 minutes (last: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
