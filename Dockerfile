@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: a static, trimmed binary on distroless, non-root (uid 65532). The policy library is inside the binary.
+# The image holds the full build (no `-tags lean`): it serves, so it needs everything the lean CLI hands over.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -10,7 +10,11 @@ CONTROLLER_GEN := $(CACHE_DIR)/tools/controller-gen-$(CONTROLLER_GEN_VERSION)/co
 GATOR_VERSION := v3.23.1
 GATOR := $(CACHE_DIR)/tools/gator-$(GATOR_VERSION)/gator
 FUZZTIME ?= 60s
+# bin/attest is the lean CLI (`-tags lean`: no cluster client, registry verifier, webhook server or Gatekeeper
+# library, so `policy check` starts fast and small); bin/attest-full is everything, which bin/attest runs for
+# the commands that need it (serve, image, exempt, exemptions, verify, replay, check against registries).
 BIN := bin/attest
+FULL_BIN := bin/attest-full
 # The e2e control plane: kube-apiserver, kube-controller-manager, etcd and kubectl built from k8s.io/kubernetes
 # (e2e/controlplane/go.mod pins it), cached per version outside the checkout.
 K8S_VERSION := v1.35.4
@@ -31,19 +35,22 @@ FUZZ_TARGETS := \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse
 
-.PHONY: all build test unit e2e controlplane lint generate verify-generated bench soak fuzz run run-webhook e2e-kind image clean
+.PHONY: all build test unit e2e controlplane lint generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/attest
+	$(GO) build -tags lean -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/attest
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(FULL_BIN) ./cmd/attest
 
 ## test: unit tests (race detector), every Rego test of the library, and the e2e suite against a local control plane.
 test: unit e2e
 
 unit:
 	$(GO) vet ./...
+	$(GO) vet -tags lean ./cmd/attest
 	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags lean ./cmd/attest
 
 ## e2e: the e2e suite against etcd + kube-apiserver + kube-controller-manager on 127.0.0.1 (built once, cached).
 e2e: build controlplane
@@ -61,6 +68,7 @@ $(GOLANGCI):
 lint: $(GOLANGCI) verify-generated
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
+	$(GOLANGCI) run --build-tags lean ./cmd/attest/...
 
 $(GATOR):
 	GOBIN=$(dir $(GATOR)) $(GO) install github.com/open-policy-agent/gatekeeper/v3/cmd/gator@$(GATOR_VERSION)
@@ -89,14 +97,27 @@ BENCH_CACHE ?= 10000
 bench: build $(GATOR)
 	$(GO) test -run='^$$' -bench=. -benchmem ./policies ./admission ./webhook
 	./hack/bench-check.sh $(BIN) $(GATOR)
-	$(GO) run ./hack/loadgen -cache $(BENCH_CACHE) -attest $(BIN)
+	$(GO) run ./hack/loadgen -cache $(BENCH_CACHE) -attest $(FULL_BIN)
+
+## audit-bench: the background audit of 10,000 Deployments on the local control plane without kube-controller-manager:
+## wall time, peak RSS of attest serve and the API requests it issued (README "Background audit", about 2 minutes).
+audit-bench: build controlplane
+	cd e2e && $(GO) run ./cmd/audit-bench -assets $(CONTROLPLANE) -attest $(abspath $(FULL_BIN)) -repo ..
 
 ## soak: attest serve (the built binary, the whole library, examples/policies.yaml plus a trust section) takes 100,000
 ## admissions from 8 clients over HTTPS with a warm cache (0 errors; RSS and goroutines flat from 10,000 to 100,000),
 ## then its registry stalls (cached verdicts still served, other images denied within the budget naming the registry)
 ## and recovers (goroutines back to the baseline); a table of each checkpoint (hack/soak, about 2-4 minutes).
 soak: build
-	$(GO) run ./hack/soak -attest $(BIN)
+	$(GO) run ./hack/soak -attest $(FULL_BIN)
+
+## gatekeeper-conformance: Gatekeeper's own test suites through attest policy verify and, case by case, through
+## attest policy check (hack/gkcheck). GATEKEEPER_LIBRARY is the library/ directory of a gatekeeper-library
+## checkout outside this repository (its corpus is never copied in).
+gatekeeper-conformance: build
+	@test -d "$(GATEKEEPER_LIBRARY)" || { echo "set GATEKEEPER_LIBRARY to the library/ directory of a gatekeeper-library checkout"; exit 2; }
+	$(BIN) policy verify $(abspath $(GATEKEEPER_LIBRARY))/...
+	$(GO) run ./hack/gkcheck -attest $(BIN) $(abspath $(GATEKEEPER_LIBRARY))/...
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package attestation
 
 import (
@@ -58,7 +60,7 @@ func intotoClaims(sig oci.Signature, h v1.Hash, ann map[string]any) error {
 
 // checkOpts is the cosign configuration for one authority: trust material from configuration only (no TUF, no
 // Rekor or CT lookups: Offline), the claim verifier always set, and keyless always bound to identities.
-func (a *authority) checkOpts(claims func(oci.Signature, v1.Hash, map[string]any) error, identities []cosign.Identity) *cosign.CheckOpts {
+func (a *authority) checkOpts(claims func(oci.Signature, v1.Hash, map[string]any) error, identities []IdentityConfig) *cosign.CheckOpts {
 	co := &cosign.CheckOpts{
 		ClaimVerifier:       claims,
 		IgnoreTlog:          !a.tlog,
@@ -71,12 +73,24 @@ func (a *authority) checkOpts(claims func(oci.Signature, v1.Hash, map[string]any
 		co.SigVerifier = a.key
 	} else {
 		co.TrustedMaterial = a.material
-		co.Identities = identities
+		co.Identities = cosignIdentities(identities)
 	}
 	return co
 }
 
 // errNoIdentity guards the keyless pitfall in depth: configuration loading already refuses it.
+// cosignIdentities are the identities in cosign's type.
+func cosignIdentities(ids []IdentityConfig) []cosign.Identity {
+	if ids == nil {
+		return nil
+	}
+	out := make([]cosign.Identity, len(ids))
+	for i, id := range ids {
+		out[i] = cosign.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp}
+	}
+	return out
+}
+
 var errNoIdentity = errors.New("keyless authority without identities accepts nothing")
 
 // verifyLegacySignature checks one `.sig` layer with cosign.
@@ -123,7 +137,7 @@ func (a *authority) verifyBundle(ctx context.Context, b *sgbundle.Bundle, envelo
 	}
 	var errs []error
 	for _, id := range a.identities {
-		res, err := cosign.VerifyNewBundle(ctx, a.checkOpts(intotoClaims, []cosign.Identity{id}), policy, b)
+		res, err := cosign.VerifyNewBundle(ctx, a.checkOpts(intotoClaims, []IdentityConfig{id}), policy, b)
 		if err != nil {
 			errs = append(errs, err)
 			continue

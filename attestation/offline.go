@@ -2,6 +2,7 @@ package attestation
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 )
@@ -14,12 +15,12 @@ const NotCheckedOffline = "not checked (--offline)"
 // NotCheckedOffline), so require-attestation denies it as unverified. Uncovered and unparsable images get the
 // same facts as from a Verifier. `attest policy check --offline` uses it; it never opens a connection.
 type OfflineVerifier struct {
-	v *Verifier
+	policies *TrustPolicies
 }
 
 // NewOfflineVerifier answers for policies (nil: no policy covers any image).
 func NewOfflineVerifier(policies *TrustPolicies) *OfflineVerifier {
-	return &OfflineVerifier{v: NewVerifier(policies, VerifierOptions{})}
+	return &OfflineVerifier{policies: policies}
 }
 
 // VerifyAll answers at once, by image as written; ctx and keychain are not used.
@@ -29,11 +30,11 @@ func (o *OfflineVerifier) VerifyAll(_ context.Context, images []string, _ authn.
 		if _, seen := out[img]; seen {
 			continue
 		}
-		r := o.v.prepare(img) // without a cache, a covered image is never done here
-		if !r.done {
-			r.facts.Trust.Error = NotCheckedOffline
+		f, _, p := coverage(o.policies, time.Now(), img)
+		if p != nil {
+			f.Trust.Error = NotCheckedOffline
 		}
-		out[img] = r.facts
+		out[img] = f
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/distribution/reference"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // Reference is what an image string names once parsed the way a container runtime parses it.
@@ -37,6 +38,26 @@ const dockerHub = "index.docker.io"
 // segment is a host). The registry host is lower-cased, as DNS reads it, and Docker Hub is written
 // index.docker.io. Trust decisions rest on these parts, never on string prefixes of what was written.
 func ParseReference(image string) (Reference, error) {
+	if r, ok := parsedReferences.Get(image); ok {
+		return r.ref, r.err
+	}
+	ref, err := parseReference(image)
+	parsedReferences.Add(image, parsed{ref, err})
+	return ref, err
+}
+
+// parsedReferences remembers recent parses: the grammar is regular expressions with backtracking, and the same
+// images recur in every Pod of a workload and across a manifest stream. Bounded, so that a stream of distinct
+// references keeps no more than this many.
+var parsedReferences, _ = lru.New[string, parsed](4096) // the size is positive: New cannot fail
+
+type parsed struct {
+	ref Reference
+	err error
+}
+
+// parseReference is ParseReference without the cache.
+func parseReference(image string) (Reference, error) {
 	if image == "" {
 		return Reference{}, fmt.Errorf("image reference is empty")
 	}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 
-	"github.com/sigstore/cosign/v3/pkg/cosign"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -41,7 +40,7 @@ type authority struct {
 	keyID string
 
 	material      root.TrustedMaterial // keyless authorities
-	identities    []cosign.Identity
+	identities    []IdentityConfig
 	signedTimes   bool // the trusted root has timestamp authorities: use their timestamps for certificate validity
 	tlog, ctlog   bool
 	keylessSource string // "roots" or "trustedRootFile", for messages
@@ -244,7 +243,7 @@ func compileAuthority(path string, ac AuthorityConfig, l loader) (*authority, au
 				fail(ipath, err)
 				continue
 			}
-			a.identities = append(a.identities, cosign.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp})
+			a.identities = append(a.identities, id)
 		}
 		d.Identities = kl.Identities
 		switch {

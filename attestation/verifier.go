@@ -1,3 +1,5 @@
+//go:build !lean
+
 package attestation
 
 import (
@@ -140,31 +142,15 @@ type request struct {
 
 // prepare does what needs no registry: parse the reference, find the trust policy, consult the cache.
 func (v *Verifier) prepare(image string) *request {
-	r := &request{image: image, done: true, facts: Facts{
-		Trust:        TrustFacts{NoMatch: v.policies.NoMatch(), RequiredAttestations: []string{}},
-		Attestations: []AttestationFacts{},
-		VerifiedAt:   v.clock.Now(),
-	}}
-	f := &r.facts
-	ref, err := ParseReference(image)
-	if err != nil {
-		f.Trust.Error = err.Error()
-		return r
-	}
-	p := v.policies.Match(ref)
+	f, ref, p := coverage(v.policies, v.clock.Now(), image)
+	r := &request{image: image, done: true, facts: f}
 	if p == nil {
-		if f.Trust.NoMatch != NoMatchAllow {
-			f.Trust.Error = fmt.Sprintf("no trust policy covers %s/%s", ref.Registry, ref.Repository)
-		}
 		return r
 	}
 	if out, ok := v.cache.lookup(tagKey(ref), ref.Digest, verdictKey(ref, p)); ok {
 		r.facts = out // a cached verdict needs no budget, goroutine or registry client
 		return r
 	}
-	f.Trust.Policy = p.name
-	f.Trust.RequiredAttestations = p.RequiredAttestations()
-	f.Attestations = pendingAttestations(p)
 	r.ref, r.p, r.done = ref, p, false
 	return r
 }
@@ -268,14 +254,6 @@ func outcome(f Facts) string {
 		return resultPassed
 	}
 	return resultFailed
-}
-
-func pendingAttestations(p *TrustPolicy) []AttestationFacts {
-	out := make([]AttestationFacts, len(p.requirements))
-	for i, r := range p.requirements {
-		out[i] = AttestationFacts{PredicateType: r.predicateType}
-	}
-	return out
 }
 
 // verifyDigest gathers and verifies the evidence for one digest: sigstore bundles among the OCI referrers first,

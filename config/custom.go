@@ -82,8 +82,29 @@ func (cfg *Config) compileCustom(o Options, list []CustomPolicy) error {
 			return fmt.Errorf("policy.custom_policies[%d].rego_code: %w", i, err)
 		}
 	}
+	if e, err = keepOtherLanguages(e, cfg.Engine); err != nil {
+		return fmt.Errorf("policy.custom_policies: %w", err)
+	}
 	cfg.Engine, cfg.custom = e, srcs
 	return nil
+}
+
+// keepOtherLanguages adds to e, compiled from Rego sources, the policies of other languages (Gatekeeper
+// constraints) that from holds: recompiling the Rego must not drop them.
+func keepOtherLanguages(e, from *policies.Engine) (*policies.Engine, error) {
+	if from == nil {
+		return e, nil
+	}
+	var other []*policies.Policy
+	for _, p := range from.Policies() {
+		if p.Evaluator() != nil {
+			other = append(other, p)
+		}
+	}
+	if len(other) == 0 {
+		return e, nil
+	}
+	return e.With(other...)
 }
 
 // compileOne compiles one source with the library, as the engine would.

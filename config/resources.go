@@ -108,6 +108,12 @@ func customEngine(ctx context.Context, lib []policies.Source, engine *policies.E
 		}
 		return engine
 	}
+	if e, err = keepOtherLanguages(e, engine); err != nil { // a custom Policy named like a constraint
+		for _, p := range custom {
+			out.Resources["Policy/"+p.Name] = ResourceStatus{Message: err.Error(), Generation: p.Generation}
+		}
+		return engine
+	}
 	return e
 }
 

@@ -95,7 +95,7 @@ func parseExemptList(v string, known func(string) bool) ([]string, error) {
 	var out []string
 	for _, p := range strings.Split(v, ",") {
 		p = strings.TrimSpace(p)
-		if !policyName.MatchString(p) {
+		if !validPolicyName(p) {
 			return nil, fmt.Errorf("%q is neither \"true\" nor a comma-separated list of policy names (e.g. \"no-privileged,trusted-registries\")", v)
 		}
 		if known != nil && !known(p) {

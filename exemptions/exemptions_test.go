@@ -26,7 +26,7 @@ func governance(t *testing.T, c exemptions.Config) *exemptions.Governance {
 }
 
 func known(p string) bool {
-	return p == "no-privileged" || p == "trusted-registries" || p == "require-attestation"
+	return p == "no-privileged" || p == "trusted-registries" || p == "require-attestation" || p == "K8sRequiredLabels/must-have-owner"
 }
 
 func annotated(values map[string]string) exemptions.Subject {
@@ -75,6 +75,10 @@ func TestAnnotationExemptions(t *testing.T) {
 			delete(a, exemptions.AnnotationApprovedBy)
 			return annotated(a)
 		}(), "no-privileged", false, "exempt-approved-by\"] is missing or empty", ""},
+		{"a constraint by <Kind>/<name>", annotated(fourAnnotations("no-privileged,K8sRequiredLabels/must-have-owner", inAWeek)), "K8sRequiredLabels/must-have-owner", true, "", ""},
+		{"a constraint's name is not its kind's", annotated(fourAnnotations("K8sRequiredLabels/must-have-owner", inAWeek)), "K8sRequiredLabels/other", false, "", ""},
+		{"garbage with a slash", annotated(fourAnnotations("K8sRequiredLabels/Must Have", inAWeek)), "K8sRequiredLabels/must-have-owner", false, `"K8sRequiredLabels/Must Have" is neither "true" nor a comma-separated list of policy names`, ""},
+		{"unknown constraint", annotated(fourAnnotations("K8sRequiredLabels/nope", inAWeek)), "no-privileged", false, `names unknown policy "K8sRequiredLabels/nope"`, ""},
 		{"yes please", annotated(fourAnnotations("yes please", inAWeek)), "no-privileged", false, `"yes please" is neither "true" nor a comma-separated list of policy names`, ""},
 		{"unknown policy", annotated(fourAnnotations("no-such-policy", inAWeek)), "no-privileged", false, `names unknown policy "no-such-policy"`, ""},
 		{"controller without the stamp", func() exemptions.Subject {

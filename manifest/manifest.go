@@ -31,7 +31,12 @@ type Source struct {
 	Data   []byte
 	path   string
 	stream io.Reader
+	// spooled: path is Rereadable's copy of a stream.
+	spooled bool
 }
+
+// SpooledStream is the path of Rereadable's copy of the stream (stdin) this source was, if it was one.
+func (s Source) SpooledStream() (string, bool) { return s.path, s.spooled }
 
 // Open returns the source's content as a reader; a stream (stdin) can be read only once.
 func (s *Source) Open() (io.ReadCloser, error) {
@@ -121,7 +126,7 @@ func Rereadable(sources []Source, dir string) (out []Source, cleanup func(), err
 			cleanup()
 			return nil, nil, fmt.Errorf("copy stdin: %w", err)
 		}
-		out[i].stream, out[i].path = nil, f.Name()
+		out[i].stream, out[i].path, out[i].spooled = nil, f.Name(), true
 	}
 	return out, cleanup, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -105,6 +106,15 @@ func TestRereadable(t *testing.T) {
 	again, cleanup, err := manifest.Rereadable(srcs, spool)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var copies []string
+	for _, s := range again {
+		if p, ok := s.SpooledStream(); ok {
+			copies = append(copies, p)
+		}
+	}
+	if len(copies) != 1 || filepath.Dir(copies[0]) != spool {
+		t.Errorf("SpooledStream: %v, want stdin's one copy in %s", copies, spool)
 	}
 	for round := range 2 {
 		var kinds []string

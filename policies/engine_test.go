@@ -361,3 +361,26 @@ func TestSampled(t *testing.T) {
 		t.Fatalf("a string sample rule: err = %v", err)
 	}
 }
+
+// TestRequestBackground: input.request.background is what the caller set, so a policy can tell the background
+// audit from an admission.
+func TestRequestBackground(t *testing.T) {
+	e, err := compile(t, policies.Source{Name: "bg.rego", Text: "package custom.bg\n\nimport rego.v1\n\nviolation contains \"audit\" if input.request.background\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := e.Lookup("bg")
+	for _, background := range []bool{false, true} {
+		doc, err := policies.NewDocument(policies.Input{Request: policies.Request{Operation: "CREATE", Background: background}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.Eval(context.Background(), doc, p.DefaultSettings())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (len(got) == 1) != background {
+			t.Errorf("background=%v: findings %+v", background, got)
+		}
+	}
+}

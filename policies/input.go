@@ -27,6 +27,9 @@ type Request struct {
 	Options map[string]any
 	// TimestampNS is the request time; policies read it instead of the clock.
 	TimestampNS int64
+	// Background marks the background audit's evaluation of an object already in the cluster (no one is
+	// asking: a policy about the request itself, such as a change window, can skip it).
+	Background bool
 }
 
 // Namespace is input.namespace.
@@ -222,6 +225,7 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 			[2]*ast.Term{ast.InternedTerm("dry_run"), ast.BooleanTerm(r.DryRun)},
 			[2]*ast.Term{ast.InternedTerm("user"), ast.ObjectTerm(str("username", r.Username), [2]*ast.Term{ast.InternedTerm("groups"), ast.ArrayTerm(groups...)})},
 			[2]*ast.Term{ast.InternedTerm("timestamp_ns"), ast.IntNumberTerm(int(r.TimestampNS))},
+			[2]*ast.Term{ast.InternedTerm("background"), ast.BooleanTerm(r.Background)},
 		), nil
 	case partNamespace:
 		ns := in.Namespace

@@ -77,7 +77,23 @@ type Metadata struct {
 	Digest string `json:"digest"`
 }
 
-var policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var (
+	policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// constraintName is "<Kind>/<name>": a Kubernetes kind (a DNS-1035 label but for case, as a CRD's kind) and an
+	// object name (a DNS-1123 subdomain); their lengths are checked in ValidName.
+	constraintName = regexp.MustCompile(`^([A-Za-z](?:[-A-Za-z0-9]*[A-Za-z0-9])?)/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)$`)
+)
+
+// ValidName tells whether s can name a policy: a Rego policy's name (lower-case letters, digits and '-', at most
+// 63 characters), or a Gatekeeper constraint's "<Kind>/<name>" (a kind of at most 63 characters, an object name
+// of at most 253), so that exemptions, config and reports can name constraints and still refuse anything else.
+func ValidName(s string) bool {
+	if policyName.MatchString(s) {
+		return true
+	}
+	m := constraintName.FindStringSubmatch(s)
+	return m != nil && len(m[1]) <= 63 && len(m[2]) <= 253
+}
 
 // readMetadata takes the package-scoped METADATA annotation of mod; a module without one gets a name derived
 // from its package and medium severity, audit mode, so custom policies in the documents' layout still load.

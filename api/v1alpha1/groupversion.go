@@ -1,4 +1,5 @@
-// Package v1alpha1 holds ATTEST's custom resources in group policy.attest.continuu.ms: PolicyException (namespaced),
+// Package v1alpha1 holds ATTEST's custom resources in group policy.attest.continuu.ms: PolicyException and
+// PolicyExceptionDraft (namespaced),
 // Policy and PolicyConfig (cluster-scoped). The CRD YAML under manifests/crds is generated from these types
 // (`make generate`), with OpenAPI and CEL validation taken from the markers here.
 // +kubebuilder:object:generate=true
@@ -20,6 +21,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&PolicyException{}, &PolicyExceptionList{},
 		&Policy{}, &PolicyList{},
 		&PolicyConfig{}, &PolicyConfigList{},
+		&PolicyExceptionDraft{}, &PolicyExceptionDraftList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -31,6 +31,11 @@ type checkOptions struct {
 	asGroups  []string
 	framework string
 	offline   bool
+	inventory []string
+	// cluster checks the objects of the live cluster instead of files (audit_check.go).
+	cluster       bool
+	allNamespaces bool
+	clusterFlags  clusterFlags
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -123,7 +128,11 @@ func newCheckCommand() *cobra.Command {
 			"that an exception for a Deployment or CronJob reaches through. --as and --as-group name the requester, so\n" +
 			"annotation exemptions are judged as for that user (and Cedar policies see them as the principal).\n\n" +
 			"Cedar policies among the inputs apply to the other objects: ATTEST Policies with spec.cedar, and Cedar for\n" +
-			"Kubernetes' cedar.k8s.aws/v1alpha1 Policies (spec.content; validated when spec.validation.enforced).",
+			"Kubernetes' cedar.k8s.aws/v1alpha1 Policies (spec.content; validated when spec.validation.enforced).\n\n" +
+			"Gatekeeper ConstraintTemplate, Constraint and ExpansionTemplate documents among the inputs are not checked\n" +
+			"either: as in `gator test`, each constraint becomes a policy named <Kind>/<name> (deny enforces, warn and\n" +
+			"dryrun audit), ExpansionTemplates make workloads judged as the Pods they create, and data.inventory holds\n" +
+			"the other inputs and the --inventory objects.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd, o) },
 	}
@@ -139,13 +148,26 @@ func newCheckCommand() *cobra.Command {
 	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
 	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
 	f.BoolVar(&o.offline, "offline", false, "contact no registry: images a trust policy covers are reported as not verified (require-attestation denies them)")
+	f.StringSliceVar(&o.inventory, "inventory", nil, "objects for Gatekeeper templates' data.inventory, not checked themselves: file, directory or - (repeatable)")
 	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
+	f.BoolVar(&o.cluster, "cluster", false, "check the objects in the cluster of the current kubeconfig context instead of files, as the background audit does (-n NS: one namespace, default the context's; -A: all); PolicyExceptions are read from the cluster")
+	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "with --cluster: check every namespace")
+	o.clusterFlags.add(f)
 	return cmd
 }
 
 func runCheck(cmd *cobra.Command, o checkOptions) error {
-	if len(o.files) == 0 {
-		return usageError(fmt.Errorf("no input: pass -f FILE, -f DIR or -f -"))
+	switch {
+	case o.cluster && len(o.files) > 0:
+		return usageError(fmt.Errorf("--cluster checks the cluster's objects: pass it without -f"))
+	case !o.cluster && o.allNamespaces:
+		return usageError(fmt.Errorf("-A goes with --cluster"))
+	case len(o.files) == 0 && !o.cluster:
+		return usageError(fmt.Errorf("no input: pass -f FILE, -f DIR or -f -, or --cluster"))
+	case o.cluster:
+		if err := clusterCheckHere(); err != nil { // the lean build has no cluster client: attest-full checks
+			return err
+		}
 	}
 	if err := checkFormat(o.format, "text", "json", "sarif", "junit"); err != nil {
 		return err
@@ -164,15 +186,37 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	if err != nil {
 		return err
 	}
+	sources, cleanup, err := checkSources(cmd, o.files)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if engine, err = withGatekeeperInputs(ctx, cmd, engine, o.files, sources, o.inventory); err != nil {
+		return usageError(err)
+	}
 	cfg, err := loadConfig(ctx, o.config, engine)
 	if err != nil {
 		return usageError(err)
+	}
+	// Decided before anything is printed: the lean build hands a check that needs a registry to attest-full.
+	verifier, keychain, err := checkVerification(cfg, o.offline, 30*time.Second, sources)
+	if err != nil {
+		return err
 	}
 	if o.config == "" {
 		reportConfigFiles(ctx, cmd.ErrOrStderr(), cfg)
 	}
 	if cfg.Engine != nil {
 		engine = cfg.Engine // the library with the configuration's custom_policies
+	}
+	cfg, engine, cedarInputs, err := withCedarInputs(ctx, cfg, engine, sources)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(o.policies) > 0 {
+		if cfg, err = onlyPolicies(cfg, engine, o.policies, cmd.ErrOrStderr()); err != nil {
+			return usageError(err)
+		}
 	}
 	var framework frameworkReport
 	if o.framework != "" {
@@ -183,37 +227,20 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 			return usageError(err)
 		}
 	}
-	sources, err := manifest.Collect(o.files, cmd.InOrStdin())
-	if err != nil {
-		return usageError(err)
-	}
-	// PolicyExceptions are read before the objects they apply to, so stdin is read twice (from a temporary copy).
-	sources, cleanup, err := manifest.Rereadable(sources, "")
-	if err != nil {
-		return usageError(err)
-	}
-	defer cleanup()
-	cfg, engine, cedarInputs, err := withCedarInputs(ctx, cfg, engine, sources)
-	if err != nil {
-		return usageError(err)
-	}
-	if len(o.policies) > 0 {
-		if cfg, err = onlyPolicies(cfg, engine, o.policies, cmd.ErrOrStderr()); err != nil {
-			return usageError(err)
-		}
+	if o.cluster {
+		return checkCluster(cmd, o, engine, cfg, mode, now, framework)
 	}
 	exceptions, owners, err := readExceptions(sources, o.namespace)
 	if err != nil {
 		return usageError(err)
 	}
-	verifier, keychain, err := checkVerification(o.offline, 30*time.Second)
-	if err != nil {
-		return err
-	}
 	opts := admission.Options{Engine: engine, Config: cfgFunc(cfg), Mode: mode, Verifier: verifier, Keychain: keychain}
 	if len(exceptions) > 0 {
 		opts.Exemptions = exemptions.NewStatic(exceptions, owners)
 	}
+	// The memo pays off in the webhook, where one change brings the same pod template 3-13 times; a manifest
+	// stream's objects are distinct, so it would hash every object for hits that seldom come.
+	engine.SetMemo(false)
 	eval, err := admission.New(opts)
 	if err != nil {
 		return err
@@ -239,28 +266,40 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("check interrupted after %d objects: %w", run.report.Objects, err)
 		}
-		if err := sink.err(); err != nil {
-			return err
-		}
-		if o.framework != "" {
-			grouped := byControl(&run, framework)
-			if o.format == "json" {
-				return writeJSON(w, grouped)
-			}
-			writeFrameworkCheckText(w, grouped)
-			return nil
-		}
-		switch o.format {
-		case "json":
-			return sink.finishJSON()
-		case "sarif":
-			return writeSARIF(w, &run)
-		case "junit":
-			return writeJUnit(w, &run)
-		}
-		writeTextSummary(w, run.report.checkCounts)
-		return nil
+		return finishCheck(w, &run, sink, framework)
 	})
+	return checkExit(&run, err)
+}
+
+// finishCheck writes what follows the results: the grouped report, the JSON head and results, SARIF, JUnit or the
+// text summary.
+func finishCheck(w io.Writer, run *checkRun, sink *checkSink, framework frameworkReport) error {
+	if err := sink.err(); err != nil {
+		return err
+	}
+	o := run.opts
+	if o.framework != "" {
+		grouped := byControl(run, framework)
+		if o.format == "json" {
+			return writeJSON(w, grouped)
+		}
+		writeFrameworkCheckText(w, grouped)
+		return nil
+	}
+	switch o.format {
+	case "json":
+		return sink.finishJSON()
+	case "sarif":
+		return writeSARIF(w, run)
+	case "junit":
+		return writeJUnit(w, run)
+	}
+	writeTextSummary(w, run.report.checkCounts)
+	return nil
+}
+
+// checkExit is the exit of a check that wrote its report (err: it could not).
+func checkExit(run *checkRun, err error) error {
 	if err != nil {
 		return err
 	}
@@ -271,6 +310,20 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		return &exitError{code: 1}
 	}
 	return nil
+}
+
+// checkSources collects the inputs; PolicyExceptions and Gatekeeper documents are read before the objects they
+// apply to, so stdin is read twice (from a temporary copy).
+func checkSources(cmd *cobra.Command, files []string) ([]manifest.Source, func(), error) {
+	sources, err := manifest.Collect(files, cmd.InOrStdin())
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	sources, cleanup, err := manifest.Rereadable(sources, "")
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return sources, cleanup, nil
 }
 
 // onlyPolicies turns every policy but the named ones off. A named policy that the configuration turns off is
@@ -313,7 +366,11 @@ func writeResultLine(w io.Writer, indent string, res checkResult) {
 	if res.Namespace != "" {
 		obj = res.Kind + " " + res.Namespace + "/" + res.Name
 	}
-	fmt.Fprintf(w, "%s%s:%d: %s %s: %s", indent, res.File, res.Line, verdict, obj, res.Message)
+	where := fmt.Sprintf("%s:%d", res.File, res.Line)
+	if res.Line == 0 { // an object read from the cluster (--cluster) has no line
+		where = res.File
+	}
+	fmt.Fprintf(w, "%s%s: %s %s: %s", indent, where, verdict, obj, res.Message)
 	if e := res.Exemption; e != nil {
 		fmt.Fprintf(w, " (exempted by %s %s, approved by %s, expires %s)", e.Source, e.Name, e.Approver, e.Expires.UTC().Format(time.RFC3339))
 	}
@@ -359,36 +416,40 @@ func checkDocument(ctx context.Context, eval *admission.Evaluator, doc manifest.
 		return dr
 	}
 	for _, obj := range objects {
-		if isPolicyException(obj.Object) || isCedarInput(obj.Object) {
+		if isPolicyException(obj.Object) || isGatekeeperDocument(obj.Object) || isCedarInput(obj.Object) {
 			continue
 		}
 		in := admission.ObjectInput(obj.Object, namespace, now)
 		in.Request.Username, in.Request.Groups = who.user, who.groups
 		d := eval.Evaluate(ctx, in)
-		req := in.Request
-		rec := objectRecord{File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name}
-		if d.Code == 400 || d.Code == 500 {
-			dr.inputErrs = append(dr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", obj.File, obj.Line, req.Kind, req.Name, d.Message))
-			rec.InputErr = d.Message
-			dr.objects = append(dr.objects, rec)
-			continue
-		}
-		for _, r := range d.Results {
-			rec.Policies = append(rec.Policies, policyRun{Policy: r.Policy, Duration: r.Duration})
-		}
-		for _, v := range d.Violations {
-			rec.Results = append(rec.Results, len(dr.results))
-			res := checkResult{
-				File: obj.File, Line: obj.Line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name,
-				Policy: v.Policy, Mode: string(v.Mode), Severity: string(v.Severity), Path: v.Path, Container: v.Container,
-				Message: v.String(), Denied: v.Denied,
-			}
-			if e := v.Exemption; e != nil {
-				res.Exemption = &exemptionRef{Source: e.Source, Name: e.Name, Approver: e.Approver, Expires: e.Expires}
-			}
-			dr.results = append(dr.results, res)
-		}
-		dr.objects = append(dr.objects, rec)
+		addObjectReport(&dr, obj.File, obj.Line, in.Request, &d)
 	}
 	return dr
+}
+
+// addObjectReport adds one evaluated object and its results to dr.
+func addObjectReport(dr *docReport, file string, line int, req admission.Request, d *admission.Decision) {
+	rec := objectRecord{File: file, Line: line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name}
+	if d.Code == 400 || d.Code == 500 {
+		dr.inputErrs = append(dr.inputErrs, fmt.Sprintf("%s:%d: %s %s: %s", file, line, req.Kind, req.Name, d.Message))
+		rec.InputErr = d.Message
+		dr.objects = append(dr.objects, rec)
+		return
+	}
+	for _, r := range d.Results {
+		rec.Policies = append(rec.Policies, policyRun{Policy: r.Policy, Duration: r.Duration})
+	}
+	for _, v := range d.Violations {
+		rec.Results = append(rec.Results, len(dr.results))
+		res := checkResult{
+			File: file, Line: line, Kind: req.Kind, Namespace: req.Namespace, Name: req.Name,
+			Policy: v.Policy, Mode: string(v.Mode), Severity: string(v.Severity), Path: v.Path, Container: v.Container,
+			Message: v.String(), Denied: v.Denied,
+		}
+		if e := v.Exemption; e != nil {
+			res.Exemption = &exemptionRef{Source: e.Source, Name: e.Name, Approver: e.Approver, Expires: e.Expires}
+		}
+		dr.results = append(dr.results, res)
+	}
+	dr.objects = append(dr.objects, rec)
 }

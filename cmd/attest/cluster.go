@@ -1,9 +1,10 @@
+//go:build !lean
+
 package main
 
 import (
 	"fmt"
 
-	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -15,17 +16,6 @@ import (
 // clusterConnector returns a client for the cluster that the kubeconfig (path, or the default loading rules when
 // empty) and context (empty: the current one) name, and the namespace that context selects ("default" if none).
 type clusterConnector func(kubeconfig, context string) (client.Client, string, error)
-
-// clusterFlags are kubectl's connection flags.
-type clusterFlags struct {
-	kubeconfig string
-	context    string
-}
-
-func (c *clusterFlags) add(f *pflag.FlagSet) {
-	f.StringVar(&c.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, as kubectl)")
-	f.StringVar(&c.context, "context", "", "kubeconfig context to use (default: the current context)")
-}
 
 // kubeconfigCluster connects the way kubectl does: client-go's default loading rules ($KUBECONFIG, then
 // ~/.kube/config), --kubeconfig overriding them, --context choosing the context.

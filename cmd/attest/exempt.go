@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -44,7 +46,7 @@ func newExemptCommand(a app) *cobra.Command {
 	o := exemptOptions{}
 	cmd := &cobra.Command{
 		Use:   "exempt --policy NAME --resource KIND/NAMESPACE/NAME --reason R --duration D",
-		Short: "Write a PolicyException (print its YAML, or create it with --apply)",
+		Short: fullShort["exempt"],
 		Long: "Builds a PolicyException that exempts one object (and what its controllers create) from the named\n" +
 			"policies until now + --duration, checked with the webhook's rules (known policies, required fields, the\n" +
 			"governance's maximum duration from --config, default 30d). Prints the YAML, or with --apply creates it\n" +
@@ -65,7 +67,7 @@ func newExemptCommand(a app) *cobra.Command {
 	f.StringVar(&o.config, "config", "", "policies.yaml whose exemptions: governance bounds the duration (default: 30 days)")
 	f.BoolVar(&o.apply, "apply", false, "create the PolicyException in the cluster instead of printing it")
 	o.cluster.add(f)
-	cmd.AddCommand(newApproveCommand(a))
+	cmd.AddCommand(newApproveCommand(a), newPromoteCommand(a))
 	return cmd
 }
 

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -57,7 +59,7 @@ type approvalEntry struct {
 }
 
 func newExemptionsCommand(a app) *cobra.Command {
-	cmd := &cobra.Command{Use: "exemptions", Short: "Inspect the cluster's PolicyExceptions"}
+	cmd := &cobra.Command{Use: "exemptions", Short: fullShort["exemptions"]}
 	o := exemptionsListOptions{}
 	list := &cobra.Command{
 		Use:   "list",
@@ -74,7 +76,7 @@ func newExemptionsCommand(a app) *cobra.Command {
 	f.StringVar(&o.status, "status", "", "show only pending, active or expired exceptions")
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	o.cluster.add(f)
-	cmd.AddCommand(list)
+	cmd.AddCommand(list, newDraftsCommand(a))
 	return cmd
 }
 

@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -44,7 +46,7 @@ type imageResult struct {
 }
 
 func newImageCommand() *cobra.Command {
-	image := &cobra.Command{Use: "image", Short: "Verify container images against the trust policies"}
+	image := &cobra.Command{Use: "image", Short: fullShort["image"]}
 	o := imageVerifyOptions{}
 	verify := &cobra.Command{
 		Use:   "verify REF...",

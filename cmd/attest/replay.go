@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -27,7 +29,7 @@ func newReplayCommand() *cobra.Command {
 	o := replayOptions{}
 	cmd := &cobra.Command{
 		Use:   "replay --log decisions.jsonl [--config proposed-policies.yaml]",
-		Short: "Re-run recorded admissions against a configuration and show what would change",
+		Short: fullShort["replay"],
 		Long: "Reads the decision log of `attest serve --log-inputs` (or the evaluations a policy's sample rule\n" +
 			"recorded), re-runs each recorded request through the same pipeline with the current or a proposed\n" +
 			"configuration, and lists the requests that would newly be denied, newly be allowed, or get a different\n" +

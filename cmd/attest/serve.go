@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -50,13 +52,14 @@ type serveOptions struct {
 	webhookName   string
 	manageRules   bool
 	verify        verifyOptions
+	audit         auditOptions
 }
 
 func newServeCommand() *cobra.Command {
 	o := serveOptions{}
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the admission webhook over TLS",
+		Short: fullShort["serve"],
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runServe(cmd.Context(), o, cmd.ErrOrStderr()) },
 	}
@@ -80,6 +83,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
 	f.BoolVar(&o.manageRules, "manage-webhook-rules", true, "keep the validating webhook's operations in step with the policies: DELETE and CONNECT are sent to ATTEST only while a policy judges them")
 	o.verify.addFlags(f)
+	o.audit.addFlags(f)
 	return cmd
 }
 
@@ -163,6 +167,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
 	if err != nil {
+		return err
+	}
+	if err := startAudit(ctx, g, o.audit, restConfig, eval, current, engine, reg, log); err != nil {
 		return err
 	}
 	namespaces, err := namespaceLookup(ctx, restConfig, log)

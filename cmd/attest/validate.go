@@ -52,6 +52,9 @@ func newValidateCommand() *cobra.Command {
 			"`attest policy cedar-schema`. For Rego: the webhook's rules (the rest of this text)\n" +
 			"to `attest policy test`) with the webhook's rules: pure capabilities (http.send, time.now_ns and the other\n" +
 			"impure built-ins are refused by name), METADATA and a violation, deny or warn rule in each package.\n" +
+			"Gatekeeper ConstraintTemplates in YAML files (named, or found in the directories) are compiled as the\n" +
+			"webhook compiles them (Rego and CEL, the parameters' openAPIV3Schema), and their Constraints and\n" +
+			"ExpansionTemplates checked against them, each error at the file's line.\n" +
 			"Exits 0 when every policy is valid, 1 when one is not, 2 when nothing can be read.",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runValidate(cmd, o, args) },
@@ -70,28 +73,37 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	srcs, _, err := readRegoPaths(regoPaths(paths))
+	regoPaths, yamlFiles, err := splitValidatePaths(paths)
 	if err != nil {
 		return usageError(err)
 	}
-	if len(srcs) == 0 && !cedarFound {
-		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego, or *.cedar) found in %s", strings.Join(paths, ", ")))
+	srcs, _, err := readRegoPaths(withoutCedarFiles(regoPaths))
+	if err != nil {
+		return usageError(err)
 	}
+	gkNames, gkProblems, gkFound, err := gatekeeperValidation(cmd.Context(), yamlFiles)
+	if err != nil {
+		return usageError(err)
+	}
+	if len(srcs) == 0 && !gkFound && !cedarFound {
+		return usageError(fmt.Errorf("no policies (*.rego other than *_test.rego, or *.cedar) found in %s, and no Gatekeeper templates (*.yaml)", strings.Join(paths, ", ")))
+	}
+	report := validateReport{Policies: gkNames, Problems: gkProblems}
 	all := srcs
-	if len(srcs) == 0 {
-		all = nil // only Cedar: nothing to compile
-	} else if o.withLibrary {
+	if o.withLibrary {
 		lib, _, err := policies.Library()
 		if err != nil {
 			return err
 		}
 		all = append(append([]policies.Source{}, lib...), srcs...)
 	}
-	report := validateReport{Policies: []string{}, Problems: []problem{}}
 	// The engine stops at the first stage that fails (parsing and purity, then compiling), so files with problems
 	// are set aside and the rest compiled again, until what remains compiles: every file's problems are reported
 	// in one run.
 	remaining := all
+	if len(srcs) == 0 {
+		remaining = nil
+	}
 	for len(remaining) > 0 {
 		engine, err := policies.Compile(cmd.Context(), remaining)
 		if err == nil {
@@ -125,6 +137,7 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	}
 	report.Policies = append(report.Policies, cedarValid...)
 	report.Problems = append(report.Problems, cedarProblems...)
+	sort.Strings(report.Policies)
 	sortProblems(report.Problems)
 	report.Valid = len(report.Problems) == 0
 	out := cmd.OutOrStdout()

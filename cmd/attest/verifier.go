@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/manifest"
 )
 
 // The real verifier is the pipeline's ImageVerifier.
@@ -134,7 +137,7 @@ func podKeychain(client kubernetes.Interface) admission.KeychainFunc {
 // policies, sharing one verdict cache across all manifests (an image used by many objects is verified once), with
 // registry credentials from the Docker config; offline, no registry is contacted and every image a trust policy
 // covers is reported as not checked, so require-attestation denies it as unverified.
-func checkVerification(offline bool, timeout time.Duration) (admission.VerifierFunc, admission.KeychainFunc, error) {
+func checkVerification(_ *config.Config, offline bool, timeout time.Duration, _ []manifest.Source) (admission.VerifierFunc, admission.KeychainFunc, error) {
 	if offline {
 		return func(cfg *config.Config) admission.ImageVerifier {
 			return attestation.NewOfflineVerifier(cfg.Trust)

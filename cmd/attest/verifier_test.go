@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -111,7 +113,7 @@ func TestCheckVerification(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	check := func(offline bool, image string) admission.Decision {
 		t.Helper()
-		verifier, keychain, err := checkVerification(offline, 10*time.Second)
+		verifier, keychain, err := checkVerification(cfg, offline, 10*time.Second, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

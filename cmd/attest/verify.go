@@ -1,3 +1,5 @@
+//go:build !lean
+
 package main
 
 import (
@@ -22,7 +24,7 @@ func newVerifyCommand(a app) *cobra.Command {
 	o := suiteOptions{}
 	cmd := &cobra.Command{
 		Use:   "verify PATH...",
-		Short: "Run Gatekeeper test suites (Suite files) like `gator verify`",
+		Short: fullShort["verify"],
 		Long: "Runs Gatekeeper's test.gatekeeper.sh/v1alpha1 Suite files unmodified: each test's ConstraintTemplate\n" +
 			"(Rego or K8sNativeValidation) and Constraint, then each case's object (or AdmissionReview) with its\n" +
 			"inventory, checking the assertions on violations (yes, no or a count) and messages. PATH is a Suite file,\n" +

@@ -43,7 +43,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.attest, "attest", "bin/attest", "the attest binary to run as `attest serve`")
+	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary to run as `attest serve` (the full build)")
 	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config (a trust section for the test registry is added)")
 	flag.IntVar(&o.n, "n", 100_000, "admissions with a warm cache before the registry stalls")
 	flag.IntVar(&o.check, "check", 10_000, "the admission count at which memory and goroutines are first read")

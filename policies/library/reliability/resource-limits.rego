@@ -56,30 +56,23 @@ import rego.v1
 quantity_pattern := `^([0-9]+(\.[0-9]*)?|\.[0-9]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$`
 
 # quantity is the value of q in base units (cores, bytes), undefined when q is not a quantity. units.parse knows
-# every suffix but n and u, and is laxer than Kubernetes (it takes "1K", "1g"), hence the pattern first.
+# every suffix but n and u, and is laxer than Kubernetes (it takes "1K", "1g"), hence the pattern first, matched
+# once per quantity.
 quantity(q) := q if {
 	is_number(q)
 	q >= 0
 }
 
-quantity(q) := n if {
+quantity(q) := scaled(q) if {
 	is_string(q)
 	regex.match(quantity_pattern, q)
-	not regex.match(`[nu]$`, q)
-	n := units.parse(q)
 }
 
-quantity(q) := to_number(trim_suffix(q, "n")) / 1000000000 if {
-	is_string(q)
-	regex.match(quantity_pattern, q)
-	endswith(q, "n")
-}
+scaled(q) := to_number(trim_suffix(q, "n")) / 1000000000 if endswith(q, "n")
 
-quantity(q) := to_number(trim_suffix(q, "u")) / 1000000 if {
-	is_string(q)
-	regex.match(quantity_pattern, q)
-	endswith(q, "u")
-}
+else := to_number(trim_suffix(q, "u")) / 1000000 if endswith(q, "u")
+
+else := units.parse(q)
 
 show(q) := q if is_string(q)
 
@@ -89,6 +82,13 @@ show(q) := json.marshal(q) if not is_string(q)
 
 # Containers and init containers; ephemeral containers have no resources.
 judged contains c if {
+	some c in input.containers
+	c.type in {"container", "init"}
+}
+
+# sections[path] are the limits and requests of the judged container at path, {} where it sets none: worked out
+# once per container, however many rules read them.
+sections[c.path] := {"limits": section(c, "limits"), "requests": section(c, "requests")} if {
 	some c in input.containers
 	c.type in {"container", "init"}
 }
@@ -103,16 +103,16 @@ else := {}
 
 word := {"cpu": "CPU", "memory": "memory"}
 
-field(c, name, r) := sprintf("%s.resources.%s.%s", [c.path, name, r]) if regex.match(`^[A-Za-z0-9_-]+$`, r)
+field(path, name, r) := sprintf("%s.resources.%s.%s", [path, name, r]) if regex.match(`^[A-Za-z0-9_-]+$`, r)
 
-field(c, name, r) := sprintf("%s.resources.%s[%q]", [c.path, name, r]) if not regex.match(`^[A-Za-z0-9_-]+$`, r)
+field(path, name, r) := sprintf("%s.resources.%s[%q]", [path, name, r]) if not regex.match(`^[A-Za-z0-9_-]+$`, r)
 
 # --- limits must be set ---
 
-violation contains {"message": msg, "path": sprintf("%s.resources.limits", [c.path]), "fix": fix} if {
+violation contains {"message": msg, "path": sprintf("%s.resources.limits", [path]), "fix": fix} if {
 	input.params.require_limits == true
-	some c in judged
-	missing := [r | some r in ["cpu", "memory"]; not has_key(section(c, "limits"), r)]
+	some path, s in sections
+	missing := [r | some r in ["cpu", "memory"]; not has_key(s.limits, r)]
 	count(missing) > 0
 	msg := missing_message(missing)
 	fix := sprintf("set %s, or add a PolicyException", [concat(" and ", [sprintf("resources.limits.%s", [r]) | some r in missing])])
@@ -126,10 +126,10 @@ missing_message([r]) := sprintf("no %s limit is set", [word[r]])
 
 # --- quantities must be quantities ---
 
-violation contains {"message": msg, "path": field(c, name, r), "fix": "write a Kubernetes quantity, such as 500m or 2 for CPU and 256Mi or 1Gi for memory"} if {
-	some c in judged
+violation contains {"message": msg, "path": field(path, name, r), "fix": "write a Kubernetes quantity, such as 500m or 2 for CPU and 256Mi or 1Gi for memory"} if {
+	some path, s in sections
 	some name in ["limits", "requests"]
-	some r, q in section(c, name)
+	some r, q in s[name]
 	not quantity(q)
 	msg := sprintf("resources.%s.%s %s is not a valid quantity", [name, r, json.marshal(q)])
 }
@@ -141,20 +141,20 @@ maximum := {r: input.params[key] |
 	is_string(input.params[key])
 }
 
-violation contains {"message": msg, "path": field(c, "limits", r), "fix": fix} if {
-	some c in judged
+violation contains {"message": msg, "path": field(path, "limits", r), "fix": fix} if {
 	some r, max in maximum
-	limit := section(c, "limits")[r]
+	some path, s in sections
+	limit := s.limits[r]
 	quantity(limit) > quantity(max)
 	msg := sprintf("%s limit %s is above the maximum of %s", [word[r], show(limit), max])
 	fix := sprintf("lower resources.limits.%s to %s or less, or add a PolicyException", [r, max])
 }
 
-violation contains {"message": msg, "path": field(c, "requests", r), "fix": fix} if {
-	some c in judged
+violation contains {"message": msg, "path": field(path, "requests", r), "fix": fix} if {
 	some r, max in maximum
-	not has_key(section(c, "limits"), r)
-	request := section(c, "requests")[r]
+	some path, s in sections
+	not has_key(s.limits, r)
+	request := s.requests[r]
 	quantity(request) > quantity(max)
 	msg := sprintf("%s request %s is above the maximum of %s", [word[r], show(request), max])
 	fix := sprintf("lower resources.requests.%s to %s or less, or add a PolicyException", [r, max])

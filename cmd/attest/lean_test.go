@@ -1,0 +1,60 @@
+//go:build !lean
+
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/continuums/attest/policies/gatekeeper"
+)
+
+// TestLeanBuildLeavesOutTheServerMachinery: the lean build (bin/attest) must not link what only the full build's
+// commands need. Package initialisation of these is most of a full build's start-up (client-go schemes,
+// controller-runtime and apiserver metrics, cosign and its Rekor client, Gatekeeper's schemas), and their code
+// most of its size.
+func TestLeanBuildLeavesOutTheServerMachinery(t *testing.T) {
+	out, err := exec.Command("go", "list", "-tags", "lean", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	forbidden := []string{
+		"k8s.io/client-go/",
+		"sigs.k8s.io/controller-runtime",
+		"k8s.io/apiserver/",
+		"github.com/sigstore/cosign/",
+		"github.com/open-policy-agent/frameworks/",
+		"github.com/open-policy-agent/gatekeeper/",
+		"github.com/google/go-containerregistry/pkg/v1/remote",
+		"github.com/continuums/attest/webhook",
+		"github.com/continuums/attest/certs",
+		"github.com/continuums/attest/policies/gatekeeper",
+	}
+	var linked []string
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if strings.HasPrefix(pkg, f) {
+				linked = append(linked, pkg)
+				break
+			}
+		}
+	}
+	if len(linked) > 0 {
+		t.Errorf("the lean build links %d packages only the full build may (move their use behind `//go:build !lean`):\n%s",
+			len(linked), strings.Join(linked, "\n"))
+	}
+}
+
+// TestGatekeeperGroups: the groups the lean build recognises are policies/gatekeeper's.
+func TestGatekeeperGroups(t *testing.T) {
+	for _, g := range [][2]string{
+		{templatesGroup, gatekeeper.TemplateGroup},
+		{constraintsGroup, gatekeeper.ConstraintGroup},
+		{expansionGroup, gatekeeper.ExpansionGroup},
+	} {
+		if g[0] != g[1] {
+			t.Errorf("group %q, policies/gatekeeper says %q", g[0], g[1])
+		}
+	}
+}
