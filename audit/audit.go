@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,6 +22,9 @@ import (
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
 )
+
+// DefaultSkipNamespaces are the namespaces the shipped webhook configurations exclude.
+var DefaultSkipNamespaces = []string{"kube-system", "attest-system"}
 
 // Evaluator is the pipeline as the audit needs it.
 type Evaluator interface {
@@ -56,8 +60,11 @@ type Options struct {
 	Sink   Sink
 	// Observer is optional.
 	Observer Observer
-	// Namespace limits the audit to one namespace; empty audits every namespace.
+	// Namespace limits the audit to one namespace; empty audits every namespace but SkipNamespaces.
 	Namespace string
+	// SkipNamespaces are namespaces the webhooks do not cover (DefaultSkipNamespaces, as manifests/base's
+	// namespaceSelector): admission never judges their objects, so neither does the audit.
+	SkipNamespaces []string
 	// Workers bounds concurrent evaluations (default GOMAXPROCS): with the verifier's cache in front, a registry
 	// outage costs at most Workers requests in flight, never one per object.
 	Workers int
@@ -146,7 +153,7 @@ func (a *Auditor) Run(ctx context.Context) (Stats, error) {
 	}
 	var errs []error
 	for _, ns := range namespaces {
-		if a.o.Namespace != "" && ns.Name != a.o.Namespace {
+		if (a.o.Namespace != "" && ns.Name != a.o.Namespace) || (a.o.Namespace == "" && slices.Contains(a.o.SkipNamespaces, ns.Name)) {
 			continue
 		}
 		if err := a.namespace(ctx, ns, meta, &st); err != nil {

@@ -454,3 +454,30 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("metrics %v, want %v", got, want)
 	}
 }
+
+// TestSkipNamespaces: namespaces the webhooks leave out are not audited, unless asked for by name.
+func TestSkipNamespaces(t *testing.T) {
+	src := &memSource{namespaces: []audit.Namespace{{Name: "kube-system"}, {Name: "shop"}}, objects: map[string][]map[string]any{}}
+	src.add("pods", Object(Pod, "kube-system", "kube-proxy", PodSpec{Containers: []Container{NewContainer("p", "registry.k8s.io/kube-proxy:v1", Privileged())}}))
+	src.add("pods", Object(Pod, "shop", "web", PodSpec{Containers: []Container{NewContainer("app", "gcr.io/company/web:1")}}))
+	ev, e, current := pipeline(t, nil)
+	for name, tc := range map[string]struct {
+		namespace string
+		want      string
+	}{"all": {"", "shop"}, "by name": {"kube-system", "kube-system"}} {
+		t.Run(name, func(t *testing.T) {
+			sink := &memSink{}
+			a, err := audit.New(audit.Options{Source: src, Evaluator: ev, Config: current, Engine: e, Sink: sink,
+				Namespace: tc.namespace, SkipNamespaces: audit.DefaultSkipNamespaces})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := a.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if len(sink.finished) != 1 || sink.finished[tc.want] != 1 {
+				t.Errorf("audited %v, want %s only", sink.finished, tc.want)
+			}
+		})
+	}
+}

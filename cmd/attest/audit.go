@@ -28,11 +28,13 @@ type auditOptions struct {
 	interval time.Duration
 	lease    string
 	workers  int
+	skip     []string
 }
 
 func (o *auditOptions) addFlags(f *pflag.FlagSet) {
 	f.DurationVar(&o.interval, "audit-interval", 10*time.Minute, "how often the replica holding the audit Lease audits every object in the cluster into PolicyReports (also at once when the policy configuration changes); 0 disables the audit")
 	f.StringVar(&o.lease, "audit-lease", "", "NAMESPACE/NAME of the coordination.k8s.io Lease that elects the one replica that audits (default: $POD_NAMESPACE, else attest-system, /attest-audit)")
+	f.StringSliceVar(&o.skip, "audit-skip-namespaces", audit.DefaultSkipNamespaces, "namespaces the audit leaves out: those the webhook configurations' namespaceSelector excludes")
 	f.IntVar(&o.workers, "audit-workers", 0, "objects the audit evaluates at once (default: the number of CPUs); verification results are cached, so this bounds the registry requests in flight too")
 }
 
@@ -80,7 +82,7 @@ func startAudit(ctx context.Context, g *errgroup.Group, o auditOptions, cfg *res
 	log = log.With("component", "audit")
 	a, err := audit.New(audit.Options{
 		Source: audit.NewClusterSource(dyn, 0), Evaluator: eval, Config: current, Engine: engine,
-		Sink: audit.NewClusterSink(dyn, identity), Observer: audit.NewDrafts(dyn, current, log), Workers: o.workers, Log: log,
+		Sink: audit.NewClusterSink(dyn, identity), Observer: audit.NewDrafts(dyn, current, log), Workers: o.workers, SkipNamespaces: o.skip, Log: log,
 	})
 	if err != nil {
 		return err

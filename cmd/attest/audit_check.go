@@ -77,7 +77,7 @@ func checkCluster(cmd *cobra.Command, o checkOptions, engine *policies.Engine, c
 		src := audit.NewClusterSource(dyn, 0)
 		src.Only = ns
 		a, err := audit.New(audit.Options{Source: src, Evaluator: timedEvaluator{eval, now}, Config: cfgFunc(cfg), Engine: engine,
-			Sink: discardReports{}, Observer: &checkObserver{sink: sink}, Namespace: ns})
+			Sink: discardReports{}, Observer: &checkObserver{sink: sink}, Namespace: ns, SkipNamespaces: audit.DefaultSkipNamespaces})
 		if err != nil {
 			return err
 		}

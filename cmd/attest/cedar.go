@@ -266,8 +266,8 @@ func runCedarTests(files []string) ([]testResult, error) {
 	return out, nil
 }
 
-// withoutCedarFiles are the paths but the Cedar files named directly (the Rego readers refuse them).
-func withoutCedarFiles(paths []string) []string {
+// regoPaths are the paths but the Cedar files named directly (the Rego readers refuse them).
+func regoPaths(paths []string) []string {
 	var out []string
 	for _, p := range paths {
 		if strings.HasSuffix(p, ".cedar") || strings.HasSuffix(p, "_test.yaml") || strings.HasSuffix(p, "_test.yml") {

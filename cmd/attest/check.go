@@ -127,12 +127,12 @@ func newCheckCommand() *cobra.Command {
 			"in the cluster (approvals as recorded in their status), and the inputs' workloads serve as the owners\n" +
 			"that an exception for a Deployment or CronJob reaches through. --as and --as-group name the requester, so\n" +
 			"annotation exemptions are judged as for that user (and Cedar policies see them as the principal).\n\n" +
-			"Cedar policies among the inputs apply to the other objects: ATTEST Policies with spec.cedar, and Cedar for\n" +
-			"Kubernetes' cedar.k8s.aws/v1alpha1 Policies (spec.content; validated when spec.validation.enforced).\n\n" +
 			"Gatekeeper ConstraintTemplate, Constraint and ExpansionTemplate documents among the inputs are not checked\n" +
 			"either: as in `gator test`, each constraint becomes a policy named <Kind>/<name> (deny enforces, warn and\n" +
 			"dryrun audit), ExpansionTemplates make workloads judged as the Pods they create, and data.inventory holds\n" +
-			"the other inputs and the --inventory objects.",
+			"the other inputs and the --inventory objects.\n\n" +
+			"Cedar policies among the inputs apply to the other objects: ATTEST Policies with spec.cedar, and Cedar for\n" +
+			"Kubernetes' cedar.k8s.aws/v1alpha1 Policies (spec.content; validated when spec.validation.enforced).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd, o) },
 	}

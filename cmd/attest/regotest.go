@@ -60,7 +60,7 @@ func runTest(cmd *cobra.Command, o testOptions, paths []string) error {
 	if len(paths) == 0 {
 		pols, tests, err = policies.Library()
 	} else {
-		pols, tests, err = readRegoPaths(withoutCedarFiles(paths))
+		pols, tests, err = readRegoPaths(regoPaths(paths))
 	}
 	if err != nil {
 		return usageError(err)

@@ -73,11 +73,11 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err != nil {
 		return usageError(err)
 	}
-	regoPaths, yamlFiles, err := splitValidatePaths(paths)
+	regoFiles, yamlFiles, err := splitValidatePaths(regoPaths(paths))
 	if err != nil {
 		return usageError(err)
 	}
-	srcs, _, err := readRegoPaths(withoutCedarFiles(regoPaths))
+	srcs, _, err := readRegoPaths(regoFiles)
 	if err != nil {
 		return usageError(err)
 	}
@@ -90,7 +90,9 @@ func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	}
 	report := validateReport{Policies: gkNames, Problems: gkProblems}
 	all := srcs
-	if o.withLibrary {
+	if len(srcs) == 0 {
+		all = nil // only Cedar: nothing to compile
+	} else if o.withLibrary {
 		lib, _, err := policies.Library()
 		if err != nil {
 			return err
