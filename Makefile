@@ -91,12 +91,14 @@ verify-generated: $(CONTROLLER_GEN)
 ## bench: every figure of the performance targets in one run (about 6 minutes): the policy, admission and HTTPS
 ## benchmarks; attest policy check with two policies side by side with Gatekeeper's gator (CEL) on one object
 ## (start-up) and 1,000 / 10,000 / 100,000 objects in one stream, wall time and peak RSS (hack/bench-check.sh);
+## the per-object cost of a Rego ConstraintTemplate in policy check against gator test (hack/bench-gatekeeper.sh);
 ## /validate with the whole library and the example config against a no-op handler over HTTPS, and attest
 ## serve's memory with BENCH_CACHE cached verifications (hack/loadgen).
 BENCH_CACHE ?= 10000
 bench: build $(GATOR)
 	$(GO) test -run='^$$' -bench=. -benchmem ./policies ./admission ./webhook
 	./hack/bench-check.sh $(BIN) $(GATOR)
+	./hack/bench-gatekeeper.sh $(BIN) $(GATOR)
 	$(GO) run ./hack/loadgen -cache $(BENCH_CACHE) -attest $(FULL_BIN)
 
 ## audit-bench: the background audit of 10,000 Deployments on the local control plane without kube-controller-manager:

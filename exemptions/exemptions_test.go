@@ -331,6 +331,8 @@ func TestValidateException(t *testing.T) {
 		{"valid", func(*v1alpha1.PolicyException) {}, ""},
 		{"no policies", func(p *v1alpha1.PolicyException) { p.Spec.Policies = nil }, "spec.policies: name at least one policy"},
 		{"unknown policy", func(p *v1alpha1.PolicyException) { p.Spec.Policies = []string{"nope"} }, `spec.policies[0]: unknown policy "nope"`},
+		{"a constraint by <Kind>/<name>", func(p *v1alpha1.PolicyException) { p.Spec.Policies = []string{"K8sRequiredLabels/must-have-owner"} }, ""},
+		{"unknown constraint", func(p *v1alpha1.PolicyException) { p.Spec.Policies = []string{"K8sRequiredLabels/other"} }, `spec.policies[0]: unknown policy "K8sRequiredLabels/other"`},
 		{"non-exemptable", func(p *v1alpha1.PolicyException) { p.Spec.Policies = []string{"require-attestation"} }, "cannot be exempted"},
 		{"no targets", func(p *v1alpha1.PolicyException) { p.Spec.Targets = nil }, "spec.targets: name at least one target"},
 		{"empty target", func(p *v1alpha1.PolicyException) { p.Spec.Targets = []v1alpha1.ExceptionTarget{{}} }, "spec.targets[0]: a target needs kinds, names or a selector"},

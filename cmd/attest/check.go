@@ -32,6 +32,8 @@ type checkOptions struct {
 	framework string
 	offline   bool
 	inventory []string
+	// expandWorkloads: Gatekeeper constraints judge every workload kind as the Pod it creates.
+	expandWorkloads bool
 	// cluster checks the objects of the live cluster instead of files (audit_check.go).
 	cluster       bool
 	allNamespaces bool
@@ -148,6 +150,7 @@ func newCheckCommand() *cobra.Command {
 	f.StringVar(&o.as, "as", "", "username of the requester, as kubectl --as: annotation exemptions are judged for this user")
 	f.StringArrayVar(&o.asGroups, "as-group", nil, "group of the requester, as kubectl --as-group (repeatable)")
 	f.BoolVar(&o.offline, "offline", false, "contact no registry: images a trust policy covers are reported as not verified (require-attestation denies them)")
+	f.BoolVar(&o.expandWorkloads, "expand-workloads", false, "Gatekeeper constraints judge Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs and ReplicationControllers as the Pods they create, as ATTEST's policies do (an ExpansionTemplate among the inputs takes the place of ATTEST's for its kind)")
 	f.StringSliceVar(&o.inventory, "inventory", nil, "objects for Gatekeeper templates' data.inventory, not checked themselves: file, directory or - (repeatable)")
 	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
 	f.BoolVar(&o.cluster, "cluster", false, "check the objects in the cluster of the current kubeconfig context instead of files, as the background audit does (-n NS: one namespace, default the context's; -A: all); PolicyExceptions are read from the cluster")
@@ -191,7 +194,7 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		return err
 	}
 	defer cleanup()
-	if engine, err = withGatekeeperInputs(ctx, cmd, engine, o.files, sources, o.inventory); err != nil {
+	if engine, err = withGatekeeperInputs(ctx, cmd, engine, o, sources); err != nil {
 		return usageError(err)
 	}
 	cfg, err := loadConfig(ctx, o.config, engine)

@@ -3,11 +3,20 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/webhook/webhooktest"
 )
 
 // gk is a file of the Gatekeeper package's testdata.
@@ -106,6 +115,18 @@ func TestCheckGatekeeper(t *testing.T) {
 			args: append(labels, "-f", gk("expansion/pods-have-owner.yaml"), "-f", gk("expansion/expansion-deployments.yaml"), "-f", "testdata/gatekeeper/deployment.yaml",
 				"--policy", "AttestRequiredLabels/pods-have-owner"),
 			want: []string{`Deployment/checkout deny enforce medium [AttestRequiredLabels/pods-have-owner]: [Implied by expand-deployments] Pod checkout-pod must have the labels {"owner"}`}},
+		{name: "namespaceSelector: the Namespace among the inputs", code: 1,
+			args: append(labels, "-f", "testdata/gatekeeper/production-pods.yaml", "-f", gk("requiredlabels/objects/namespace-production.yaml"),
+				"--policy", "AttestRequiredLabels/production-pods-have-owner"),
+			want: []string{`Pod/api deny enforce medium [AttestRequiredLabels/production-pods-have-owner]: Pod api must have the labels {"owner"}`}},
+		// Gatekeeper's autorejection: a namespaceSelector that cannot be judged denies (fail closed), saying why.
+		{name: "namespaceSelector: the namespace unknown", code: 1,
+			args: append(labels, "-f", "testdata/gatekeeper/production-pods.yaml", "--policy", "AttestRequiredLabels/production-pods-have-owner"),
+			want: []string{`Pod/api deny enforce medium [AttestRequiredLabels/production-pods-have-owner]: unable to match constraints: error matching the requested object: api :failed to run Match criteria: namespace selector for namespace-scoped object but missing Namespace`}},
+		{name: "--expand-workloads: ATTEST's opt-in", code: 1,
+			args: append(labels, "-f", gk("expansion/pods-have-owner.yaml"), "-f", "testdata/gatekeeper/deployment.yaml", "--expand-workloads",
+				"--policy", "AttestRequiredLabels/pods-have-owner"),
+			want: []string{`Deployment/checkout deny enforce medium [AttestRequiredLabels/pods-have-owner]: [Implied by attest-workload-deployment] Pod checkout-pod must have the labels {"owner"}`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,6 +156,7 @@ func TestCheckGatekeeperErrors(t *testing.T) {
 			"constraint-bad-parameters.yaml:2: constraint AttestRequiredLabels/bad-parameters: "},
 		{"inventory without a template", []string{"-f", "testdata/gatekeeper/deployment.yaml", "--inventory", "testdata/gatekeeper/pods.yaml"},
 			"--inventory: no ConstraintTemplate among the inputs reads data.inventory"},
+		{"--expand-workloads without constraints", []string{"-f", "testdata/gatekeeper/deployment.yaml", "--expand-workloads"}, "--expand-workloads: no Gatekeeper constraint among the inputs"},
 		{"inventory and objects both from stdin", []string{"-f", "-", "--inventory", "-"}, "--inventory -: stdin is already read by -f -"},
 		{"inventory that cannot be read", []string{"-f", gk("requiredlabels/template.yaml"), "-f", "testdata/gatekeeper/deployment.yaml", "--inventory", "testdata/gatekeeper/missing.yaml"},
 			"--inventory: "},
@@ -190,5 +212,92 @@ func TestValidateGatekeeper(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestServeGatekeeper: `attest serve --gatekeeper` enforces the constraints of its files in the webhook, over
+// real TLS: an enforced constraint denies with the template's message naming the constraint, a dryrun one admits
+// with a warning, metrics count them by <Kind>/<name>.
+func TestServeGatekeeper(t *testing.T) {
+	t.Setenv("GOGC", "100")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	dir := t.TempDir()
+	pool, err := webhooktest.WriteServingCert(dir, webhooktest.Loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ports, err := webhooktest.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(port int) string { return net.JoinHostPort(webhooktest.Loopback, strconv.Itoa(port)) }
+	webhookURL, metricsURL, probeURL := "https://"+addr(ports[0]), "http://"+addr(ports[1]), "http://"+addr(ports[2])
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr strings.Builder
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--host", webhooktest.Loopback, "--port", strconv.Itoa(ports[0]), "--cert-dir", dir,
+			"--metrics-bind-address", addr(ports[1]), "--health-probe-bind-address", addr(ports[2]),
+			"--config", "testdata/exemptions/policies.yaml",
+			"--gatekeeper", gk("requiredlabels/template.yaml"), "--gatekeeper", gk("requiredlabels/constraint.yaml"),
+			"--gatekeeper", gk("requiredlabels/constraint-dryrun.yaml")}, strings.NewReader(""), io.Discard, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("attest serve exited %d after its context ended:\n%s", code, stderr.String())
+		}
+	}()
+	client := webhooktest.Client(pool)
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := client.Get(probeURL + "/readyz")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case code := <-exited:
+			exited <- code
+			t.Fatalf("attest serve exited %d before it was ready:\n%s", code, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready within 2 minutes (last: %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	unlabelled := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "web", "namespace": "shop", "labels": map[string]any{"app": "web"}},
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "web", "image": "gcr.io/company/web:1"}}}}
+	resp := postReview(t, client, webhookURL+"/validate", admission.ObjectInput(unlabelled, "shop", time.Now()), unlabelled)
+	if resp.Allowed || resp.Result == nil || !strings.Contains(resp.Result.Message, `[AttestRequiredLabels/workloads-have-owner]: Pod web must have the labels {"owner"}`) {
+		t.Errorf("an unlabelled Pod: allowed %v, result %+v", resp.Allowed, resp.Result)
+	}
+	service := map[string]any{"apiVersion": "v1", "kind": "Service", "metadata": map[string]any{"name": "web-frontend", "namespace": "shop"},
+		"spec": map[string]any{"ports": []any{map[string]any{"port": 80}}}}
+	resp = postReview(t, client, webhookURL+"/validate", admission.ObjectInput(service, "shop", time.Now()), service)
+	if !resp.Allowed || !strings.Contains(strings.Join(resp.Warnings, "\n"), `audit: [AttestRequiredLabels/services-have-app]: Service web-frontend must have the labels {"app"}`) {
+		t.Errorf("a Service under a dryrun constraint: allowed %v, warnings %q", resp.Allowed, resp.Warnings)
+	}
+	mresp, err := client.Get(metricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mresp.Body)
+	_ = mresp.Body.Close()
+	for _, want := range []string{
+		`attest_policy_evaluations_total{policy="AttestRequiredLabels/workloads-have-owner",result="failed"} 1`,
+		`attest_policy_evaluations_total{policy="AttestRequiredLabels/services-have-app",result="failed"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	_, stderrOut, code := attest(t, "", "serve", "--cert-dir", t.TempDir(), "--gatekeeper", gk("requiredlabels/template.yaml"))
+	if code != 2 || !strings.Contains(stderrOut, "--gatekeeper: no Constraint in") {
+		t.Errorf("serve --gatekeeper without constraints: exit %d, %s", code, stderrOut)
 	}
 }

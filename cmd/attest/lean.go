@@ -68,9 +68,10 @@ func checkCluster(*cobra.Command, checkOptions, *policies.Engine, *config.Config
 	return runFull()
 }
 
-// withGatekeeperInputs hands a check with Gatekeeper documents among its inputs, or with --inventory, to attest-full.
-func withGatekeeperInputs(_ context.Context, _ *cobra.Command, engine *policies.Engine, _ []string, sources []manifest.Source, inventory []string) (*policies.Engine, error) {
-	if g := readGatekeeperInputs(sources); len(inventory) == 0 && g.empty() {
+// withGatekeeperInputs hands a check with Gatekeeper documents among its inputs, or with --inventory or
+// --expand-workloads, to attest-full.
+func withGatekeeperInputs(_ context.Context, _ *cobra.Command, engine *policies.Engine, o checkOptions, sources []manifest.Source) (*policies.Engine, error) {
+	if g := readGatekeeperInputs(sources); len(o.inventory) == 0 && !o.expandWorkloads && g.empty() {
 		return engine, nil
 	}
 	return nil, runFull(sources...)

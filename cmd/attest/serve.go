@@ -52,6 +52,7 @@ type serveOptions struct {
 	webhookName   string
 	manageRules   bool
 	verify        verifyOptions
+	gatekeeper    gatekeeperServeOptions
 	audit         auditOptions
 }
 
@@ -83,6 +84,7 @@ func newServeCommand() *cobra.Command {
 	f.StringVar(&o.webhookName, "webhook-configuration", "attest", "name of the Validating- and MutatingWebhookConfiguration whose caBundle --cert-secret keeps current")
 	f.BoolVar(&o.manageRules, "manage-webhook-rules", true, "keep the validating webhook's operations in step with the policies: DELETE and CONNECT are sent to ATTEST only while a policy judges them")
 	o.verify.addFlags(f)
+	o.gatekeeper.addFlags(f)
 	o.audit.addFlags(f)
 	return cmd
 }
@@ -109,6 +111,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	engine, err := compileLibrary(ctx)
 	if err != nil {
 		return err
+	}
+	if engine, err = o.gatekeeper.withPolicies(ctx, engine); err != nil {
+		return usageError(err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	var current func() *config.Config

@@ -20,6 +20,7 @@ func TestVerify(t *testing.T) {
 	}{
 		{"recursive", []string{suites + "/..."}, 0,
 			"ok\t../../policies/gatekeeper/testdata/allowedregistries/suite.yaml\t0.000s\n" +
+				"ok\t../../policies/gatekeeper/testdata/expansion/suite.yaml\t0.000s\n" +
 				"ok\t../../policies/gatekeeper/testdata/namespaceowner/suite.yaml\t0.000s\n" +
 				"ok\t../../policies/gatekeeper/testdata/requiredlabels/suite.yaml\t0.000s\nPASS\n", ""},
 		{"one suite file", []string{filepath.Join(suites, "requiredlabels", "suite.yaml")}, 0,

@@ -34,6 +34,8 @@ type ReplicaOptions struct {
 	// Secret and waits for it before opening its TLS port). Without it, the serving pair of the harness's ATTEST is
 	// copied into its --cert-dir, so it serves at once and writes nothing to the cluster.
 	ManagedCerts bool
+	// Args are more `attest serve` flags (e.g. --gatekeeper files).
+	Args []string
 }
 
 // StartReplica starts another `attest serve` on a free port with the live config and ATTEST's kubeconfig; it does
@@ -58,7 +60,7 @@ func (c *Cluster) StartReplica(ctx context.Context, o ReplicaOptions) (*Attest, 
 			}
 		}
 	}
-	if err := c.runServe(ctx, a, o.ManagedCerts); err != nil {
+	if err := c.runServe(ctx, a, o.ManagedCerts, o.Args...); err != nil {
 		return nil, err
 	}
 	c.faults.mu.Lock()
@@ -68,7 +70,7 @@ func (c *Cluster) StartReplica(ctx context.Context, o ReplicaOptions) (*Attest, 
 }
 
 // runServe starts a.Process as `attest serve` on a.Port, with its probes and metrics on a.ProbePort and a.MetricsPort.
-func (c *Cluster) runServe(ctx context.Context, a *Attest, managed bool) error {
+func (c *Cluster) runServe(ctx context.Context, a *Attest, managed bool, extra ...string) error {
 	var err error
 	args := []string{"serve", "--host=127.0.0.1", "--port=" + strconv.Itoa(a.Port), "--cert-dir=" + a.CertDir,
 		"--metrics-bind-address=" + loopback(a.MetricsPort), "--health-probe-bind-address=" + loopback(a.ProbePort),
@@ -77,6 +79,7 @@ func (c *Cluster) runServe(ctx context.Context, a *Attest, managed bool) error {
 		args = append(args, "--cert-secret="+Namespace+"/"+CertSecret, "--cert-hosts="+WebhookHost,
 			"--webhook-configuration="+LocalWebhookConfiguration)
 	}
+	args = append(args, extra...)
 	a.Process, err = StartProcess(ctx, "attest-"+a.Name, c.o.Attest, filepath.Join(c.o.Dir, "attest-"+a.Name+".log"), args...)
 	return err
 }

@@ -20,11 +20,13 @@ import (
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/drivers/rego"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/reviews"
 	"github.com/open-policy-agent/frameworks/constraint/pkg/types"
+	"github.com/open-policy-agent/gatekeeper/v3/pkg/expansion"
 	mutationtypes "github.com/open-policy-agent/gatekeeper/v3/pkg/mutation/types"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
 	"github.com/open-policy-agent/opa/v1/topdown/print"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -136,6 +138,43 @@ func (c *Client) Review(ctx context.Context, obj *unstructured.Unstructured) ([]
 // ReviewRequest evaluates every matching constraint against an admission request.
 func (c *Client) ReviewRequest(ctx context.Context, req *admissionv1.AdmissionRequest) ([]Result, error) {
 	return c.review(ctx, target.AugmentedReview{AdmissionRequest: req, Source: mutationtypes.SourceTypeOriginal})
+}
+
+// ReviewExpanded reviews obj as Review does, then each object the Expander's ExpansionTemplates generate from
+// it (a Deployment's Pod), as gator does: their violations carry "[Implied by <template>]" and the
+// ExpansionTemplate's enforcementAction when it sets one.
+func (c *Client) ReviewExpanded(ctx context.Context, obj *unstructured.Unstructured, e *Expander) ([]Result, error) {
+	opts := []reviews.ReviewOpt{reviews.EnforcementPoint(c.ep)}
+	resp, err := c.cc.Review(ctx, target.AugmentedUnstructured{Object: *obj, Source: mutationtypes.SourceTypeOriginal}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	if !e.empty() {
+		if err := c.expand(ctx, e, obj.DeepCopy(), nil, "", "", resp, opts); err != nil {
+			return nil, err
+		}
+	}
+	return toResults(resp.Results()), nil
+}
+
+// expand reviews what the Expander generates from base, as Gatekeeper's webhook and gator do, and adds the
+// results to resp.
+func (c *Client) expand(ctx context.Context, e *Expander, base *unstructured.Unstructured, ns *corev1.Namespace, user string, op admissionv1.Operation, resp *types.Responses, opts []reviews.ReviewOpt) error {
+	resultants, err := e.sys.Expand(&mutationtypes.Mutable{Object: base, Namespace: ns, Username: user})
+	if err != nil {
+		return fmt.Errorf("expand %s %s: %w", base.GetKind(), base.GetName(), err)
+	}
+	for _, res := range resultants {
+		child, err := c.cc.Review(ctx, &target.AugmentedUnstructured{
+			Object: *res.Obj, Namespace: ns, Operation: op, Source: mutationtypes.SourceTypeGenerated,
+		}, opts...)
+		if err != nil {
+			return fmt.Errorf("review the %s that ExpansionTemplate %s generates: %w", res.Obj.GetKind(), res.TemplateName, err)
+		}
+		expansion.OverrideEnforcementAction(res.EnforcementAction, child)
+		expansion.AggregateResponses(res.TemplateName, resp, child)
+	}
+	return nil
 }
 
 func (c *Client) review(ctx context.Context, review any) ([]Result, error) {

@@ -13,8 +13,6 @@ import (
 	"weak"
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/client/reviews"
-	"github.com/open-policy-agent/frameworks/constraint/pkg/types"
-	"github.com/open-policy-agent/gatekeeper/v3/pkg/expansion"
 	mutationtypes "github.com/open-policy-agent/gatekeeper/v3/pkg/mutation/types"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/target"
 	"github.com/open-policy-agent/gatekeeper/v3/pkg/util"
@@ -47,8 +45,7 @@ type Set struct {
 	kinds      map[string]bool         // constraint kinds, lower-cased: Gatekeeper's template names
 	order      []*setConstraint
 	byPolicy   map[string]*setConstraint
-	expansion  *expansion.System
-	expanders  int
+	expander   *Expander
 	namespaces map[string]*corev1.Namespace // the inventory's Namespaces, for a caller that knows only names
 	memo       reviewMemo
 }
@@ -73,7 +70,7 @@ func NewSet(o Options) (*Set, error) {
 	return &Set{
 		client: c, ep: c.ep,
 		templates: map[string]*setTemplate{}, kinds: map[string]bool{}, byPolicy: map[string]*setConstraint{},
-		expansion: expansion.NewSystem(nil), namespaces: map[string]*corev1.Namespace{},
+		expander: NewExpander(), namespaces: map[string]*corev1.Namespace{},
 		memo: reviewMemo{m: map[weak.Pointer[policies.Document]]*reviewEntry{}},
 	}, nil
 }
@@ -122,10 +119,9 @@ func (s *Set) AddConstraint(ctx context.Context, k *Constraint, source string) e
 // AddExpansionTemplate adds an ExpansionTemplate: the objects it applies to are reviewed as the objects they
 // generate too (a Deployment as its Pod), as Gatekeeper's webhook does.
 func (s *Set) AddExpansionTemplate(e *ExpansionTemplate, source string) error {
-	if err := s.expansion.UpsertTemplate(e.et); err != nil {
-		return fmt.Errorf("%s: ExpansionTemplate %s: %w", source, e.et.GetName(), err)
+	if err := s.expander.Add(e); err != nil {
+		return fmt.Errorf("%s: %w", source, err)
 	}
-	s.expanders++
 	return nil
 }
 
@@ -320,36 +316,15 @@ func (s *Set) review(ctx context.Context, in *policies.Input) ([]Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("review: %w", err)
 	}
-	if s.expanders > 0 && in.Resource != nil {
-		if err := s.reviewExpanded(ctx, req, in.Resource, ns, resp, opts); err != nil {
+	if !s.expander.empty() && in.Resource != nil {
+		base := (&unstructured.Unstructured{Object: in.Resource}).DeepCopy() // nothing of the document is handed on
+		base.SetNamespace(req.Namespace)
+		base.SetGroupVersionKind(schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind})
+		if err := s.client.expand(ctx, s.expander, base, ns, req.UserInfo.Username, req.Operation, resp, opts); err != nil {
 			return nil, err
 		}
 	}
 	return toResults(resp.Results()), nil
-}
-
-// reviewExpanded reviews what ExpansionTemplates generate from the object, as Gatekeeper's webhook does, and
-// adds their results to resp.
-func (s *Set) reviewExpanded(ctx context.Context, req *admissionv1.AdmissionRequest, obj map[string]any, ns *corev1.Namespace, resp *types.Responses, opts []reviews.ReviewOpt) error {
-	base := &unstructured.Unstructured{Object: obj}
-	base = base.DeepCopy() // expansion reads the object; nothing of the document is handed on
-	base.SetNamespace(req.Namespace)
-	base.SetGroupVersionKind(schema.GroupVersionKind{Group: req.Kind.Group, Version: req.Kind.Version, Kind: req.Kind.Kind})
-	resultants, err := s.expansion.Expand(&mutationtypes.Mutable{Object: base, Namespace: ns, Username: req.UserInfo.Username})
-	if err != nil {
-		return fmt.Errorf("expand %s %s: %w", req.Kind.Kind, req.Name, err)
-	}
-	for _, res := range resultants {
-		child, err := s.client.cc.Review(ctx, &target.AugmentedUnstructured{
-			Object: *res.Obj, Namespace: ns, Operation: req.Operation, Source: mutationtypes.SourceTypeGenerated,
-		}, opts...)
-		if err != nil {
-			return fmt.Errorf("review the %s that ExpansionTemplate %s generates: %w", res.Obj.GetKind(), res.TemplateName, err)
-		}
-		expansion.OverrideEnforcementAction(res.EnforcementAction, child)
-		expansion.AggregateResponses(res.TemplateName, resp, child)
-	}
-	return nil
 }
 
 // namespaceOf is the namespace object Gatekeeper matches namespaceSelector against and shows as

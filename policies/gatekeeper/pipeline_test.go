@@ -344,3 +344,44 @@ func TestExpansionTemplateErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExpandWorkloads: ATTEST's opt-in reviews every workload kind as the Pod it creates (a CronJob through its
+// Job) without ExpansionTemplates; an ExpansionTemplate of the user's for a kind takes its place.
+func TestExpandWorkloads(t *testing.T) {
+	podsOnly := string(readFile(t, "expansion/pods-have-owner.yaml"))
+	statefulSet := strings.NewReplacer("kind: Deployment", "kind: StatefulSet", "name: checkout", "name: db").Replace(string(readFile(t, "requiredlabels/objects/deployment-unlabelled.yaml")))
+	tests := []struct {
+		name, obj string
+		user      bool
+		want      []string
+	}{
+		{name: "Deployment", obj: string(readFile(t, "requiredlabels/objects/deployment-unlabelled.yaml")),
+			want: []string{`[Implied by attest-workload-deployment] Pod checkout-pod must have the labels {"owner"}`}},
+		{name: "StatefulSet", obj: statefulSet, want: []string{`[Implied by attest-workload-statefulset] Pod db-pod must have the labels {"owner"}`}},
+		{name: "CronJob through its Job", obj: string(readFile(t, "expansion/cronjob.yaml")),
+			want: []string{`[Implied by attest-workload-job] Pod nightly-job-pod must have the labels {"owner"}`}},
+		{name: "the user's ExpansionTemplate wins", user: true, obj: string(readFile(t, "requiredlabels/objects/deployment-unlabelled.yaml")),
+			want: []string{`[Implied by expand-deployments] Pod checkout-pod must have the labels {"owner"}`}},
+		{name: "a Pod is judged once", obj: pod("shop", ""), want: []string{`Pod web must have the labels {"owner"}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs := []string{podsOnly}
+			if tt.user {
+				docs = append(docs, string(readFile(t, "expansion/expansion-deployments.yaml")))
+			}
+			s := set(t, []string{"requiredlabels/template.yaml"}, docs...)
+			if err := s.ExpandWorkloads(); err != nil {
+				t.Fatal(err)
+			}
+			ps, err := s.Policies()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := evaluate(t, ps, document(t, tt.obj, "", nil))["AttestRequiredLabels/pods-have-owner"]
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("findings %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}

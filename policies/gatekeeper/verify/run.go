@@ -148,9 +148,11 @@ func (r *Runner) runTest(ctx context.Context, dir string, t *Test) TestResult {
 		res.Err = fmt.Errorf("%w: got error %w but want %w", ErrValidConstraint, err, gatekeeper.ErrSchema)
 	case err != nil:
 		res.Err = err
-	case t.Expansion != "":
-		res.Err = fmt.Errorf("%w: %s", ErrExpansion, t.Expansion)
 	default:
+		if _, err := r.expander(dir, t); err != nil {
+			res.Err = err
+			break
+		}
 		for _, c := range t.Cases {
 			if c.Skip || !r.Filter.matchesCase(t.Name, c.Name) {
 				res.Cases = append(res.Cases, CaseResult{Name: c.Name, Skipped: true})
@@ -249,7 +251,11 @@ func (r *Runner) checkCase(ctx context.Context, dir string, t *Test, c *Case, pr
 			}
 		}
 	}
-	results, err := review(ctx, client, objs[0])
+	exp, err := r.expander(dir, t)
+	if err != nil {
+		return err
+	}
+	results, err := review(ctx, client, exp, objs[0])
 	if err != nil {
 		return err
 	}
@@ -265,10 +271,34 @@ func (r *Runner) checkCase(ctx context.Context, dir string, t *Test, c *Case, pr
 	return nil
 }
 
-// review reviews an object as a CREATE, or an AdmissionReview's request as it stands.
-func review(ctx context.Context, c *gatekeeper.Client, obj *unstructured.Unstructured) ([]gatekeeper.Result, error) {
+// expander holds the test's ExpansionTemplates (none without an expansion file).
+func (r *Runner) expander(dir string, t *Test) (*gatekeeper.Expander, error) {
+	e := gatekeeper.NewExpander()
+	if t.Expansion == "" {
+		return e, nil
+	}
+	p := path.Join(dir, t.Expansion)
+	objs, err := r.readObjects(p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExpansion, err)
+	}
+	for _, o := range objs {
+		et, err := gatekeeper.ExpansionTemplateFrom(o)
+		if err == nil {
+			err = e.Add(et)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: path %q: %w", ErrExpansion, r.show(p), err)
+		}
+	}
+	return e, nil
+}
+
+// review reviews an object as a CREATE, with what ExpansionTemplates generate from it, or an AdmissionReview's
+// request as it stands.
+func review(ctx context.Context, c *gatekeeper.Client, exp *gatekeeper.Expander, obj *unstructured.Unstructured) ([]gatekeeper.Result, error) {
 	if obj.GetKind() != "AdmissionReview" || obj.GroupVersionKind().Group != admissionv1.SchemeGroupVersion.Group {
-		results, err := c.Review(ctx, obj)
+		results, err := c.ReviewExpanded(ctx, obj, exp)
 		if err != nil {
 			return nil, fmt.Errorf("reviewing %v %s/%s: %w", obj.GroupVersionKind(), obj.GetNamespace(), obj.GetName(), err)
 		}

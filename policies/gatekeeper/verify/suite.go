@@ -38,7 +38,7 @@ var (
 	ErrUnsupportedExtension = errors.New("unsupported extension")
 	ErrNotADirectory        = errors.New("not a directory")
 	ErrInvalidFilter        = errors.New("invalid test filter")
-	ErrExpansion            = errors.New("ExpansionTemplates are not supported yet")
+	ErrExpansion            = errors.New("adding ExpansionTemplate")
 )
 
 // A Suite is a set of template and constraint tests.

@@ -42,7 +42,7 @@ func run(t *testing.T, target string, recursive bool, filter string) (string, bo
 
 func TestOurSuitesPass(t *testing.T) {
 	got, failed := run(t, "testdata", true, "")
-	want := "ok\ttestdata/allowedregistries/suite.yaml\t0.000s\n" +
+	want := "ok\ttestdata/allowedregistries/suite.yaml\t0.000s\nok\ttestdata/expansion/suite.yaml\t0.000s\n" +
 		"ok\ttestdata/namespaceowner/suite.yaml\t0.000s\n" +
 		"ok\ttestdata/requiredlabels/suite.yaml\t0.000s\n" +
 		"PASS\n"
@@ -75,6 +75,8 @@ func TestFailures(t *testing.T) {
   adding template: template attestbrokenrego: invalid ConstraintTemplate: 1 error occurred: template:6: rego_parse_error: unexpected eof token
 	  msg := "host network"
 	                      ^
+--- FAIL: broken-expansion	(0.000s)
+  adding ExpansionTemplate: path "verify/testdata/failing/expands-into-itself.yaml": ExpansionTemplate pods-into-pods generates GVK /v1, Kind=Pod, but also applies to that same GVK
 FAIL	verify/testdata/failing/suite.yaml	0.000s
 ok	verify/testdata/skipped/suite.yaml	0.000s
 FAIL
@@ -121,7 +123,7 @@ func TestReadSuites(t *testing.T) {
 		{name: "directory: its files only", target: "testdata", want: nil},
 		{name: "directory: its files, non-suites skipped", target: "verify/testdata/failing", want: []string{"verify/testdata/failing/suite.yaml"}},
 		{name: "recursive", target: "testdata", recursive: true, want: []string{
-			"testdata/allowedregistries/suite.yaml", "testdata/namespaceowner/suite.yaml", "testdata/requiredlabels/suite.yaml"}},
+			"testdata/allowedregistries/suite.yaml", "testdata/expansion/suite.yaml", "testdata/namespaceowner/suite.yaml", "testdata/requiredlabels/suite.yaml"}},
 		{name: "recursive on a file", target: "testdata/requiredlabels/suite.yaml", recursive: true, err: verify.ErrNotADirectory},
 		{name: "not yaml", target: "verify/suite.go", err: verify.ErrUnsupportedExtension},
 		{name: "missing", target: "testdata/nothing", err: os.ErrNotExist},
