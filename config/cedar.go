@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -38,6 +40,7 @@ func (cfg *Config) loadCedar(sec *CedarSection, dir string, engine *policies.Eng
 		return engine, nil
 	}
 	cfg.cedarOptions = cedar.Options{MFAKey: sec.MFA.ExtraKey, MFAValue: sec.MFA.Value}
+	cfg.cedarDirs = nil
 	var ps []*policies.Policy
 	for i, d := range sec.Directories {
 		field := fmt.Sprintf("cedar.directories[%d]", i)
@@ -47,6 +50,7 @@ func (cfg *Config) loadCedar(sec *CedarSection, dir string, engine *policies.Eng
 		if !filepath.IsAbs(d) && dir != "" {
 			d = filepath.Join(dir, d)
 		}
+		cfg.cedarDirs = append(cfg.cedarDirs, d)
 		files, err := filepath.Glob(filepath.Join(d, "*.cedar"))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
@@ -184,4 +188,26 @@ func (cfg *Config) Operations(engine *policies.Engine) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// cedarFingerprint identifies the names and contents of the .cedar files in the configuration's directories now,
+// so that the watcher reloads when one changes ("" without cedar directories).
+func (cfg *Config) cedarFingerprint() string {
+	if len(cfg.cedarDirs) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, d := range cfg.cedarDirs {
+		files, _ := filepath.Glob(filepath.Join(d, "*.cedar"))
+		sort.Strings(files)
+		for _, f := range files {
+			text, err := os.ReadFile(f)
+			if err != nil {
+				text = []byte("unreadable: " + err.Error())
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00", f, len(text))
+			h.Write(text)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

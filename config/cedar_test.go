@@ -144,3 +144,39 @@ func TestOperations(t *testing.T) {
 		t.Fatalf("a policy that is off needs no operation: %v", got)
 	}
 }
+
+// TestWatcherReloadsCedarFiles: editing a .cedar file reloads the configuration like editing policies.yaml; an
+// invalid edit keeps the last good set.
+func TestWatcherReloadsCedarFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cedar", "pods.cedar")
+	writeCedarFile(t, file, forbidHostNetwork)
+	writeCedarFile(t, filepath.Join(dir, "policies.yaml"), "cedar:\n  directories: [cedar]\n")
+	w, err := config.NewWatcher(filepath.Join(dir, "policies.yaml"), newEngine(t), discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := func() string {
+		p, ok := w.Current().Engine.Lookup("pods")
+		if !ok {
+			t.Fatal("no policy pods")
+		}
+		return p.Digest
+	}
+	first := digest()
+	w.Reload()
+	if digest() != first {
+		t.Fatal("a reload with nothing changed changed the policy")
+	}
+	writeCedarFile(t, file, forbidHostNetwork+"\nforbid (principal in k8s::Group::\"audit\", action, resource);\n")
+	w.Reload()
+	second := digest()
+	if second == first {
+		t.Fatal("the edited .cedar file was not reloaded")
+	}
+	writeCedarFile(t, file, "forbid (principal, action, resource) when { context.nope };")
+	w.Reload()
+	if digest() != second {
+		t.Fatal("an invalid edit replaced the last good set")
+	}
+}

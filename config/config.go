@@ -102,6 +102,7 @@ type Config struct {
 	// cedar are the policies of the cedar directories; cedarOptions how their entities are built.
 	cedar        []*policies.Policy
 	cedarOptions cedar.Options
+	cedarDirs    []string
 	// allOff (policy.enabled or policy.opa_enabled false) turns every policy off; auditOnly (policy.fail_on_violation
 	// false) turns every enforced one to audit. Overlay applies them again over the cluster's resources.
 	allOff, auditOnly bool

@@ -28,8 +28,10 @@ type Watcher struct {
 	mu      sync.Mutex // guards raw: Reload runs from Run and from callers
 	raw     []byte
 	lastErr string // the last failure reported, so a persistent one is counted once
-	reloads *prometheus.CounterVec
-	applied prometheus.Gauge
+	// cedarSeen fingerprints the .cedar files of the last load attempt: a change to them reloads too.
+	cedarSeen string
+	reloads   *prometheus.CounterVec
+	applied   prometheus.Gauge
 }
 
 // NewWatcher loads path once; a bad file at start-up is an error, a bad file later keeps the last good config.
@@ -55,6 +57,7 @@ func NewWatcher(path string, engine *policies.Engine, log *slog.Logger, reg prom
 		return nil, err
 	}
 	w.raw = data
+	w.cedarSeen = cfg.cedarFingerprint()
 	w.current.Store(cfg)
 	w.applied.Set(1)
 	w.warn(cfg)
@@ -109,9 +112,14 @@ func (w *Watcher) Reload() {
 		}
 		return
 	}
-	if bytes.Equal(data, w.raw) {
+	cedarNow := w.cedarSeen
+	if cur := w.current.Load(); cur != nil {
+		cedarNow = cur.cedarFingerprint()
+	}
+	if bytes.Equal(data, w.raw) && cedarNow == w.cedarSeen {
 		return
 	}
+	w.cedarSeen = cedarNow
 	if len(bytes.TrimSpace(data)) == 0 {
 		// Most likely a write in progress; an empty file at start-up means defaults, a blank reload means nothing.
 		w.raw = data
@@ -126,6 +134,7 @@ func (w *Watcher) Reload() {
 	}
 	w.raw = data
 	w.lastErr = ""
+	w.cedarSeen = cfg.cedarFingerprint()
 	w.current.Store(cfg)
 	w.reloads.WithLabelValues("success").Inc()
 	w.applied.Set(1)

@@ -73,7 +73,7 @@ func (s *Set) Authorize(r AuthorizeRequest, o Options) (Decision, error) {
 	if op == "DELETE" {
 		in.Resource, in.OldResource = nil, r.Object
 	}
-	req, err := o.withDefaults().newRequest(in)
+	req, err := o.withDefaults().newRequest(in, nil)
 	if err != nil {
 		return Decision{}, err
 	}

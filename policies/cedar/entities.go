@@ -40,7 +40,8 @@ type request struct {
 // k8s::ServiceAccount or k8s::Node, in its k8s::Group entities), the admission action, the resource entity
 // typed by group, version and kind with the object as attributes (the old object on DELETE, and an oldObject
 // entity on UPDATE), and ATTEST's context.
-func (o Options) newRequest(in *policies.Input) (*request, error) {
+// reads, when not nil, are the only object attributes converted (those the policies can read).
+func (o Options) newRequest(in *policies.Input, reads map[string]bool) (*request, error) {
 	o = o.withDefaults()
 	r := in.Request
 	action, ok := Actions[r.Operation]
@@ -61,16 +62,16 @@ func (o Options) newRequest(in *policies.Input) (*request, error) {
 	if r.Namespace != "" {
 		id = r.Namespace + "/" + r.Name
 	}
-	res, err := objectEntity(typ, types.String(id), obj)
+	res, err := objectEntity(typ, types.String(id), obj, reads)
 	if err != nil {
 		return nil, fmt.Errorf("the %s as a Cedar entity: %w", r.Kind, err)
 	}
-	if r.Operation == "UPDATE" && in.OldResource != nil {
+	if r.Operation == "UPDATE" && in.OldResource != nil && (reads == nil || reads["oldObject"]) {
 		oldID := types.String(r.UID)
 		if oldID == "" {
 			oldID = types.String(id) + "#old"
 		}
-		old, err := objectEntity(typ, oldID, in.OldResource)
+		old, err := objectEntity(typ, oldID, in.OldResource, reads)
 		if err != nil {
 			return nil, fmt.Errorf("the old %s as a Cedar entity: %w", r.Kind, err)
 		}
@@ -91,11 +92,21 @@ func (o Options) newRequest(in *policies.Input) (*request, error) {
 	}}, nil
 }
 
-// objectEntity converts an object to an entity of typ, through the kind's shape when the schema knows it.
-func objectEntity(typ types.EntityType, id types.String, obj map[string]any) (types.Entity, error) {
+// objectEntity converts an object to an entity of typ, through the kind's shape when the schema knows it; with
+// reads, only the top-level attributes it names (what no policy reads cannot change a decision).
+func objectEntity(typ types.EntityType, id types.String, obj map[string]any, reads map[string]bool) (types.Entity, error) {
 	e := types.Entity{UID: types.EntityUID{Type: typ, ID: id}, Attributes: types.NewRecord(nil)}
 	if obj == nil {
 		return e, nil
+	}
+	if reads != nil {
+		pruned := make(map[string]any, len(reads))
+		for k, v := range obj {
+			if reads[k] {
+				pruned[k] = v
+			}
+		}
+		obj = pruned
 	}
 	sch, err := theSchema()
 	if err != nil {

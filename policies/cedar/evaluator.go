@@ -89,7 +89,7 @@ func (r *rule) finding(defaultDeny bool) policies.Finding {
 
 // Decide evaluates the set on one pipeline input.
 func (s *Set) Decide(o Options, in *policies.Input) (Decision, error) {
-	r, err := o.newRequest(in)
+	r, err := o.newRequest(in, s.reads)
 	if err != nil {
 		return Decision{}, err
 	}

@@ -37,6 +37,9 @@ type Set struct {
 	// principal, action and resource constraints and conditions) in which what no other permit allows is denied.
 	scopes *cedargo.PolicySet
 	ops    map[string]bool
+	// reads are the object attributes the policies read (resource.X, resource.oldObject.X): only they are
+	// converted; "oldObject" among them asks for the old object.
+	reads map[string]bool
 }
 
 // A rule is what ATTEST reads from one Cedar policy's annotations.
@@ -66,7 +69,7 @@ var parserPos = regexp.MustCompile(`<input>:(\d+):(\d+)`)
 // forbid; a permit annotated @default("deny") permits nothing but marks a scope (constraints and conditions) in
 // which a request no other permit of the set allows is denied. Errors name file:line:column.
 func Parse(srcs ...Source) (*Set, error) {
-	s := &Set{ps: cedargo.NewPolicySet(), rules: map[types.PolicyID]*rule{}, scopes: cedargo.NewPolicySet(), ops: map[string]bool{}}
+	s := &Set{ps: cedargo.NewPolicySet(), rules: map[types.PolicyID]*rule{}, scopes: cedargo.NewPolicySet(), ops: map[string]bool{}, reads: map[string]bool{}}
 	for _, src := range srcs {
 		list, err := cedargo.NewPolicyListFromBytes(src.Name, []byte(src.Text))
 		if err != nil {
@@ -88,6 +91,7 @@ func Parse(srcs ...Source) (*Set, error) {
 			} else {
 				s.ps.Add(r.id, p)
 			}
+			addReads((*xast.Policy)(p.AST()), s.reads)
 			if r.forbid || r.defaultDeny {
 				for op := range operations((*xast.Policy)(p.AST()).Action) {
 					s.ops[op] = true
@@ -220,6 +224,29 @@ func fieldPath(p *xast.Policy) string {
 		return ""
 	}
 	return strings.Join(best, ".")
+}
+
+// addReads adds the object attributes a policy reads: the first name of every attribute path from resource, and
+// the first name after resource.oldObject.
+func addReads(p *xast.Policy, reads map[string]bool) {
+	for _, c := range p.Conditions {
+		xast.Inspect(xast.NewNode(c.Body), func(n xast.IsNode) bool {
+			var path []string
+			switch x := n.(type) {
+			case xast.NodeTypeAccess:
+				path = accessPath(x.StrOpNode)
+			case xast.NodeTypeHas:
+				path = accessPath(x.StrOpNode)
+			}
+			if len(path) > 0 {
+				reads[path[0]] = true
+			}
+			if len(path) > 1 && path[0] == "oldObject" {
+				reads[path[1]] = true
+			}
+			return true
+		})
+	}
 }
 
 // accessPath is the attribute path of an access rooted at the resource variable, nil otherwise.

@@ -11,7 +11,6 @@ import (
 	cedarschema "github.com/cedar-policy/cedar-go/x/exp/schema"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes/scheme"
 )
 
 // The entity types and actions of Cedar for Kubernetes' admission schema, which ATTEST follows so that its
@@ -87,13 +86,18 @@ func buildSchema() (*kindSchema, error) {
 	ss := newShapes()
 	kinds := map[types.EntityType]*shape{}
 	var objectKinds, connect []string
-	gvks := make([]schema.GroupVersionKind, 0, len(scheme.Scheme.AllKnownTypes()))
-	for gvk := range scheme.Scheme.AllKnownTypes() {
+	sc, err := kindScheme()
+	if err != nil {
+		return nil, fmt.Errorf("the Kubernetes API types: %w", err)
+	}
+	known := sc.AllKnownTypes()
+	gvks := make([]schema.GroupVersionKind, 0, len(known))
+	for gvk := range known {
 		gvks = append(gvks, gvk)
 	}
 	sort.Slice(gvks, func(i, j int) bool { return gvks[i].String() < gvks[j].String() })
 	for _, gvk := range gvks {
-		t := scheme.Scheme.AllKnownTypes()[gvk]
+		t := known[gvk]
 		if gvk.Version == "__internal" || strings.HasSuffix(gvk.Kind, "List") || t.Kind() != reflect.Struct {
 			continue
 		}
