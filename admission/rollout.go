@@ -32,7 +32,7 @@ type oldObject struct {
 	cfg  *config.Config
 	gk   workload.GroupKind
 	doc  *policies.Document
-	once sync.Once // policies evaluated in parallel share the old object's document
+	once sync.Once // the old object's document is built on first use, for every policy that needs it
 }
 
 // findings are the keys of the policy's findings on the old object (none for CREATE or an unreadable object,
