@@ -5,7 +5,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -120,8 +119,5 @@ func runFull(sources ...manifest.Source) error {
 	}
 	args := append([]string{full}, os.Args[1:]...)
 	err := syscall.Exec(full, args, os.Environ())
-	if errors.Is(err, os.ErrNotExist) {
-		return failure(fmt.Errorf("this command needs the full build of attest, %s, which is not installed (`make build` builds both; or set %s)", full, fullBinaryEnv))
-	}
 	return failure(fmt.Errorf("run %s: %w", full, err))
 }
