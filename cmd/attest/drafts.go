@@ -66,23 +66,10 @@ func runDrafts(cmd *cobra.Command, a app, o draftsOptions) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
-	if o.allNamespaces && o.namespace != "" {
-		return usageError(fmt.Errorf("-n and -A exclude each other"))
-	}
-	c, ns, err := a.cluster(o.cluster.kubeconfig, o.cluster.context)
-	if err != nil {
-		return usageError(err)
-	}
-	if o.namespace != "" {
-		ns = o.namespace
-	}
-	var opts []client.ListOption
-	if !o.allNamespaces {
-		opts = append(opts, client.InNamespace(ns))
-	}
 	var list v1alpha1.PolicyExceptionDraftList
-	if err := c.List(cmd.Context(), &list, opts...); err != nil {
-		return failure(fmt.Errorf("list PolicyExceptionDrafts: %w", err))
+	ns, err := listScoped(cmd.Context(), a, o.cluster, o.namespace, o.allNamespaces, &list, "PolicyExceptionDrafts")
+	if err != nil {
+		return err
 	}
 	entries := make([]draftEntry, 0, len(list.Items))
 	for i := range list.Items {

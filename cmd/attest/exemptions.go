@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -89,23 +90,10 @@ func runExemptionsList(cmd *cobra.Command, a app, o exemptionsListOptions) error
 	default:
 		return usageError(fmt.Errorf("--status must be pending, active or expired, got %q", o.status))
 	}
-	if o.allNamespaces && o.namespace != "" {
-		return usageError(fmt.Errorf("-n and -A exclude each other"))
-	}
-	c, ns, err := a.cluster(o.cluster.kubeconfig, o.cluster.context)
-	if err != nil {
-		return usageError(err)
-	}
-	if o.namespace != "" {
-		ns = o.namespace
-	}
-	var opts []client.ListOption
-	if !o.allNamespaces {
-		opts = append(opts, client.InNamespace(ns))
-	}
 	var list v1alpha1.PolicyExceptionList
-	if err := c.List(cmd.Context(), &list, opts...); err != nil {
-		return failure(fmt.Errorf("list PolicyExceptions: %w", err))
+	ns, err := listScoped(cmd.Context(), a, o.cluster, o.namespace, o.allNamespaces, &list, "PolicyExceptions")
+	if err != nil {
+		return err
 	}
 	now := a.clock.Now()
 	entries := []exceptionEntry{}
@@ -152,6 +140,29 @@ func entryOf(pe *v1alpha1.PolicyException, now time.Time) exceptionEntry {
 		e.Approvals = append(e.Approvals, approvalEntry{User: ap.User, Time: ap.Time.UTC(), Comment: ap.Comment, Current: ap.SpecHash == hash})
 	}
 	return e
+}
+
+// listScoped lists into list the objects of the namespace -n names (by default the kubeconfig context's) or, with
+// -A, of every namespace, and returns the namespace it listed.
+func listScoped(ctx context.Context, a app, f clusterFlags, namespace string, all bool, list client.ObjectList, what string) (string, error) {
+	if all && namespace != "" {
+		return "", usageError(fmt.Errorf("-n and -A exclude each other"))
+	}
+	c, ns, err := a.cluster(f.kubeconfig, f.context)
+	if err != nil {
+		return "", usageError(err)
+	}
+	if namespace != "" {
+		ns = namespace
+	}
+	var opts []client.ListOption
+	if !all {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	if err := c.List(ctx, list, opts...); err != nil {
+		return "", failure(fmt.Errorf("list %s: %w", what, err))
+	}
+	return ns, nil
 }
 
 // startTable writes the line of an empty list ("No PolicyExceptions found in namespace shop.") and returns no
