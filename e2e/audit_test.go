@@ -158,7 +158,7 @@ func TestBackgroundAudit(t *testing.T) {
 		}
 		return nil
 	})
-	ns := namespace(t, "e2e-background-audit") // not e2e-audit: TestAuditMode's namespace may still be terminating
+	ns := namespace(t, "e2e-background-audit") // not e2e-audit: TestAuditModeAdmitsWithAWarning's namespace may still be terminating
 	grantExceptions(t, ns)
 	t.Cleanup(func() {
 		if t.Failed() {
