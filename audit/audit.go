@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/clock"
 
 	"github.com/continuums/attest/admission"
@@ -160,6 +162,11 @@ func (a *Auditor) Run(ctx context.Context) (Stats, error) {
 			if ctx.Err() != nil {
 				return st, ctx.Err()
 			}
+			if namespaceGone(err, ns.Name) {
+				// Deleted while the audit ran: nothing left to report on, and no failure of the audit.
+				a.o.Log.Info("namespace deleted during the audit", "namespace", ns.Name)
+				continue
+			}
 			a.o.Log.Error("audit of a namespace failed", "namespace", ns.Name, "error", err.Error())
 			errs = append(errs, fmt.Errorf("namespace %s: %w", ns.Name, err))
 		}
@@ -167,6 +174,19 @@ func (a *Auditor) Run(ctx context.Context) (Stats, error) {
 	}
 	st.Duration = a.o.Clock.Since(start)
 	return st, errors.Join(errs...)
+}
+
+// namespaceGone reports whether err says that namespace name no longer exists or is being deleted.
+func namespaceGone(err error, name string) bool {
+	if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
+		return true
+	}
+	var status apierrors.APIStatus
+	if !apierrors.IsNotFound(err) || !errors.As(err, &status) {
+		return false
+	}
+	d := status.Status().Details
+	return d != nil && d.Kind == "namespaces" && d.Name == name
 }
 
 // item is one top object to evaluate.

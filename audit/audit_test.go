@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,7 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/continuums/attest/admission"
@@ -477,6 +481,63 @@ func TestSkipNamespaces(t *testing.T) {
 			}
 			if len(sink.finished) != 1 || sink.finished[tc.want] != 1 {
 				t.Errorf("audited %v, want %s only", sink.finished, tc.want)
+			}
+		})
+	}
+}
+
+// goneSink fails every write to namespace gone as the API server does once the namespace is deleted or deleting.
+type goneSink struct {
+	memSink
+	gone string
+	err  error
+}
+
+func (s *goneSink) Write(ctx context.Context, r *audit.Report) error {
+	if r.Namespace == s.gone {
+		return fmt.Errorf("write PolicyReport %s/attest: %w", r.Namespace, s.err)
+	}
+	return s.memSink.Write(ctx, r)
+}
+
+// A namespace deleted while the audit runs is no failure of the audit (its other namespaces are reported and the
+// run counts as done); any other error of a namespace still is.
+func TestNamespaceDeletedDuringTheAudit(t *testing.T) {
+	src := &memSource{namespaces: []audit.Namespace{{Name: "old"}, {Name: "shop"}}, objects: map[string][]map[string]any{}}
+	for _, ns := range []string{"old", "shop"} {
+		src.add("pods", Object(Pod, ns, "web", PodSpec{Containers: []Container{NewContainer("app", "gcr.io/company/web:1")}}))
+	}
+	terminating := apierrors.NewForbidden(schema.GroupResource{Group: "wgpolicyk8s.io", Resource: "policyreports"}, "attest", errors.New("unable to create new content in namespace old because it is being terminated"))
+	terminating.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause, Message: "namespace old is being terminated", Field: "metadata.namespace"}}
+	ev, e, current := pipeline(t, nil)
+	for _, tc := range []struct {
+		name    string
+		err     error
+		wantErr string
+	}{
+		{name: "namespace not found", err: apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "old")},
+		{name: "namespace terminating", err: terminating},
+		{name: "another namespace's not found", err: apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "shop"), wantErr: "namespace old: write PolicyReport old/attest"},
+		{name: "report not found", err: apierrors.NewNotFound(schema.GroupResource{Group: "wgpolicyk8s.io", Resource: "policyreports"}, "attest"), wantErr: "namespace old: write PolicyReport old/attest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &goneSink{gone: "old", err: tc.err}
+			a, err := audit.New(audit.Options{Source: src, Evaluator: ev, Config: current, Engine: e, Sink: sink})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := a.Run(context.Background())
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Run: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Run: %v, want %q", err, tc.wantErr)
+			}
+			if sink.finished["shop"] != 1 {
+				t.Errorf("shop was not reported: %v", sink.finished)
+			}
+			if tc.wantErr == "" && st.Namespaces != 1 {
+				t.Errorf("%d namespaces counted, want 1: the deleted one is not", st.Namespaces)
 			}
 		})
 	}
