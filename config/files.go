@@ -180,20 +180,7 @@ func (o *origins) attribute(err error) error {
 
 // overlay lays f (read from file) over the merged file m, key by key, recording where each key came from.
 func (m *File) overlay(f File, file string, orgs *origins) {
-	for j, e := range f.Policies {
-		i := len(m.Policies)
-		for k, have := range m.Policies {
-			if e.Name != "" && have.Name == e.Name {
-				i = k
-			}
-		}
-		if i == len(m.Policies) {
-			m.Policies = append(m.Policies, e)
-		} else {
-			m.Policies[i] = e
-		}
-		orgs.set(fmt.Sprintf("policies[%d]", i), file, fmt.Sprintf("policies[%d]", j))
-	}
+	m.Policies = overlayByName(m.Policies, f.Policies, func(e PolicyEntry) string { return e.Name }, "policies", file, orgs)
 	if f.ProductionNamespaces != nil {
 		m.ProductionNamespaces = f.ProductionNamespaces
 		orgs.set("productionNamespaces", file, "productionNamespaces")
@@ -256,6 +243,26 @@ func (m *File) overlay(f File, file string, orgs *origins) {
 	}
 }
 
+// overlayByName lays entries over have: an entry replaces the one of the same (non-empty) name, or is appended.
+// It records in orgs where each merged entry of the list at path ("policies") came from.
+func overlayByName[T any](have, entries []T, name func(T) string, path, file string, orgs *origins) []T {
+	for j, e := range entries {
+		i := len(have)
+		for k, h := range have {
+			if name(e) != "" && name(h) == name(e) {
+				i = k
+			}
+		}
+		if i == len(have) {
+			have = append(have, e)
+		} else {
+			have[i] = e
+		}
+		orgs.set(fmt.Sprintf("%s[%d]", path, i), file, fmt.Sprintf("%s[%d]", path, j))
+	}
+	return have
+}
+
 // overlayPolicy lays the policy block over m's setting by setting, custom_policies by name.
 func (m *File) overlayPolicy(g GlobalSettings, file string, orgs *origins) {
 	if m.Policy == nil {
@@ -283,18 +290,5 @@ func (m *File) overlayPolicy(g GlobalSettings, file string, orgs *origins) {
 		p.PolicyBundlePath = g.PolicyBundlePath
 		orgs.set("policy.policy_bundle_path", file, "policy.policy_bundle_path")
 	}
-	for j, c := range g.CustomPolicies {
-		i := len(p.CustomPolicies)
-		for k, have := range p.CustomPolicies {
-			if c.Name != "" && have.Name == c.Name {
-				i = k
-			}
-		}
-		if i == len(p.CustomPolicies) {
-			p.CustomPolicies = append(p.CustomPolicies, c)
-		} else {
-			p.CustomPolicies[i] = c
-		}
-		orgs.set(fmt.Sprintf("policy.custom_policies[%d]", i), file, fmt.Sprintf("policy.custom_policies[%d]", j))
-	}
+	p.CustomPolicies = overlayByName(p.CustomPolicies, g.CustomPolicies, func(c CustomPolicy) string { return c.Name }, "policy.custom_policies", file, orgs)
 }
