@@ -205,21 +205,11 @@ func (s *Set) IDs() []string {
 // (resource.spec.template.spec.hostNetwork → spec.template.spec.hostNetwork), "" when they read none.
 func fieldPath(p *xast.Policy) string {
 	best := []string(nil)
-	for _, c := range p.Conditions {
-		xast.Inspect(xast.NewNode(c.Body), func(n xast.IsNode) bool {
-			var path []string
-			switch x := n.(type) {
-			case xast.NodeTypeAccess:
-				path = accessPath(x.StrOpNode)
-			case xast.NodeTypeHas:
-				path = accessPath(x.StrOpNode)
-			}
-			if len(path) > len(best) {
-				best = path
-			}
-			return true
-		})
-	}
+	resourcePaths(p, func(path []string) {
+		if len(path) > len(best) {
+			best = path
+		}
+	})
 	if len(best) > 0 && best[0] == "oldObject" {
 		return ""
 	}
@@ -229,6 +219,19 @@ func fieldPath(p *xast.Policy) string {
 // addReads adds the object attributes a policy reads: the first name of every attribute path from resource, and
 // the first name after resource.oldObject.
 func addReads(p *xast.Policy, reads map[string]bool) {
+	resourcePaths(p, func(path []string) {
+		if len(path) > 0 {
+			reads[path[0]] = true
+		}
+		if len(path) > 1 && path[0] == "oldObject" {
+			reads[path[1]] = true
+		}
+	})
+}
+
+// resourcePaths calls fn with the attribute path of every access and `has` in p's conditions (nil for those
+// not rooted at the resource variable).
+func resourcePaths(p *xast.Policy, fn func(path []string)) {
 	for _, c := range p.Conditions {
 		xast.Inspect(xast.NewNode(c.Body), func(n xast.IsNode) bool {
 			var path []string
@@ -238,12 +241,7 @@ func addReads(p *xast.Policy, reads map[string]bool) {
 			case xast.NodeTypeHas:
 				path = accessPath(x.StrOpNode)
 			}
-			if len(path) > 0 {
-				reads[path[0]] = true
-			}
-			if len(path) > 1 && path[0] == "oldObject" {
-				reads[path[1]] = true
-			}
+			fn(path)
 			return true
 		})
 	}
