@@ -3,8 +3,10 @@ package policies
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -128,6 +130,10 @@ func (c *canonical) at(doc *Document, path []string) {
 		c.tag('u')
 		return
 	}
+	if raw, ok := doc.raw(part); ok {
+		c.goAt(raw, path[1:])
+		return
+	}
 	v := doc.term(part).Value
 	for _, seg := range path[1:] {
 		obj, ok := v.(ast.Object)
@@ -143,6 +149,126 @@ func (c *canonical) at(doc *Document, path []string) {
 		v = t.Value
 	}
 	c.value(v)
+}
+
+// goAt is at for a part still held as decoded JSON: it walks and encodes the Go values as value encodes their
+// conversion (same tags, numbers as Rego formats them, object keys sorted), so a memo hit never converts the object.
+// A value reached both ways encodes alike; were any to differ, the cost would be a miss, never a wrong hit, since
+// each encoding is injective.
+func (c *canonical) goAt(v any, path []string) {
+	top := true // whether v is converted by toTerm's rules or, below a plain map, by InterfaceToValue's
+	for _, seg := range path {
+		var ok bool
+		switch m := v.(type) {
+		case map[string]any:
+			top = top && hasConverted(m)
+			v, ok = m[seg]
+		case map[string]map[string]any:
+			top = true
+			v, ok = m[seg]
+		case map[string]string:
+			v, ok = m[seg]
+		}
+		if !ok {
+			c.tag('u')
+			return
+		}
+	}
+	if top {
+		c.goValue(v)
+	} else {
+		c.deepValue(v)
+	}
+}
+
+// goValue encodes v as value encodes toTerm(v): toTerm's own cases (Converted values, null for a nil map, maps
+// holding Converted values, the images map) here, the rest as ast.InterfaceToValue converts them (deepValue).
+func (c *canonical) goValue(v any) {
+	switch x := v.(type) {
+	case Converted:
+		c.value(x.t.Value)
+	case map[string]any:
+		switch {
+		case x == nil:
+			c.tag('n')
+		case hasConverted(x):
+			goObject(c, x, (*canonical).goValue)
+		default:
+			c.deepValue(x)
+		}
+	case map[string]map[string]any:
+		if x == nil {
+			c.tag('n')
+			return
+		}
+		goObject(c, x, func(c *canonical, e map[string]any) { c.goValue(e) })
+	default:
+		c.deepValue(v)
+	}
+}
+
+// deepValue encodes v as value encodes ast.InterfaceToValue(v).
+func (c *canonical) deepValue(v any) {
+	switch x := v.(type) {
+	case nil:
+		c.tag('n')
+	case bool:
+		if x {
+			c.tag('t')
+		} else {
+			c.tag('f')
+		}
+	case string:
+		c.str(x)
+	case float64:
+		c.tag('#')
+		c.str(strconv.FormatFloat(x, 'g', -1, 64))
+	case int:
+		c.tag('#')
+		c.str(strconv.Itoa(x))
+	case int64:
+		c.tag('#')
+		c.str(strconv.FormatInt(x, 10))
+	case []string:
+		c.tag('[')
+		c.length(len(x))
+		for _, e := range x {
+			c.str(e)
+		}
+	case []any:
+		c.tag('[')
+		c.length(len(x))
+		for _, e := range x {
+			c.deepValue(e)
+		}
+	case map[string]any:
+		goObject(c, x, (*canonical).deepValue)
+	case map[string]string:
+		goObject(c, x, (*canonical).str)
+	default: // what InterfaceToValue converts through JSON; NewDocument converted parts that could fail at once
+		if val, err := ast.InterfaceToValue(x); err == nil {
+			c.value(val)
+			return
+		}
+		c.tag('?')
+		c.str(fmt.Sprint(x))
+	}
+}
+
+// goObject encodes a map as value encodes an object: its length, then each key and value (by enc) in sorted key
+// order.
+func goObject[V any](c *canonical, m map[string]V, enc func(*canonical, V)) {
+	c.tag('{')
+	c.length(len(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		c.str(k)
+		enc(c, m[k])
+	}
 }
 
 func (c *canonical) value(v ast.Value) {

@@ -172,3 +172,56 @@ func TestReadPaths(t *testing.T) {
 		})
 	}
 }
+
+// A part keyed from its decoded JSON encodes exactly as its conversion does, so the memo's key does not depend on
+// whether a policy converted the part first.
+func TestRawPartsEncodeAsTheirConversion(t *testing.T) {
+	conv, err := Convert(map[string]any{"predicate_type": "https://slsa.dev/provenance/v1", "verified": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{
+		"null":        nil,
+		"booleans":    []any{true, false},
+		"numbers":     []any{0.0, 1.5, -3.0, 1e21, 1e-7, 42, int64(-7)},
+		"strings":     []any{"", "a", "ünïcode", "with \"quotes\""},
+		"object":      map[string]any{"b": 1.0, "a": []any{"x", map[string]any{"z": nil, "y": "w"}}, "": "empty key"},
+		"string maps": map[string]string{"k2": "v2", "k1": "v1"},
+		"string list": []string{"b", "a"},
+		"images":      map[string]map[string]any{"b:1": {"digest": "sha256:1"}, "a:1": {"attestations": conv}},
+		"nil maps":    []any{map[string]any(nil), map[string]map[string]any(nil), map[string]string(nil), []any(nil), []string(nil)},
+		"empty":       map[string]any{},
+	}
+	for name, v := range values {
+		term, err := toTerm(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var fromGo, fromAST canonical
+		fromGo.goValue(v)
+		fromAST.value(term.Value)
+		if string(fromGo.b) != string(fromAST.b) {
+			t.Errorf("%s: decoded JSON encodes as %q, its conversion as %q", name, fromGo.b, fromAST.b)
+		}
+	}
+	// through a document: the same digest whether or not a policy converted the part first
+	in := memoInput()
+	in.Resource["spec"] = map[string]any{"template": map[string]any(nil), "images": map[string]any{"app": conv}}
+	fresh, err := NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted, err := NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted.term(partResource)
+	converted.rawParts = 0
+	for _, path := range [][]string{{"resource"}, {"resource", "metadata", "annotations"}, {"resource", "metadata", "missing"}, {"resource", "spec", "template"},
+		{"resource", "spec", "images", "app"}, {"images"}, {"images", "gcr.io/company/app:1", "signature"}} {
+		if a, b := fresh.digest("p", path), converted.digest("p", path); a != b {
+			t.Errorf("%v: digest from decoded JSON %x, from the conversion %x", path, a, b)
+		}
+		fresh.digests, converted.digests = nil, nil
+	}
+}
