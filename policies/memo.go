@@ -130,6 +130,14 @@ func (c *canonical) at(doc *Document, path []string) {
 		c.tag('u')
 		return
 	}
+	if part == partContainers {
+		if len(path) > 1 { // input.containers is an array: no path goes below it (as for its conversion)
+			c.tag('u')
+			return
+		}
+		c.containers(doc.in.Containers)
+		return
+	}
 	if raw, ok := doc.raw(part); ok {
 		c.goAt(raw, path[1:])
 		return
@@ -178,6 +186,24 @@ func (c *canonical) goAt(v any, path []string) {
 		c.goValue(v)
 	} else {
 		c.deepValue(v)
+	}
+}
+
+// containers encodes input.containers from the extracted containers, without converting them: every field of
+// each (all of the container object, not only the securityContext and resources its conversion shows), so two
+// lists encode alike only when their conversions are equal. The tag 'C' is used for nothing else: this encoding
+// is never compared with value's.
+func (c *canonical) containers(cs []Container) {
+	c.tag('C')
+	c.length(len(cs))
+	for _, ctr := range cs {
+		c.str(ctr.Path)
+		c.str(ctr.PodPath)
+		c.str(ctr.Type)
+		c.str(ctr.Name)
+		c.str(ctr.Image)
+		goObject(c, ctr.Fields, func(c *canonical, v any) { c.goValue(v) }) // toTerm's rules: conversion reads
+		// securityContext and resources with them, and for the rest they are as strict as InterfaceToValue's
 	}
 }
 
