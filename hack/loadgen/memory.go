@@ -94,7 +94,7 @@ func binaryMappings(pid int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	kib := map[string]float64{}
 	var order []string
 	perm := ""
