@@ -97,6 +97,18 @@ func Pull(ctx context.Context, d name.Digest, keychain authn.Keychain, l Limits,
 	return b, archive, nil
 }
 
+// Resolve turns a tag into the digest it names now; a digest reference is returned as it is.
+func Resolve(ctx context.Context, r name.Reference, keychain authn.Keychain, opts ...remote.Option) (name.Digest, error) {
+	if d, ok := r.(name.Digest); ok {
+		return d, nil
+	}
+	desc, err := remote.Head(r, append(remoteOptions(ctx, keychain), opts...)...)
+	if err != nil {
+		return name.Digest{}, fmt.Errorf("resolve %s: %w", r, err)
+	}
+	return r.Context().Digest(desc.Digest.String()), nil
+}
+
 func layerTypes(m *v1.Manifest) string {
 	if len(m.Layers) == 0 {
 		return "no layer"
