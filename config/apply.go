@@ -363,12 +363,6 @@ func (cfg *Config) applyGlobal(g *GlobalSettings) {
 	if g.GatekeeperEnabled != nil && *g.GatekeeperEnabled {
 		cfg.Warnings = append(cfg.Warnings, "policy.gatekeeper_enabled: the Gatekeeper integration is not supported yet: no ConstraintTemplate or Constraint is evaluated (the Rego library and custom_policies are)")
 	}
-	if g.PolicyBundleURL != "" {
-		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("policy.policy_bundle_url: policy bundles are not supported yet: %s is not fetched (the embedded library and custom_policies apply)", g.PolicyBundleURL))
-	}
-	if g.PolicyBundlePath != "" {
-		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("policy.policy_bundle_path: policy bundles are not supported yet: %s is not read (the embedded library and custom_policies apply)", g.PolicyBundlePath))
-	}
 	cfg.allOff = (g.Enabled != nil && !*g.Enabled) || (g.OPAEnabled != nil && !*g.OPAEnabled)
 	cfg.auditOnly = g.FailOnViolation != nil && !*g.FailOnViolation
 	cfg.applySwitches()
