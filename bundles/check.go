@@ -21,6 +21,15 @@ type Checked struct {
 	Tests []policies.TestResult
 }
 
+// Loaded is a verified and checked bundle of a policy source, ready to join the engine.
+type Loaded struct {
+	// Source names the policy source.
+	Source string
+	// Digest is the bundle artifact's digest; Signer who signed it.
+	Digest, Signer string
+	Policies       []*policies.Policy
+}
+
 // TestFailure is the error of a bundle whose Rego tests do not all pass.
 type TestFailure struct {
 	Failed []policies.TestResult

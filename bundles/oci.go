@@ -145,8 +145,12 @@ type Verified struct {
 	Archive []byte
 }
 
-// ErrUntrusted is the error of a bundle artifact that does not satisfy its trust policy.
-var ErrUntrusted = errors.New("bundle not trusted")
+// ErrUntrusted is the error of a bundle artifact that does not satisfy its trust policy; ErrUnavailable of one
+// whose verification could not run (the registry down, slow or refusing).
+var (
+	ErrUntrusted   = errors.New("bundle not trusted")
+	ErrUnavailable = errors.New("bundle not verified")
+)
 
 // Fetch verifies the bundle artifact at ref (tag or digest) with v, image verification's verifier (cosign
 // signatures by keys or keyless identities, the same code as for images), and pulls it by the verified digest.
@@ -161,7 +165,7 @@ func Fetch(ctx context.Context, v *attestation.Verifier, ref, trustPolicy string
 	f := v.Verify(ctx, ref, keychain)
 	switch {
 	case !f.Trust.Checked && f.Trust.Policy != "":
-		return nil, fmt.Errorf("bundle %s: %w: could not verify: %s", ref, ErrUntrusted, f.Trust.Error)
+		return nil, fmt.Errorf("bundle %s: %w: could not verify: %s", ref, ErrUnavailable, f.Trust.Error)
 	case f.Trust.Policy == "":
 		return nil, fmt.Errorf("bundle %s: %w: no trust policy of the trust section covers it (an unsigned bundle never loads)", ref, ErrUntrusted)
 	case trustPolicy != "" && f.Trust.Policy != trustPolicy:
@@ -172,7 +176,7 @@ func Fetch(ctx context.Context, v *attestation.Verifier, ref, trustPolicy string
 	d := parsed.Context().Digest(f.Digest)
 	b, archive, err := Pull(ctx, d, keychain, l, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", ref, err)
+		return nil, fmt.Errorf("bundle %s: %w: %w", ref, ErrUnavailable, err)
 	}
 	return &Verified{Ref: d, Digest: f.Digest, Signer: f.Signature.Signer, Authority: f.Signature.Authority,
 		TrustPolicy: f.Trust.Policy, Bundle: b, Archive: archive}, nil

@@ -200,7 +200,7 @@ func TestFetch(t *testing.T) {
 		reg.down.Store(true)
 		defer reg.down.Store(false)
 		_, err := bundles.Fetch(ctx, verifierFor(t, reg, key), reg.host()+"/policies/acme:signed", "policy-bundles", nil, bundles.Limits{})
-		if !errors.Is(err, bundles.ErrUntrusted) || !strings.Contains(err.Error(), "could not verify") {
+		if !errors.Is(err, bundles.ErrUnavailable) || !strings.Contains(err.Error(), "could not verify") {
 			t.Fatalf("err = %v", err)
 		}
 	})

@@ -171,12 +171,7 @@ func (cfg *Config) loadBundlePath(o Options, p string, engine *policies.Engine) 
 }
 
 // LoadedBundle is a verified and checked bundle of a policy source, ready to join the engine.
-type LoadedBundle struct {
-	Source   string
-	Digest   string
-	Signer   string
-	Policies []*policies.Policy
-}
+type LoadedBundle = bundles.Loaded
 
 // bundleEngine adds each source's bundle policies to engine. A bundle whose policy names clash with the engine's
 // (a custom Policy, Cedar or Gatekeeper policy, another bundle) is refused whole and reported on
