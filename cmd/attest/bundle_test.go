@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/attestation/attestationtest"
 	"github.com/continuums/attest/bundles"
 )
@@ -218,4 +220,75 @@ func TestBundlePushSignValidatePull(t *testing.T) {
 	if _, errOut, code = attest(t, "", "policy", "validate-bundle", failing); code != 1 || !strings.Contains(errOut, "bundle tests failed") {
 		t.Errorf("failing dir: exit %d %s", code, errOut)
 	}
+}
+
+// TestServeLoadsPolicySources: `attest serve` with a policySources entry loads the signed bundle, denies with its
+// policy, picks up a new signed version at the next interval without a restart, and keeps the last good bundle when
+// the tag moves to a signed bundle whose tests fail.
+func TestServeLoadsPolicySources(t *testing.T) {
+	reg, key, cfg := bundleFixture(t)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Tagged("policies/acme", "prod")
+	data = append(data, []byte("policySources:\n  - {name: acme, oci: \""+ref+"\", interval: 10s, trustPolicy: policy-bundles}\n")...)
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	push := func(dir string) {
+		t.Helper()
+		b, err := bundles.ReadDir(dir, bundles.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		archive, err := b.Archive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:prod"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key.Sign(t, d)
+	}
+	push(bundleDir(t, false))
+	sv := startServe(t, "--config", cfg)
+	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "default"},
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "gcr.io/company/app:1"}}}}
+	verdict := func() string {
+		resp := postReview(t, sv.client, sv.webhookURL+"/validate", admission.ObjectInput(pod, "default", time.Now()), pod)
+		if resp.Allowed || resp.Result == nil {
+			return "" // admitted: the bundle's policy (enforce) did not deny
+		}
+		return resp.Result.Message
+	}
+	waitFor := func(what, want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			got := verdict()
+			if strings.Contains(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the verdict %q never said %q", what, got, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("first sync", "[acme-team-label] metadata.labels.team: workloads carry a team label", 10*time.Second)
+
+	v2 := bundleDir(t, false)
+	p := filepath.Join(v2, "acme", "team_label.rego")
+	if err := os.WriteFile(p, []byte(strings.Replace(bundlePolicy, "workloads carry a team label", "workloads carry a team label (v2)", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	push(v2)
+	waitFor("a new signed version", "workloads carry a team label (v2)", 25*time.Second)
+
+	// A signed version whose tests fail never loads: after the next interval the verdict is still v2's.
+	push(bundleDir(t, true))
+	time.Sleep(12 * time.Second)
+	waitFor("a failing version", "workloads carry a team label (v2)", time.Second)
 }

@@ -142,6 +142,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	layered := config.NewLayered(current, lib)
 	current = layered.Current
+	if err := startPolicySources(ctx, g, layered, lib, reg, restConfig, log.With("component", "policy-sources")); err != nil {
+		return err
+	}
 	var synced []func() error // each cluster cache: nil once filled; /readyz fails until all are
 	if restConfig != nil {
 		resources, err := config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources"))

@@ -1,0 +1,104 @@
+//go:build !lean
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	kauth "github.com/google/go-containerregistry/pkg/authn/kubernetes"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/continuums/attest/attestation"
+	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/config"
+	"github.com/continuums/attest/policies"
+)
+
+// startPolicySources keeps the configuration's policy sources (policySources, policy.policy_bundle_url) loaded
+// into layered: each bundle is verified against the current trust section, checked, and swapped in whole; a
+// failure keeps the last good bundle and is logged with its reason.
+func startPolicySources(ctx context.Context, g *errgroup.Group, layered *config.Layered, lib []policies.Source, reg prometheus.Registerer, cluster *rest.Config, log *slog.Logger) error {
+	var client kubernetes.Interface
+	if cluster != nil {
+		cfg := rest.CopyConfig(cluster)
+		cfg.UserAgent = "attest-policy-sources"
+		c, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return fmt.Errorf("policy sources: cluster client: %w", err)
+		}
+		client = c
+	}
+	// Bundles get a verifier of their own, without the image verdict cache: a moved tag is seen at the next interval.
+	var mu sync.Mutex
+	var trust *attestation.TrustPolicies
+	var verifier *attestation.Verifier
+	syncer, err := bundles.NewSyncer(bundles.SyncerOptions{
+		Sources: func() []bundles.Source {
+			cfg := layered.Current()
+			if cfg == nil {
+				return nil
+			}
+			out := make([]bundles.Source, 0, len(cfg.PolicySources))
+			for _, s := range cfg.PolicySources {
+				src := bundles.Source{Name: s.Name, Ref: s.OCI, TrustPolicy: s.TrustPolicy, Interval: s.Interval}
+				if s.PullSecret != nil {
+					src.Keychain = secretKeychain{client: client, ns: s.PullSecret.Namespace, name: s.PullSecret.Name}
+				}
+				out = append(out, src)
+			}
+			return out
+		},
+		Verifier: func() *attestation.Verifier {
+			var t *attestation.TrustPolicies
+			if cfg := layered.Current(); cfg != nil {
+				t = cfg.Trust
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if verifier == nil || t != trust {
+				trust, verifier = t, attestation.NewVerifier(t, attestation.VerifierOptions{})
+			}
+			return verifier
+		},
+		Library:  lib,
+		OnChange: layered.SetBundles,
+		OnStatus: func(s bundles.Status) {
+			if s.Ready {
+				log.Info("policy source synced", "source", s.Source, "result", s.Result, "digest", s.Digest, "signer", s.Signer, "policies", s.Policies)
+				return
+			}
+			log.Warn("policy source not synced; the last good bundle stays", "source", s.Source, "result", s.Result, "reason", s.Message, "loaded", s.Digest)
+		},
+		Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return syncer.Run(ctx) })
+	return nil
+}
+
+// secretKeychain reads a policy source's pull secret when the registry asks for credentials, so a rotated secret
+// is used at the next sync.
+type secretKeychain struct {
+	client   kubernetes.Interface
+	ns, name string
+}
+
+func (k secretKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
+	if k.client == nil {
+		return nil, fmt.Errorf("pull secret %s/%s: no cluster to read it from", k.ns, k.name)
+	}
+	kc, err := kauth.New(context.Background(), k.client, kauth.Options{Namespace: k.ns, ImagePullSecrets: []string{k.name}})
+	if err != nil {
+		return nil, fmt.Errorf("pull secret %s/%s: %w", k.ns, k.name, err)
+	}
+	return kc.Resolve(r)
+}
