@@ -22,8 +22,9 @@ import (
 // policy reads gives another key. Policies that read input as a whole key on all of it. Policies cannot call
 // non-deterministic built-ins (see purity.go), and data is fixed per engine, so equal keys mean equal results.
 
-// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave.
-const memoSize = 2048
+// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave (an entry is about
+// 150 bytes, so the library's memos hold at most about 1.4 MiB).
+const memoSize = 1024
 
 // memo holds a policy's recent results by key. It is safe for concurrent use.
 type memo struct {
@@ -130,6 +131,14 @@ func (c *canonical) at(doc *Document, path []string) {
 		c.tag('u')
 		return
 	}
+	if part == partContainers {
+		if len(path) > 1 { // input.containers is an array: no path goes below it (as for its conversion)
+			c.tag('u')
+			return
+		}
+		c.containers(doc.in.Containers)
+		return
+	}
 	if raw, ok := doc.raw(part); ok {
 		c.goAt(raw, path[1:])
 		return
@@ -178,6 +187,24 @@ func (c *canonical) goAt(v any, path []string) {
 		c.goValue(v)
 	} else {
 		c.deepValue(v)
+	}
+}
+
+// containers encodes input.containers from the extracted containers, without converting them: every field of
+// each (all of the container object, not only the securityContext and resources its conversion shows), so two
+// lists encode alike only when their conversions are equal. The tag 'C' is used for nothing else: this encoding
+// is never compared with value's.
+func (c *canonical) containers(cs []Container) {
+	c.tag('C')
+	c.length(len(cs))
+	for _, ctr := range cs {
+		c.str(ctr.Path)
+		c.str(ctr.PodPath)
+		c.str(ctr.Type)
+		c.str(ctr.Name)
+		c.str(ctr.Image)
+		goObject(c, ctr.Fields, func(c *canonical, v any) { c.goValue(v) }) // toTerm's rules: conversion reads
+		// securityContext and resources with them, and for the rest they are as strict as InterfaceToValue's
 	}
 }
 

@@ -225,3 +225,41 @@ func TestRawPartsEncodeAsTheirConversion(t *testing.T) {
 		fresh.digests, converted.digests = nil, nil
 	}
 }
+
+// input.containers is keyed from the extracted containers: equal lists share a digest, and lists whose conversions
+// differ (a field, a nil securityContext against an empty one) do not.
+func TestContainersDigest(t *testing.T) {
+	digest := func(mutate func(*Container)) [32]byte {
+		in := memoInput()
+		c := in.Containers[0]
+		c.Fields = map[string]any{"name": "app", "securityContext": map[string]any{"privileged": false}}
+		if mutate != nil {
+			mutate(&c)
+		}
+		in.Containers = []Container{c}
+		d, err := NewDocument(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.digest("c", []string{"containers"})
+	}
+	base := digest(nil)
+	if digest(nil) != base {
+		t.Fatal("equal containers have different digests")
+	}
+	for name, m := range map[string]func(*Container){
+		"path":                  func(c *Container) { c.Path = "spec.containers[1]" },
+		"image":                 func(c *Container) { c.Image = "gcr.io/company/app:2" },
+		"securityContext field": func(c *Container) { c.Fields["securityContext"] = map[string]any{"privileged": true} },
+		"nil securityContext":   func(c *Container) { c.Fields["securityContext"] = map[string]any(nil) },
+		"empty securityContext": func(c *Container) { c.Fields["securityContext"] = map[string]any{} },
+		"resources":             func(c *Container) { c.Fields["resources"] = map[string]any{"limits": map[string]any{"cpu": "1"}} },
+	} {
+		if digest(m) == base {
+			t.Errorf("%s: changed containers share the digest", name)
+		}
+	}
+	if digest(func(c *Container) { c.Fields["securityContext"] = map[string]any(nil) }) == digest(func(c *Container) { c.Fields["securityContext"] = map[string]any{} }) {
+		t.Error("a nil and an empty securityContext (null and {} to a policy) share a digest")
+	}
+}
