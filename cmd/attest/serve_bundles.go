@@ -67,8 +67,19 @@ func startPolicySources(ctx context.Context, g *errgroup.Group, layered *config.
 			}
 			return verifier
 		},
-		Library:  lib,
-		OnChange: layered.SetBundles,
+		Library: lib,
+		OnChange: func(loaded []bundles.Loaded) {
+			layered.SetBundles(loaded)
+			cfg := layered.Current()
+			if cfg == nil {
+				return
+			}
+			for _, b := range loaded {
+				if st, ok := cfg.Resources["PolicySource/"+b.Source]; ok && !st.Valid {
+					log.Error("policy source refused", "source", b.Source, "digest", b.Digest, "reason", st.Message)
+				}
+			}
+		},
 		OnStatus: func(s bundles.Status) {
 			if s.Ready {
 				log.Info("policy source synced", "source", s.Source, "result", s.Result, "digest", s.Digest, "signer", s.Signer, "policies", s.Policies)
