@@ -101,6 +101,8 @@ type Config struct {
 	// Warnings name what the configuration asks for and ATTEST does not do (yet): each is said once, at load.
 	Warnings []string
 
+	// trustNames are the trust section's policy names, which a policy source's trustPolicy must be one of.
+	trustNames map[string]bool
 	// bundled are policy.policy_bundle_path's policies, kept when custom Policy Rego recompiles the engine.
 	bundled []*policies.Policy
 	// custom are the custom_policies' sources, compiled with the library and with any custom Policy resource.

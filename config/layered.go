@@ -57,7 +57,7 @@ func (l *Layered) recompute(f *Config) *Config {
 		prev = st.effective
 	}
 	eff := f
-	if len(l.res.Policies) > 0 || len(l.res.Configs) > 0 || len(l.bundles) > 0 {
+	if len(l.res.Policies) > 0 || len(l.res.Configs) > 0 || len(l.res.Sources) > 0 || len(l.bundles) > 0 {
 		r := l.res
 		r.Bundles = l.bundles
 		eff = Overlay(context.Background(), l.lib, f, prev, r)

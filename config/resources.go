@@ -20,6 +20,7 @@ import (
 type Resources struct {
 	Policies []v1alpha1.Policy
 	Configs  []v1alpha1.PolicyConfig
+	Sources  []v1alpha1.PolicySource
 	Bundles  []LoadedBundle
 }
 
@@ -38,6 +39,7 @@ func Overlay(ctx context.Context, lib []policies.Source, base, prev *Config, r R
 	out := *base
 	out.Policies = maps.Clone(base.Policies)
 	out.Resources = map[string]ResourceStatus{}
+	clusterSources(&out, r.Sources)
 	engine := out.Engine
 	if engine == nil && prev != nil {
 		engine = prev.Engine

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/bundles"
 	"github.com/continuums/attest/policies"
 )
@@ -59,6 +60,8 @@ type PolicySource struct {
 	// either way, an artifact no trust policy covers, or without a signature of its authorities, never loads.
 	TrustPolicy string
 	PullSecret  *PullSecretRef
+	// Cluster is set for a PolicySource resource (its status is written), unset for the file's sources.
+	Cluster bool
 }
 
 // buildPolicySources validates the policySources section and maps policy.policy_bundle_url to a source.
@@ -67,6 +70,7 @@ func (cfg *Config) buildPolicySources(f File) error {
 	for _, p := range f.Trust.Policies {
 		trustNames[p.Name] = true
 	}
+	cfg.trustNames = trustNames
 	seen := map[string]int{}
 	for i, s := range f.PolicySources {
 		field := fmt.Sprintf("policySources[%d]", i)
@@ -193,4 +197,38 @@ func bundleEngine(engine *policies.Engine, loaded []LoadedBundle, out *Config) *
 		out.Resources[key] = ResourceStatus{Valid: true}
 	}
 	return engine
+}
+
+// clusterSources adds the PolicySource resources to out's sources. An invalid one, or one named like a source of
+// the file, is reported on "PolicySource/<name>" and not synced.
+func clusterSources(out *Config, list []v1alpha1.PolicySource) {
+	if len(list) == 0 {
+		return
+	}
+	out.PolicySources = append([]PolicySource(nil), out.PolicySources...)
+	fromFile := map[string]bool{}
+	for _, s := range out.PolicySources {
+		fromFile[s.Name] = true
+	}
+	for _, ps := range list {
+		key := "PolicySource/" + ps.Name
+		if fromFile[ps.Name] {
+			out.Resources[key] = ResourceStatus{Message: fmt.Sprintf("the config file's policySources has a source named %q; rename one", ps.Name), Generation: ps.Generation}
+			continue
+		}
+		c := PolicySourceConfig{Name: ps.Name, OCI: ps.Spec.OCI, TrustPolicy: ps.Spec.TrustPolicy}
+		if ps.Spec.Interval != nil {
+			c.Interval = ps.Spec.Interval.Duration.String()
+		}
+		if p := ps.Spec.PullSecret; p != nil {
+			c.PullSecret = &PullSecretRef{Namespace: p.Namespace, Name: p.Name}
+		}
+		src, err := policySource(c, out.trustNames)
+		if err != nil {
+			out.Resources[key] = ResourceStatus{Message: "spec." + err.Error(), Generation: ps.Generation}
+			continue
+		}
+		src.Cluster = true
+		out.PolicySources = append(out.PolicySources, src)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -255,3 +256,41 @@ func customPolicy(name string) v1alpha1.Policy {
 }
 
 func objectMeta(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name} }
+
+func TestPolicySourceResources(t *testing.T) {
+	e, err := libraryEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := config.ParseWith([]byte("policySources: [{name: from-file, oci: registry.company.com/policies/f:1, trustPolicy: policy-bundles}]\n"+bundleTrust), e, config.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := func(name, oci, trust string) v1alpha1.PolicySource {
+		return v1alpha1.PolicySource{ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 3},
+			Spec: v1alpha1.PolicySourceSpec{OCI: oci, TrustPolicy: trust, Interval: &metav1.Duration{Duration: time.Minute}}}
+	}
+	out := config.Overlay(context.Background(), librarySources(t), file, nil, config.Resources{Sources: []v1alpha1.PolicySource{
+		source("acme", "registry.company.com/policies/acme:prod", "policy-bundles"),
+		source("from-file", "registry.company.com/policies/x:1", "policy-bundles"),
+		source("other-trust", "registry.company.com/policies/y:1", "images"),
+	}})
+	var names []string
+	for _, s := range out.PolicySources {
+		names = append(names, fmt.Sprintf("%s:%v:%s", s.Name, s.Cluster, s.Interval))
+	}
+	if got, want := strings.Join(names, ","), "from-file:false:5m0s,acme:true:1m0s"; got != want {
+		t.Errorf("sources %s, want %s", got, want)
+	}
+	for key, want := range map[string]string{
+		"PolicySource/from-file":   `the config file's policySources has a source named "from-file"; rename one`,
+		"PolicySource/other-trust": `spec.trustPolicy: "images" is not a policy of the trust section`,
+	} {
+		if st := out.Resources[key]; st.Valid || st.Message != want || st.Generation != 3 {
+			t.Errorf("%s: %+v, want %q", key, st, want)
+		}
+	}
+	if len(file.PolicySources) != 1 {
+		t.Error("Overlay changed the file configuration's sources")
+	}
+}
