@@ -237,6 +237,10 @@ func (s *Syncer) fetch(ctx context.Context, st *sourceState) (string, *loadedBun
 	if err != nil {
 		return ResultRefused, nil, fmt.Sprintf("bundle %s refused: %v", v.Digest, err)
 	}
+	for _, p := range c.Policies {
+		// The decision log's per-policy digest names the bundle too: "<bundle digest>/<source digest>".
+		p.Digest = v.Digest + "/" + p.Digest
+	}
 	return ResultLoaded, &loadedBundle{Loaded: Loaded{Source: src.Name, Digest: v.Digest, Signer: v.Signer, Policies: c.Policies},
 		revision: v.Bundle.Manifest.Revision}, fmt.Sprintf("bundle %s signed by %s loaded", v.Digest, v.Signer)
 }

@@ -122,6 +122,9 @@ func TestSyncerKeepsTheLastGoodBundle(t *testing.T) {
 	if len(f.changes) != 1 || len(f.changes[0]) != 1 || f.changes[0][0].Policies[0].File != "PolicySource/acme@"+v1.DigestStr()+"/acme/team_label.rego" {
 		t.Fatalf("changes %+v", f.changes)
 	}
+	if d := f.changes[0][0].Policies[0].Digest; !strings.HasPrefix(d, v1.DigestStr()+"/") || len(d) != len(v1.DigestStr())+1+16 {
+		t.Errorf("policy digest %q does not name the bundle and the source", d)
+	}
 	// Before the interval has passed, nothing is asked.
 	f.reg.down.Store(true)
 	f.clock.Step(30 * time.Second)
