@@ -101,17 +101,7 @@ forbid (principal == k8s::User::"alice", action, resource);
 		`attest_policy_evaluation_duration_seconds_count{engine="opa"} 2`,
 	} {
 		if !strings.Contains(body, want+"\n") {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(body, "attest_policy_evaluation_duration_seconds_count"))
+			t.Errorf("metrics lack %s:\n%s", want, grepPrefix(body, "attest_policy_evaluation_duration_seconds_count"))
 		}
 	}
-}
-
-func grepLines(body, prefix string) string {
-	var out []string
-	for _, l := range strings.Split(body, "\n") {
-		if strings.HasPrefix(l, prefix) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }
