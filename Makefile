@@ -33,7 +33,8 @@ FUZZ_TARGETS := \
 	./attestation:FuzzImageGlob \
 	./attestation:FuzzRetryAfter \
 	./policies/gatekeeper:FuzzParse \
-	./policies/cedar:FuzzParse
+	./policies/cedar:FuzzParse \
+	./bundles:FuzzRead
 
 .PHONY: all build test unit e2e controlplane lint generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 

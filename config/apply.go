@@ -360,12 +360,6 @@ func (cfg *Config) applyGlobal(g *GlobalSettings, engine *policies.Engine) {
 	if g == nil {
 		return
 	}
-	if g.PolicyBundleURL != "" {
-		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("policy.policy_bundle_url: policy bundles are not supported yet: %s is not fetched (the embedded library and custom_policies apply)", g.PolicyBundleURL))
-	}
-	if g.PolicyBundlePath != "" {
-		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("policy.policy_bundle_path: policy bundles are not supported yet: %s is not read (the embedded library and custom_policies apply)", g.PolicyBundlePath))
-	}
 	cfg.allOff = g.Enabled != nil && !*g.Enabled
 	cfg.enginesOff = map[string]bool{}
 	if g.OPAEnabled != nil && !*g.OPAEnabled {

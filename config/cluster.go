@@ -34,6 +34,8 @@ type ClusterResources struct {
 	changed chan struct{}
 	synced  atomic.Bool // the resources have been handed to the Layered once
 	noCRDs  atomic.Bool // the last attempt to watch found the CRDs not installed
+	// sources is set once PolicySources are watched (their CRD may be missing while the others are installed).
+	sources atomic.Bool
 }
 
 // NewClusterResources prepares the informers; Start runs them.
@@ -115,6 +117,14 @@ func (c *ClusterResources) watch(ctx context.Context) error {
 			return err
 		}
 	}
+	// PolicySources are watched when their CRD is installed; without it, the file's policySources apply alone.
+	if inf, err := c.cache.GetInformer(ctx, &v1alpha1.PolicySource{}, cache.BlockUntilSynced(false)); err != nil {
+		c.log.Warn("PolicySource resources are not available; the config file's policySources apply alone", "error", err.Error())
+	} else if _, err := inf.AddEventHandler(notify); err != nil {
+		return err
+	} else {
+		c.sources.Store(true)
+	}
 	if !c.cache.WaitForCacheSync(ctx) {
 		return ctx.Err()
 	}
@@ -142,7 +152,14 @@ func (c *ClusterResources) sync(ctx context.Context) {
 		c.log.Error("list PolicyConfigs", "error", err.Error())
 		return
 	}
-	c.layered.SetResources(Resources{Policies: pols.Items, Configs: cfgs.Items})
+	var srcs v1alpha1.PolicySourceList
+	if c.sources.Load() {
+		if err := c.cache.List(ctx, &srcs); err != nil {
+			c.log.Error("list PolicySources", "error", err.Error())
+			return
+		}
+	}
+	c.layered.SetResources(Resources{Policies: pols.Items, Configs: cfgs.Items, Sources: srcs.Items})
 	c.synced.Store(true)
 	eff := c.layered.Current()
 	if eff == nil {
@@ -175,6 +192,28 @@ func (c *ClusterResources) sync(ctx context.Context) {
 				c.log.Warn("cannot write PolicyConfig status", "policyconfig", pc.Name, "error", err.Error())
 			}
 		}
+	}
+}
+
+// SetSourceStatus writes a PolicySource's status when it changed: the syncer's view of its bundle, or why the
+// source is not used at all (an invalid spec, a bundle refused for a name clash).
+func (c *ClusterResources) SetSourceStatus(ctx context.Context, name string, set func(*v1alpha1.PolicySourceStatus)) {
+	if !c.sources.Load() {
+		return
+	}
+	var ps v1alpha1.PolicySource
+	if err := c.cache.Get(ctx, client.ObjectKey{Name: name}, &ps); err != nil {
+		return // deleted meanwhile, or from the file
+	}
+	want := *ps.Status.DeepCopy()
+	set(&want)
+	want.ObservedGeneration = ps.Generation
+	if reflect.DeepEqual(ps.Status, want) {
+		return
+	}
+	ps.Status = want
+	if err := c.client.Status().Update(ctx, &ps); err != nil {
+		c.log.Warn("cannot write PolicySource status", "policysource", name, "error", err.Error())
 	}
 }
 

@@ -48,6 +48,8 @@ type File struct {
 	Governance *GovernanceSettings `json:"governance,omitempty"`
 	// Cedar names directories of .cedar policy sets (see config/cedar.go).
 	Cedar *CedarSection `json:"cedar,omitempty"`
+	// PolicySources are signed policy bundles in OCI registries that `attest serve` loads (see config/sources.go).
+	PolicySources []PolicySourceConfig `json:"policySources,omitempty"`
 }
 
 // PolicyEntry configures one policy, as in the policy documents.
@@ -94,9 +96,15 @@ type Config struct {
 	// Files are the files the configuration was read from, in the order given (later ones override earlier ones);
 	// none for Parse and Default.
 	Files []string
+	// PolicySources are the policySources section's sources and policy.policy_bundle_url's, validated.
+	PolicySources []PolicySource
 	// Warnings name what the configuration asks for and ATTEST does not do (yet): each is said once, at load.
 	Warnings []string
 
+	// trustNames are the trust section's policy names, which a policy source's trustPolicy must be one of.
+	trustNames map[string]bool
+	// bundled are policy.policy_bundle_path's policies, kept when custom Policy Rego recompiles the engine.
+	bundled []*policies.Policy
 	// custom are the custom_policies' sources, compiled with the library and with any custom Policy resource.
 	custom []policies.Source
 	// cedar are the policies of the cedar directories; cedarOptions how their entities are built.
@@ -202,6 +210,15 @@ func build(f File, engine *policies.Engine, o Options, digest string, orgs *orig
 			return nil, err
 		}
 		cfg.Engine = engine
+	}
+	if f.Policy != nil && f.Policy.PolicyBundlePath != "" {
+		if engine, err = cfg.loadBundlePath(o, f.Policy.PolicyBundlePath, engine); err != nil {
+			return nil, err
+		}
+		cfg.Engine = engine
+	}
+	if err := cfg.buildPolicySources(f); err != nil {
+		return nil, err
 	}
 	for _, p := range engine.Policies() {
 		cfg.Policies[p.Name] = p.DefaultSettings()

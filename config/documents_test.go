@@ -26,8 +26,7 @@ policy:
   opa_enabled: true
   gatekeeper_enabled: false
   fail_on_violation: true
-  policy_bundle_url: "https://policies.company.com/attest/bundle.tar.gz"
-  policy_bundle_path: "~/.config/attest/bundles"
+  policy_bundle_url: "policies.company.com/attest/bundle:prod"
   custom_policies:
     - name: "require-team-label"
       description: "All workloads must carry a team label"
@@ -148,10 +147,7 @@ forbid (principal == k8s::User::"alice", action, resource);
 }
 
 func TestGlobalSettingsBlock(t *testing.T) {
-	bundleWarnings := []string{
-		"policy.policy_bundle_url: policy bundles are not supported yet: https://policies.company.com/attest/bundle.tar.gz is not fetched (the embedded library and custom_policies apply)",
-		"policy.policy_bundle_path: policy bundles are not supported yet: ~/.config/attest/bundles is not read (the embedded library and custom_policies apply)",
-	}
+	var bundleWarnings []string // policy_bundle_url is a policy source now (sources_test.go), not a warning
 	tests := []struct {
 		name         string
 		yaml         string
@@ -159,7 +155,7 @@ func TestGlobalSettingsBlock(t *testing.T) {
 		wantWarnings []string
 	}{
 		{
-			name:         "the documents' file: custom policy enforced, bundles warned about",
+			name:         "the documents' file: custom policy enforced, no warning",
 			yaml:         globalSettingsYAML,
 			wantModes:    map[string]policies.Mode{"require-team-label": policies.ModeEnforce, noPrivileged: policies.ModeEnforce, "disallow-latest-tag": policies.ModeAudit, "change-window": policies.ModeOff},
 			wantWarnings: bundleWarnings,

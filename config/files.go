@@ -229,6 +229,9 @@ func (m *File) overlay(f File, file string, orgs *origins) {
 	if f.Policy != nil {
 		m.overlayPolicy(*f.Policy, file, orgs)
 	}
+	if len(f.PolicySources) > 0 {
+		m.PolicySources = overlayByName(m.PolicySources, f.PolicySources, func(s PolicySourceConfig) string { return s.Name }, "policySources", file, orgs)
+	}
 	if f.Cedar != nil {
 		c := *f.Cedar
 		c.Directories = make([]string, len(f.Cedar.Directories))

@@ -14,9 +14,11 @@ type Layered struct {
 	file  func() *Config
 	lib   []policies.Source
 	state atomic.Pointer[layeredState]
-	mu    sync.Mutex // serialises recomputation and guards res
+	mu    sync.Mutex // serialises recomputation and guards res and bundles
 	res   Resources
-	gen   atomic.Uint64
+	// bundles are set by the policy sources, apart from res, which the cluster's resources replace whole.
+	bundles []LoadedBundle
+	gen     atomic.Uint64
 }
 
 type layeredState struct {
@@ -55,8 +57,10 @@ func (l *Layered) recompute(f *Config) *Config {
 		prev = st.effective
 	}
 	eff := f
-	if len(l.res.Policies) > 0 || len(l.res.Configs) > 0 {
-		eff = Overlay(context.Background(), l.lib, f, prev, l.res)
+	if len(l.res.Policies) > 0 || len(l.res.Configs) > 0 || len(l.res.Sources) > 0 || len(l.bundles) > 0 {
+		r := l.res
+		r.Bundles = l.bundles
+		eff = Overlay(context.Background(), l.lib, f, prev, r)
 	}
 	l.state.Store(&layeredState{file: f, gen: gen, effective: eff})
 	return eff
@@ -66,6 +70,14 @@ func (l *Layered) recompute(f *Config) *Config {
 func (l *Layered) SetResources(r Resources) {
 	l.mu.Lock()
 	l.res = r
+	l.gen.Add(1)
+	l.mu.Unlock()
+}
+
+// SetBundles replaces the bundles the policy sources loaded; the next Current sees them.
+func (l *Layered) SetBundles(b []LoadedBundle) {
+	l.mu.Lock()
+	l.bundles = b
 	l.gen.Add(1)
 	l.mu.Unlock()
 }

@@ -16,10 +16,12 @@ import (
 	"github.com/continuums/attest/policies/cedar"
 )
 
-// Resources are the cluster's Policy and PolicyConfig objects.
+// Resources are the cluster's Policy and PolicyConfig objects, and the bundles the policy sources loaded.
 type Resources struct {
 	Policies []v1alpha1.Policy
 	Configs  []v1alpha1.PolicyConfig
+	Sources  []v1alpha1.PolicySource
+	Bundles  []LoadedBundle
 }
 
 // ResourceStatus is what ATTEST reports on one Policy or PolicyConfig.
@@ -37,6 +39,7 @@ func Overlay(ctx context.Context, lib []policies.Source, base, prev *Config, r R
 	out := *base
 	out.Policies = maps.Clone(base.Policies)
 	out.Resources = map[string]ResourceStatus{}
+	clusterSources(&out, r.Sources)
 	engine := out.Engine
 	if engine == nil && prev != nil {
 		engine = prev.Engine
@@ -44,6 +47,9 @@ func Overlay(ctx context.Context, lib []policies.Source, base, prev *Config, r R
 	engine = customEngine(ctx, lib, engine, r, &out)
 	if engine != nil {
 		engine = cedarEngine(engine, r, prev, &out)
+	}
+	if engine != nil && len(r.Bundles) > 0 {
+		engine = bundleEngine(engine, r.Bundles, &out)
 	}
 	out.Engine = engine
 	lookup := func(name string) (*policies.Policy, bool) {
@@ -108,7 +114,10 @@ func customEngine(ctx context.Context, lib []policies.Source, engine *policies.E
 		}
 		return engine
 	}
-	if e, err = keepOtherLanguages(e, engine); err != nil { // a custom Policy named like a constraint
+	if e, err = keepOtherLanguages(e, engine); err == nil && len(out.bundled) > 0 {
+		e, err = e.With(out.bundled...) // policy.policy_bundle_path's policies stay
+	}
+	if err != nil { // a custom Policy named like a constraint or a bundle's policy
 		for _, p := range custom {
 			out.Resources["Policy/"+p.Name] = ResourceStatus{Message: err.Error(), Generation: p.Generation}
 		}

@@ -22,6 +22,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&Policy{}, &PolicyList{},
 		&PolicyConfig{}, &PolicyConfigList{},
 		&PolicyExceptionDraft{}, &PolicyExceptionDraftList{},
+		&PolicySource{}, &PolicySourceList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

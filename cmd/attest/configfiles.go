@@ -122,6 +122,9 @@ func reportConfigFiles(ctx context.Context, w io.Writer, cfg *config.Config) {
 		}
 	}
 	fmt.Fprintln(w, "config:", strings.Join(append(project, rest...), ", "))
+	for _, src := range cfg.PolicySources {
+		fmt.Fprintf(w, "note: policy source %s (%s) is loaded by `attest serve`, not by this command; check it with `attest policy validate-bundle --config FILE %s`\n", src.Name, src.OCI, src.OCI)
+	}
 }
 
 // tildeHome writes a path under home as ~/…, as people write the global file.

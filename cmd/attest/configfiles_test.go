@@ -69,11 +69,11 @@ func (ct *configTree) run(t *testing.T, args ...string) (string, string, int) {
 }
 
 const (
-	// The global settings file: a custom policy, strict no-privileged, and a bundle URL (not supported yet).
+	// The global settings file: a custom policy, strict no-privileged, and a bundle URL (a policy source).
 	globalConfig = `policy:
   enabled: true
   fail_on_violation: true
-  policy_bundle_url: "https://policies.company.com/bundle.tar.gz"
+  policy_bundle_url: "policies.company.com/attest/bundle:prod"
   custom_policies:
     - name: "require-team-label"
       description: "All workloads must carry a team label"
@@ -144,7 +144,7 @@ func TestCheckFindsConfigFiles(t *testing.T) {
 	if want := "config: ~/.config/attest/policies.yaml\n"; !strings.Contains(errOut, want) {
 		t.Errorf("global file: stderr lacks %q:\n%s", want, errOut)
 	}
-	if want := "warning: " + global + ": policy.policy_bundle_url: policy bundles are not supported yet"; !strings.Contains(errOut, want) {
+	if want := "note: policy source policy-bundle-url (policies.company.com/attest/bundle:prod) is loaded by `attest serve`, not by this command"; !strings.Contains(errOut, want) {
 		t.Errorf("global file: stderr lacks %q:\n%s", want, errOut)
 	}
 

@@ -86,12 +86,15 @@ func runApp(ctx context.Context, args []string, a app) int {
 
 // fullShort describes the commands of the full build, which the lean build's stand-ins describe alike.
 var fullShort = map[string]string{
-	"serve":      "Run the admission webhook over TLS",
-	"image":      "Verify container images against the trust policies",
-	"verify":     "Run Gatekeeper test suites (Suite files) like `gator verify`",
-	"replay":     "Re-run recorded admissions against a configuration and show what would change",
-	"exempt":     "Write a PolicyException (print its YAML, or create it with --apply)",
-	"exemptions": "Inspect the cluster's PolicyExceptions",
+	"serve":           "Run the admission webhook over TLS",
+	"image":           "Verify container images against the trust policies",
+	"verify":          "Run Gatekeeper test suites (Suite files) like `gator verify`",
+	"replay":          "Re-run recorded admissions against a configuration and show what would change",
+	"exempt":          "Write a PolicyException (print its YAML, or create it with --apply)",
+	"exemptions":      "Inspect the cluster's PolicyExceptions",
+	"push":            "Push a policy bundle (DIR or FILE) to a registry as an OCI artifact",
+	"pull":            "Pull a policy bundle from a registry into a directory",
+	"validate-bundle": "Verify a policy bundle's signature against the trust section, compile it and run its tests",
 }
 
 func newRootCommand(a app) *cobra.Command {
@@ -115,6 +118,8 @@ func newRootCommand(a app) *cobra.Command {
 		newTraceCommand(),
 		newCedarSchemaCommand(),
 		newAuthorizeCommand(),
+		newBundleCommand(),
+		newValidateBundleCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)

@@ -143,13 +143,16 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	layered := config.NewLayered(current, lib)
 	current = layered.Current
 	var synced []func() error // each cluster cache: nil once filled; /readyz fails until all are
+	var resources *config.ClusterResources
 	if restConfig != nil {
-		resources, err := config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources"))
-		if err != nil {
+		if resources, err = config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources")); err != nil {
 			return err
 		}
 		g.Go(func() error { return resources.Start(ctx) })
 		synced = append(synced, resources.Synced)
+	}
+	if err := startPolicySources(ctx, g, layered, lib, reg, restConfig, resources, log.With("component", "policy-sources")); err != nil {
+		return err
 	}
 	var lookup exemptions.Lookup
 	if restConfig != nil {

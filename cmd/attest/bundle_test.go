@@ -1,0 +1,294 @@
+//go:build !lean
+
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/attestation/attestationtest"
+	"github.com/continuums/attest/bundles"
+)
+
+const bundlePolicy = `# METADATA
+# title: Team label
+# custom:
+#   name: acme-team-label
+#   severity: high
+#   mode: enforce
+package acme.team_label
+
+import rego.v1
+
+violation contains {"message": "workloads carry a team label", "path": "metadata.labels.team"} if {
+	not input.resource.metadata.labels.team
+}
+`
+
+const bundlePolicyTest = `package acme.team_label_test
+
+import rego.v1
+
+import data.acme.team_label
+
+test_denies_without_label if {
+	count(team_label.violation) == 1 with input as {"resource": {"metadata": {"labels": {}}}}
+}
+
+test_allows_with_label if {
+	count(team_label.violation) == 0 with input as {"resource": {"metadata": {"labels": {"team": "a"}}}}
+}
+`
+
+// bundleDir writes a bundle directory; failing makes one of its tests fail.
+func bundleDir(t *testing.T, failing bool) string {
+	t.Helper()
+	dir := t.TempDir()
+	test := bundlePolicyTest
+	if failing {
+		test = strings.Replace(test, "count(team_label.violation) == 0", "count(team_label.violation) == 3", 1)
+	}
+	for p, text := range map[string]string{
+		".manifest":                 `{"revision": "r1", "roots": ["acme"]}`,
+		"acme/team_label.rego":      bundlePolicy,
+		"acme/team_label_test.rego": test,
+	} {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestBundleBuild(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bundle.tar.gz")
+	stdout, errOut, code := attest(t, "", "policy", "bundle", "build", bundleDir(t, false), "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, errOut)
+	}
+	for _, want := range []string{"wrote " + out + ": sha256:", "revision: r1\n", "policies: 1\n  acme-team-label (high, enforce)\tacme/team_label.rego\n", "tests: 2 passed\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	first, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Built again from a fresh copy: the same bytes.
+	out2 := filepath.Join(t.TempDir(), "again.tar.gz")
+	if _, _, code := attest(t, "", "policy", "bundle", "build", bundleDir(t, false), "-o", out2); code != 0 {
+		t.Fatal(code)
+	}
+	second, _ := os.ReadFile(out2)
+	if string(first) != string(second) {
+		t.Error("two builds of the same files differ")
+	}
+
+	failed := filepath.Join(t.TempDir(), "failed.tar.gz")
+	stdout, errOut, code = attest(t, "", "policy", "bundle", "build", bundleDir(t, true), "-o", failed)
+	if code != 1 || !strings.Contains(errOut, "1 of 2 bundle tests failed: acme/team_label_test.rego:11 data.acme.team_label_test.test_allows_with_label") {
+		t.Fatalf("failing test: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if _, err := os.Stat(failed); !os.IsNotExist(err) {
+		t.Errorf("a bundle whose tests fail was written: %v", err)
+	}
+	if _, errOut, code = attest(t, "", "policy", "bundle", "build", bundleDir(t, false)); code != 2 || !strings.Contains(errOut, "-o FILE is required") {
+		t.Errorf("no -o: exit %d %s", code, errOut)
+	}
+}
+
+// bundleFixture is a registry, a key, and a policies.yaml whose trust section trusts bundles under
+// <registry>/policies signed by the key.
+func bundleFixture(t *testing.T) (reg *attestationtest.Registry, key *attestationtest.Signer, cfgPath string) {
+	t.Helper()
+	reg = attestationtest.NewRegistry(t)
+	key = attestationtest.NewKey(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policy-ci.pub"), []byte(key.PublicKeyPEM(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath = filepath.Join(dir, "policies.yaml")
+	yaml := `trust:
+  policies:
+    - name: policy-bundles
+      images: ["` + reg.Host() + `/policies/**"]
+      authorities:
+        - name: policy-ci
+          key: {pemFile: policy-ci.pub}
+`
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return reg, key, cfgPath
+}
+
+func TestBundlePushSignValidatePull(t *testing.T) {
+	reg, key, cfg := bundleFixture(t)
+	ref := reg.Tagged("policies/acme", "v1")
+	stdout, errOut, code := attest(t, "", "policy", "bundle", "push", bundleDir(t, false), ref)
+	if code != 0 {
+		t.Fatalf("push: exit %d\n%s%s", code, stdout, errOut)
+	}
+	first := strings.SplitN(stdout, "\n", 2)[0]
+	d, err := name.NewDigest(strings.TrimPrefix(first, "pushed "))
+	if err != nil {
+		t.Fatalf("push output %q: %v", first, err)
+	}
+
+	// Unsigned: refused.
+	stdout, errOut, code = attest(t, "", "policy", "validate-bundle", "--config", cfg, ref)
+	if code != 1 || !strings.Contains(errOut, "bundle not trusted: no signature from authority 'policy-ci'") {
+		t.Fatalf("unsigned: exit %d\n%s%s", code, stdout, errOut)
+	}
+	// Signed by another key: refused.
+	other := attestationtest.NewKey(t)
+	other.Sign(t, d)
+	if _, errOut, code = attest(t, "", "policy", "validate-bundle", "--config", cfg, ref); code != 1 || !strings.Contains(errOut, "signature by a different key") {
+		t.Fatalf("other key: exit %d\n%s", code, errOut)
+	}
+	// Signed by the key: valid, with digest and signer.
+	key.Sign(t, d)
+	stdout, errOut, code = attest(t, "", "policy", "validate-bundle", "--config", cfg, "--format", "json", ref)
+	if code != 0 {
+		t.Fatalf("signed: exit %d\n%s%s", code, stdout, errOut)
+	}
+	var rep validateBundleReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Digest != d.DigestStr() || !rep.Verified || rep.Signer != key.KeyID(t) || rep.TrustPolicy != "policy-bundles" ||
+		rep.Revision != "r1" || rep.Tests != 2 || len(rep.Policies) != 1 || rep.Policies[0] != "acme-team-label" {
+		t.Errorf("report = %+v", rep)
+	}
+	if _, errOut, code = attest(t, "", "policy", "validate-bundle", ref); code != 2 || !strings.Contains(errOut, "--config is required") {
+		t.Errorf("no config: exit %d %s", code, errOut)
+	}
+
+	// Pull, verified, into a directory, and build it again: the same digest of the bundle layer.
+	out := filepath.Join(t.TempDir(), "pulled")
+	stdout, errOut, code = attest(t, "", "policy", "bundle", "pull", "--config", cfg, ref, "-o", out)
+	if code != 0 || !strings.Contains(stdout, "verified "+d.String()+": signed by "+key.KeyID(t)) {
+		t.Fatalf("pull: exit %d\n%s%s", code, stdout, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(out, "acme", "team_label_test.rego")); err != nil {
+		t.Error(err)
+	}
+
+	// A signed bundle whose tests fail is refused by validate-bundle; push refuses to push one at all.
+	failing := bundleDir(t, true)
+	if _, errOut, code = attest(t, "", "policy", "bundle", "push", failing, reg.Tagged("policies/acme", "bad")); code != 1 || !strings.Contains(errOut, "bundle tests failed") {
+		t.Fatalf("push failing: exit %d %s", code, errOut)
+	}
+	// A signed one pushed by other means (here bundles.Push, which checks nothing) is refused at validation.
+	fb, err := bundles.ReadDir(failing, bundles.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := fb.Archive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:bad"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Sign(t, bad)
+	if _, errOut, code = attest(t, "", "policy", "validate-bundle", "--config", cfg, reg.Tagged("policies/acme", "bad")); code != 1 || !strings.Contains(errOut, "1 of 2 bundle tests failed") {
+		t.Fatalf("signed failing bundle: exit %d %s", code, errOut)
+	}
+	file := filepath.Join(t.TempDir(), "b.tar.gz")
+	if _, _, code = attest(t, "", "policy", "bundle", "build", bundleDir(t, false), "-o", file); code != 0 {
+		t.Fatal(code)
+	}
+	stdout, _, code = attest(t, "", "policy", "validate-bundle", file)
+	if code != 0 || !strings.Contains(stdout, "signer: not verified (a file carries no signature") {
+		t.Errorf("file: exit %d\n%s", code, stdout)
+	}
+	if _, errOut, code = attest(t, "", "policy", "validate-bundle", failing); code != 1 || !strings.Contains(errOut, "bundle tests failed") {
+		t.Errorf("failing dir: exit %d %s", code, errOut)
+	}
+}
+
+// TestServeLoadsPolicySources: `attest serve` with a policySources entry loads the signed bundle, denies with its
+// policy, picks up a new signed version at the next interval without a restart, and keeps the last good bundle when
+// the tag moves to a signed bundle whose tests fail.
+func TestServeLoadsPolicySources(t *testing.T) {
+	reg, key, cfg := bundleFixture(t)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Tagged("policies/acme", "prod")
+	data = append(data, []byte("policySources:\n  - {name: acme, oci: \""+ref+"\", interval: 10s, trustPolicy: policy-bundles}\n")...)
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	push := func(dir string) {
+		t.Helper()
+		b, err := bundles.ReadDir(dir, bundles.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		archive, err := b.Archive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:prod"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key.Sign(t, d)
+	}
+	push(bundleDir(t, false))
+	sv := startServe(t, "--config", cfg)
+	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "default"},
+		"spec": map[string]any{"containers": []any{map[string]any{"name": "app", "image": "gcr.io/company/app:1"}}}}
+	verdict := func() string {
+		resp := postReview(t, sv.client, sv.webhookURL+"/validate", admission.ObjectInput(pod, "default", time.Now()), pod)
+		if resp.Allowed || resp.Result == nil {
+			return "" // admitted: the bundle's policy (enforce) did not deny
+		}
+		return resp.Result.Message
+	}
+	waitFor := func(what, want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			got := verdict()
+			if strings.Contains(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the verdict %q never said %q", what, got, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	waitFor("first sync", "[acme-team-label] metadata.labels.team: workloads carry a team label", 10*time.Second)
+
+	v2 := bundleDir(t, false)
+	p := filepath.Join(v2, "acme", "team_label.rego")
+	if err := os.WriteFile(p, []byte(strings.Replace(bundlePolicy, "workloads carry a team label", "workloads carry a team label (v2)", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	push(v2)
+	waitFor("a new signed version", "workloads carry a team label (v2)", 25*time.Second)
+
+	// A signed version whose tests fail never loads: after the next interval the verdict is still v2's.
+	push(bundleDir(t, true))
+	time.Sleep(12 * time.Second)
+	waitFor("a failing version", "workloads carry a team label (v2)", time.Second)
+}
