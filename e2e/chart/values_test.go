@@ -57,7 +57,7 @@ func TestChartValues(t *testing.T) {
 		"--set", "priorityClassName=platform-critical",
 		"--set-json", `tolerations=[{"key":"dedicated","operator":"Equal","value":"platform","effect":"NoSchedule"}]`,
 		"--set-json", `affinity={"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In","values":["system"]}]}]}}}`,
-		"--set", "tracing.otlpEndpoint=otel-collector.monitoring:4318",
+		"--set", "tracing.otlpEndpoint=http://otel-collector.monitoring:4317",
 		"--set-json", `extraArgs=["--mode=audit"]`,
 	)
 	dep := objs["Deployment/platform/guard"]
@@ -78,7 +78,7 @@ func TestChartValues(t *testing.T) {
 		{"priority class", js(get(t, pod, "priorityClassName")), `"platform-critical"`},
 		{"tolerations", js(get(t, pod, "tolerations")), `[{"effect":"NoSchedule","key":"dedicated","operator":"Equal","value":"platform"}]`},
 		{"affinity", js(get(t, pod, "affinity")), `{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[{"matchExpressions":[{"key":"pool","operator":"In","values":["system"]}]}]}}}`},
-		{"args", js(get(t, c, "args")), `["serve","--port=9443","--tls-min-version=1.2","--metrics-bind-address=:8080","--health-probe-bind-address=:8081","--cert-dir=/tls","--cert-secret=platform/guard-tls","--webhook-configuration=guard","--cert-hosts=guard.platform.svc,guard.platform.svc.cluster.local","--config=/config/policies.yaml","--budget=4s","--failure-policy=Ignore","--otlp-endpoint=otel-collector.monitoring:4318","--mode=audit"]`},
+		{"args", js(get(t, c, "args")), `["serve","--port=9443","--tls-min-version=1.2","--metrics-bind-address=:8080","--health-probe-bind-address=:8081","--cert-dir=/tls","--cert-secret=platform/guard-tls","--webhook-configuration=guard","--cert-hosts=guard.platform.svc,guard.platform.svc.cluster.local","--config=/config/policies.yaml","--budget=4s","--failure-policy=Ignore","--otlp-endpoint=http://otel-collector.monitoring:4317","--mode=audit"]`},
 		{"service account", js(get(t, pod, "serviceAccountName")), `"guard"`},
 	}
 	for _, kind := range []string{"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"} {
@@ -151,6 +151,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		{"no config", []string{"--set", "config.policies="}, `config.policies (the policies.yaml content) or config.existingConfigMap`},
 		{"gatekeeper without a ConfigMap", []string{"--set", "gatekeeper.enabled=true"}, `gatekeeper.configMap`},
 		{"unknown value", []string{"--set", "replica=3"}, `replica`},
+		{"OTLP endpoint without a scheme", []string{"--set", "tracing.otlpEndpoint=collector:4317"}, `otlpEndpoint`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"template", "attest", repo("charts", "attest"), "--namespace", "platform"}, tc.args...)
