@@ -354,14 +354,11 @@ func (cfg *Config) warnUnservedControls(engine *policies.Engine, fw string, c Co
 	}
 }
 
-// applyGlobal applies the documents' global switches to every policy, and warns about what they ask for that is
-// not built yet.
-func (cfg *Config) applyGlobal(g *GlobalSettings) {
+// applyGlobal applies the documents' global switches to every policy (engine holds them all, to tell their
+// engines apart), and warns about what they ask for that is not built yet.
+func (cfg *Config) applyGlobal(g *GlobalSettings, engine *policies.Engine) {
 	if g == nil {
 		return
-	}
-	if g.GatekeeperEnabled != nil && *g.GatekeeperEnabled {
-		cfg.Warnings = append(cfg.Warnings, "policy.gatekeeper_enabled: the Gatekeeper integration is not supported yet: no ConstraintTemplate or Constraint is evaluated (the Rego library and custom_policies are)")
 	}
 	if g.PolicyBundleURL != "" {
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("policy.policy_bundle_url: policy bundles are not supported yet: %s is not fetched (the embedded library and custom_policies apply)", g.PolicyBundleURL))
@@ -369,22 +366,39 @@ func (cfg *Config) applyGlobal(g *GlobalSettings) {
 	if g.PolicyBundlePath != "" {
 		cfg.Warnings = append(cfg.Warnings, fmt.Sprintf("policy.policy_bundle_path: policy bundles are not supported yet: %s is not read (the embedded library and custom_policies apply)", g.PolicyBundlePath))
 	}
-	cfg.allOff = (g.Enabled != nil && !*g.Enabled) || (g.OPAEnabled != nil && !*g.OPAEnabled)
+	cfg.allOff = g.Enabled != nil && !*g.Enabled
+	cfg.enginesOff = map[string]bool{}
+	if g.OPAEnabled != nil && !*g.OPAEnabled {
+		cfg.enginesOff["opa"] = true
+	}
+	if g.GatekeeperEnabled != nil && !*g.GatekeeperEnabled {
+		cfg.enginesOff["gatekeeper"] = true
+	}
 	cfg.auditOnly = g.FailOnViolation != nil && !*g.FailOnViolation
-	cfg.applySwitches()
+	cfg.applySwitches(engine)
 }
 
-// applySwitches turns every policy off (policy.enabled: false), or every enforced one to audit
-// (policy.fail_on_violation: false).
-func (cfg *Config) applySwitches() {
-	if !cfg.allOff && !cfg.auditOnly {
+// applySwitches turns every policy off (policy.enabled: false), the policies of an engine switched off
+// (policy.opa_enabled: false for Rego, policy.gatekeeper_enabled: false for Gatekeeper constraints), or every
+// enforced one to audit (policy.fail_on_violation: false). engine tells the policies' engines apart.
+func (cfg *Config) applySwitches(engine *policies.Engine) {
+	if !cfg.allOff && !cfg.auditOnly && len(cfg.enginesOff) == 0 {
 		return
+	}
+	engineOf := func(name string) string {
+		if engine == nil {
+			return ""
+		}
+		if p, ok := engine.Lookup(name); ok {
+			return p.Engine()
+		}
+		return ""
 	}
 	for name, s := range cfg.Policies {
 		switch {
-		case cfg.allOff:
+		case cfg.allOff || cfg.enginesOff[engineOf(name)]:
 			s.Mode = policies.ModeOff
-		case s.Mode == policies.ModeEnforce:
+		case cfg.auditOnly && s.Mode == policies.ModeEnforce:
 			s.Mode = policies.ModeAudit
 		}
 		cfg.Policies[name] = s

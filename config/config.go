@@ -103,9 +103,12 @@ type Config struct {
 	cedar        []*policies.Policy
 	cedarOptions cedar.Options
 	cedarDirs    []string
-	// allOff (policy.enabled or policy.opa_enabled false) turns every policy off; auditOnly (policy.fail_on_violation
-	// false) turns every enforced one to audit. Overlay applies them again over the cluster's resources.
+	// allOff (policy.enabled false) turns every policy off, enginesOff the policies of an engine ("opa" for
+	// policy.opa_enabled false, "gatekeeper" for policy.gatekeeper_enabled false); auditOnly
+	// (policy.fail_on_violation false) turns every enforced one to audit. Overlay applies them again over the
+	// cluster's resources.
 	allOff, auditOnly bool
+	enginesOff        map[string]bool
 }
 
 // Production decides whether a namespace is a production namespace.
@@ -280,7 +283,7 @@ func build(f File, engine *policies.Engine, o Options, digest string, orgs *orig
 		}
 		cfg.Production.selector = sel
 	}
-	cfg.applyGlobal(f.Policy)
+	cfg.applyGlobal(f.Policy, engine)
 	return cfg, nil
 }
 

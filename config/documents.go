@@ -15,9 +15,11 @@ import (
 type GlobalSettings struct {
 	// Enabled false turns every policy off.
 	Enabled *bool `json:"enabled,omitempty"`
-	// OPAEnabled false turns every Rego policy off: today, every policy.
+	// OPAEnabled false turns every Rego policy off (the library and custom Rego; Cedar sets and Gatekeeper
+	// constraints stay on).
 	OPAEnabled *bool `json:"opa_enabled,omitempty"`
-	// GatekeeperEnabled, PolicyBundleURL and PolicyBundlePath ask for what is not built yet: a warning at load.
+	// GatekeeperEnabled false turns every Gatekeeper constraint off (true, the default, leaves them on).
+	// PolicyBundleURL and PolicyBundlePath ask for what is not built yet: a warning at load.
 	GatekeeperEnabled *bool  `json:"gatekeeper_enabled,omitempty"`
 	PolicyBundleURL   string `json:"policy_bundle_url,omitempty"`
 	PolicyBundlePath  string `json:"policy_bundle_path,omitempty"`

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -114,6 +116,37 @@ func parseAt(t *testing.T, yaml string) *config.Config {
 	return cfg
 }
 
+// TestEngineSwitches: opa_enabled false turns the Rego policies off and leaves a Cedar set on; enabled false turns
+// both off. (gatekeeper_enabled false turning constraints off is TestCheckGatekeeperDisabled in cmd/attest, with
+// real constraints.)
+func TestEngineSwitches(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "people.cedar"), []byte(`@id("no-alice") @message("not alice")
+forbid (principal == k8s::User::"alice", action, resource);
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cedarYAML := "cedar:\n  directories: [" + dir + "]\n"
+	for _, tc := range []struct {
+		name, yaml      string
+		rego, cedarMode policies.Mode
+	}{
+		{"opa_enabled false", "policy:\n  opa_enabled: false\n" + cedarYAML, policies.ModeOff, policies.ModeEnforce},
+		{"enabled false", "policy:\n  enabled: false\n" + cedarYAML, policies.ModeOff, policies.ModeOff},
+		{"both on", "policy:\n  opa_enabled: true\n  gatekeeper_enabled: false\n" + cedarYAML, policies.ModeEnforce, policies.ModeEnforce},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := parseAt(t, tc.yaml)
+			if got := cfg.Policies[noPrivileged].Mode; got != tc.rego {
+				t.Errorf("no-privileged (Rego): mode %q, want %q", got, tc.rego)
+			}
+			if got := cfg.Policies["people"].Mode; got != tc.cedarMode {
+				t.Errorf("people (Cedar): mode %q, want %q", got, tc.cedarMode)
+			}
+		})
+	}
+}
+
 func TestGlobalSettingsBlock(t *testing.T) {
 	bundleWarnings := []string{
 		"policy.policy_bundle_url: policy bundles are not supported yet: https://policies.company.com/attest/bundle.tar.gz is not fetched (the embedded library and custom_policies apply)",
@@ -150,12 +183,14 @@ func TestGlobalSettingsBlock(t *testing.T) {
 			wantWarnings: bundleWarnings,
 		},
 		{
-			name:      "gatekeeper_enabled true is warned about",
+			name:      "gatekeeper_enabled true leaves every policy as it is",
 			yaml:      "policy:\n  gatekeeper_enabled: true\n",
 			wantModes: map[string]policies.Mode{noPrivileged: policies.ModeEnforce},
-			wantWarnings: []string{
-				"policy.gatekeeper_enabled: the Gatekeeper integration is not supported yet: no ConstraintTemplate or Constraint is evaluated (the Rego library and custom_policies are)",
-			},
+		},
+		{
+			name:      "gatekeeper_enabled false leaves ATTEST's Rego on",
+			yaml:      "policy:\n  gatekeeper_enabled: false\n",
+			wantModes: map[string]policies.Mode{noPrivileged: policies.ModeEnforce},
 		},
 		{
 			name:         "a policies entry sets a custom policy's mode",

@@ -76,7 +76,7 @@ func Overlay(ctx context.Context, lib []policies.Source, base, prev *Config, r R
 	if err := out.rebuildTrustedRegistries(); err != nil {
 		keepPrevious(&out, prev, TrustedRegistriesPolicy) // entries are schema-checked; this is a backstop
 	}
-	out.applySwitches() // policy.enabled / fail_on_violation hold over the cluster's resources too
+	out.applySwitches(engine) // policy.enabled / fail_on_violation hold over the cluster's resources too
 	return &out
 }
 

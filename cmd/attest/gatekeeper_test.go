@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -131,6 +132,42 @@ func TestCheckGatekeeper(t *testing.T) {
 			}
 			if got := summary(rs); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestCheckGatekeeperDisabled: the documents' policy.gatekeeper_enabled: false turns every constraint off (the
+// constraint among the inputs loads, and denies nothing), while ATTEST's own policies keep judging.
+func TestCheckGatekeeperDisabled(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-f", gk("requiredlabels/template.yaml"), "-f", gk("requiredlabels/constraint.yaml"), "-f", "testdata/gatekeeper/pods.yaml"}
+	policiesOf := func(rs []gkResult) map[string]bool {
+		out := map[string]bool{}
+		for _, r := range rs {
+			out[r.Policy] = true
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, yaml string
+		constraint bool
+	}{
+		{"gatekeeper_enabled true", "policy:\n  gatekeeper_enabled: true\n", true},
+		{"gatekeeper_enabled false", "policy:\n  gatekeeper_enabled: false\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+			if err := os.WriteFile(cfg, []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, rs, errOut := checkJSON(t, append(args, "--config", cfg)...)
+			got := policiesOf(rs)
+			if got["AttestRequiredLabels/workloads-have-owner"] != tc.constraint {
+				t.Errorf("constraint judged: %v, want %v; results %v; stderr %s", got["AttestRequiredLabels/workloads-have-owner"], tc.constraint, got, errOut)
+			}
+			if !got["trusted-registries"] {
+				t.Errorf("ATTEST's trusted-registries did not judge the Pods' images: %v", got)
 			}
 		})
 	}
