@@ -38,7 +38,7 @@ FUZZ_TARGETS := \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse
 
-.PHONY: all build test unit e2e controlplane lint generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
+.PHONY: all build test unit e2e controlplane lint dashboard-snapshot generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
 all: build
 
@@ -130,6 +130,11 @@ gatekeeper-conformance: build
 	@test -d "$(GATEKEEPER_LIBRARY)" || { echo "set GATEKEEPER_LIBRARY to the library/ directory of a gatekeeper-library checkout"; exit 2; }
 	$(BIN) policy verify $(abspath $(GATEKEEPER_LIBRARY))/...
 	$(GO) run ./hack/gkcheck -attest $(BIN) $(abspath $(GATEKEEPER_LIBRARY))/...
+
+## dashboard-snapshot: docs/dashboard.png, the Grafana dashboard drawn from a load run of attest serve (PromQL evaluated
+## with Prometheus's engine over scraped /metrics, screenshot by headless Chromium; about 3 minutes).
+dashboard-snapshot: build
+	cd e2e && $(GO) run ./cmd/dashboard-snapshot -attest $(abspath $(FULL_BIN)) -repo .. -out ../docs/dashboard.png
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
