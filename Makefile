@@ -9,6 +9,9 @@ CONTROLLER_GEN := $(CACHE_DIR)/tools/controller-gen-$(CONTROLLER_GEN_VERSION)/co
 # Gatekeeper's gator, the peer `make bench` measures policy check against (outside the checkout).
 GATOR_VERSION := v3.23.1
 GATOR := $(CACHE_DIR)/tools/gator-$(GATOR_VERSION)/gator
+# Helm, for `helm lint` of charts/attest and the chart tests in e2e (outside the checkout).
+HELM_VERSION := v4.3.2
+HELM := $(CACHE_DIR)/tools/helm-$(HELM_VERSION)/helm
 FUZZTIME ?= 60s
 # bin/attest is the lean CLI (`-tags lean`: no cluster client, registry verifier, webhook server or Gatekeeper
 # library, so `policy check` starts fast and small); bin/attest-full is everything, which bin/attest runs for
@@ -36,7 +39,7 @@ FUZZ_TARGETS := \
 	./policies/cedar:FuzzParse \
 	./bundles:FuzzRead
 
-.PHONY: all build test unit e2e controlplane lint generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
+.PHONY: all build test unit e2e controlplane lint dashboard-snapshot generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
 all: build
 
@@ -54,9 +57,9 @@ unit:
 	$(GO) test -race -count=1 -tags lean ./cmd/attest
 
 ## e2e: the e2e suite against etcd + kube-apiserver + kube-controller-manager on 127.0.0.1 (built once, cached).
-e2e: build controlplane
+e2e: build controlplane $(HELM)
 	cd e2e && $(GO) vet ./...
-	cd e2e && ATTEST_BIN=$(abspath $(BIN)) ATTEST_E2E_ASSETS=$(CONTROLPLANE) $(GO) test -count=1 -timeout 15m ./...
+	cd e2e && ATTEST_BIN=$(abspath $(BIN)) ATTEST_E2E_ASSETS=$(CONTROLPLANE) ATTEST_HELM=$(HELM) $(GO) test -count=1 -timeout 15m ./...
 
 controlplane:
 	./hack/build-controlplane.sh $(CONTROLPLANE) $(K8S_VERSION)
@@ -66,10 +69,15 @@ $(GOLANGCI):
 
 ## lint: go vet, golangci-lint (installed from the Go module proxy into $(CACHE_DIR)) with depguard enforcing the
 ## layout, and a check that the generated CRDs and deep-copy code match api/.
-lint: $(GOLANGCI) verify-generated
+lint: $(GOLANGCI) $(HELM) verify-generated
 	$(GO) vet ./...
+	$(HELM) lint --strict charts/attest
+	$(HELM) lint --strict charts/attest --set certificates.mode=cert-manager --set monitoring.serviceMonitor.enabled=true --set monitoring.prometheusRule.enabled=true --set monitoring.dashboard.enabled=true
 	$(GOLANGCI) run --allow-parallel-runners ./...
 	$(GOLANGCI) run --allow-parallel-runners --build-tags lean ./cmd/attest/...
+
+$(HELM):
+	GOBIN=$(dir $(HELM)) $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION)
 
 $(GATOR):
 	GOBIN=$(dir $(GATOR)) $(GO) install github.com/open-policy-agent/gatekeeper/v3/cmd/gator@$(GATOR_VERSION)
@@ -81,11 +89,13 @@ $(CONTROLLER_GEN):
 generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:maxDescLen=400 paths=./api/... output:crd:dir=manifests/crds
+	cp manifests/crds/policy.attest.continuu.ms_*.yaml charts/attest/crds/
 
 verify-generated: $(CONTROLLER_GEN)
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$(CONTROLLER_GEN) crd:maxDescLen=400 paths=./api/... output:crd:dir=$$tmp; \
-	for f in $$tmp/*.yaml; do cmp -s $$f manifests/crds/$$(basename $$f) || { echo "manifests/crds/$$(basename $$f) is stale: run make generate"; exit 1; }; done; \
+	for f in $$tmp/*.yaml; do cmp -s $$f manifests/crds/$$(basename $$f) || { echo "manifests/crds/$$(basename $$f) is stale: run make generate"; exit 1; }; \
+		cmp -s $$f charts/attest/crds/$$(basename $$f) || { echo "charts/attest/crds/$$(basename $$f) is stale: run make generate"; exit 1; }; done; \
 	cp api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go; $(CONTROLLER_GEN) object paths=./api/...; \
 	cmp -s api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go || { cp $$tmp/deepcopy.go api/v1alpha1/zz_generated.deepcopy.go; echo "api/v1alpha1/zz_generated.deepcopy.go is stale: run make generate"; exit 1; }
 
@@ -121,6 +131,11 @@ gatekeeper-conformance: build
 	@test -d "$(GATEKEEPER_LIBRARY)" || { echo "set GATEKEEPER_LIBRARY to the library/ directory of a gatekeeper-library checkout"; exit 2; }
 	$(BIN) policy verify $(abspath $(GATEKEEPER_LIBRARY))/...
 	$(GO) run ./hack/gkcheck -attest $(BIN) $(abspath $(GATEKEEPER_LIBRARY))/...
+
+## dashboard-snapshot: docs/dashboard.png, the Grafana dashboard drawn from a load run of attest serve (PromQL evaluated
+## with Prometheus's engine over scraped /metrics, screenshot by headless Chromium; about 3 minutes).
+dashboard-snapshot: build
+	cd e2e && $(GO) run ./cmd/dashboard-snapshot -attest $(abspath $(FULL_BIN)) -repo .. -out ../docs/dashboard.png
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -51,6 +51,8 @@ type Options struct {
 	Keychain KeychainFunc
 	// Library is the embedded library's sources, for checking custom Policy Rego; nil refuses custom Rego.
 	Library []policies.Source
+	// Tracer records each image verification, policy and the exemptions as spans; nil: no tracing.
+	Tracer Tracer
 }
 
 // Evaluator runs the pipeline. It is safe for concurrent use.
@@ -62,6 +64,7 @@ type Evaluator struct {
 	exemptions exemptions.Lookup
 	images     imageStage
 	library    []policies.Source
+	tracer     Tracer
 }
 
 // New validates options and builds an Evaluator.
@@ -82,7 +85,7 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}
+	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library, tracer: o.Tracer}
 	e.prepare()
 	return e, nil
 }
@@ -157,7 +160,12 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	}
 	cfg := e.config()
 	input := e.policyInput(in, cfg, containers)
-	e.images.memo.policyFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+	ictx, span := StartSpan(ctx, e.tracer, StageImages, "", "")
+	if e.tracer != nil {
+		ictx = attestation.WithObserver(ictx, e.traceImage)
+	}
+	e.images.memo.policyFacts(input.Images, e.verifyImages(ictx, in, cfg, containers))
+	span.End(nil)
 	doc, err := policies.NewDocument(input)
 	if err != nil {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
@@ -222,7 +230,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		d.Results = append(d.Results, res)
 	}
 	production := in.Request.Namespace != "" && cfg.Production.Matches(in.Request.Namespace, in.NamespaceLabels)
-	e.applyExemptions(ctx, subjectIn, cfg, gk, production, &d)
+	xctx, span := StartSpan(ctx, e.tracer, StageExemptions, "", "")
+	e.applyExemptions(xctx, subjectIn, cfg, gk, production, &d)
+	span.End(nil)
 	d.finish()
 	return d
 }

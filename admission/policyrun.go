@@ -36,6 +36,8 @@ func (e *Evaluator) evaluatePolicy(ctx context.Context, r *policyRun, doc *polic
 	if ctx.Err() != nil {
 		return
 	}
+	ctx, span := StartSpan(ctx, e.tracer, StagePolicy, "attest.policy", r.p.Name)
+	defer func() { span.End(r.err) }()
 	t0 := e.clock.Now()
 	r.findings, r.err = r.p.Eval(ctx, doc, r.s)
 	if r.err == nil && len(r.findings) > 0 && r.mode == policies.ModeEnforce && r.s.ExistingWorkloads == policies.ModeAudit {

@@ -86,6 +86,7 @@ func (v *Verifier) Policies() *TrustPolicies { return v.policies }
 func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain authn.Keychain) map[string]Facts {
 	out := make(map[string]Facts, len(images))
 	var pending []*request
+	observe, _ := ctx.Value(observerKey{}).(Observer)
 	for _, img := range images {
 		if _, seen := out[img]; seen {
 			continue
@@ -94,6 +95,9 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain auth
 		out[img] = r.facts
 		if !r.done {
 			pending = append(pending, r)
+		} else if observe != nil {
+			_, end := observe(ctx, img)
+			end(r.facts)
 		}
 	}
 	if len(pending) == 0 {
@@ -111,7 +115,12 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain auth
 				defer func() { <-sem }()
 			case <-ctx.Done(): // run answers at once with the deadline's message
 			}
-			f := v.run(ctx, r, keychain)
+			rctx, end := ctx, func(Facts) {}
+			if observe != nil {
+				rctx, end = observe(ctx, r.image)
+			}
+			f := v.run(rctx, r, keychain)
+			end(f)
 			mu.Lock()
 			out[r.image] = f
 			mu.Unlock()

@@ -54,6 +54,8 @@ type HandlerOptions struct {
 	// without it only evaluations a policy's sample rule selects are recorded. MaxLoggedInput caps each.
 	LogInputs      bool
 	MaxLoggedInput int
+	// Tracer records each admission as a span tree (decode, the pipeline's stages, response); nil: no tracing.
+	Tracer admission.Tracer
 }
 
 // Handler serves /validate or /mutate.
@@ -88,14 +90,29 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.o.Clock.Now()
+	path := "/validate"
+	if h.o.Mutating {
+		path = "/mutate"
+	}
+	ctx, span := admission.StartSpan(r.Context(), h.o.Tracer, admission.StageAdmission, "http.route", path)
+	defer span.End(nil)
+	_, decode := admission.StartSpan(ctx, h.o.Tracer, admission.StageDecode, "", "")
 	d, rerr := readReview(r)
 	if rerr != nil {
+		decode.End(rerr)
+		span.Set("attest.decision", admission.DecisionError)
 		h.refuse(w, start, rerr)
 		return
 	}
+	decode.End(nil)
 	in := d.input()
 	in.Request.TimestampNS = start.UnixNano()
-	dec := h.decide(r.Context(), in)
+	if h.o.Tracer != nil {
+		span.Set("attest.uid", in.Request.UID)
+		span.Set("attest.kind", in.Request.Kind)
+		span.Set("attest.operation", in.Request.Operation)
+	}
+	dec := h.decide(ctx, in)
 	if h.o.Mutating {
 		// No audit annotations here: both webhooks are named attest.continuu.ms, and the API server refuses to
 		// overwrite an audit annotation key, so a mutating "decision" would hide the validating verdict.
@@ -113,7 +130,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.logDecision(in, dec, decision)
 	}
+	span.Set("attest.decision", decision)
+	_, respond := admission.StartSpan(ctx, h.o.Tracer, admission.StageResponse, "", "")
 	writeReview(w, http.StatusOK, response(in.Request.UID, dec))
+	respond.End(nil)
 }
 
 // decide runs the pipeline within the budget, recovering panics; past the budget or on an internal failure it

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -50,11 +52,15 @@ type app struct {
 	workDir func() (string, error)
 	homeDir func() (string, error)
 	getenv  func(string) string
+	// name is how the user invoked the binary, for help and usage: "attest", or "kubectl attest" when kubectl
+	// ran it as the plugin kubectl-attest.
+	name string
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	code := runApp(ctx, os.Args[1:], app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, cluster: kubeconfigCluster,
+		clock: clock.RealClock{}, workDir: os.Getwd, homeDir: os.UserHomeDir, getenv: os.Getenv, name: commandName(os.Args[0])})
 	stop()
 	os.Exit(code)
 }
@@ -63,6 +69,17 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runApp(ctx, args, app{stdin: stdin, stdout: stdout, stderr: stderr, cluster: kubeconfigCluster, clock: clock.RealClock{},
 		workDir: os.Getwd, homeDir: os.UserHomeDir, getenv: os.Getenv})
+}
+
+// commandName is "kubectl attest" when the binary runs as the kubectl plugin (installed as kubectl-attest, which
+// kubectl finds on PATH and runs with the arguments after `kubectl attest`), else "attest"; the commands are the
+// same either way.
+func commandName(argv0 string) string {
+	base := filepath.Base(argv0)
+	if strings.HasPrefix(base, "kubectl-attest") {
+		return "kubectl attest"
+	}
+	return "attest"
 }
 
 // runApp executes the CLI with the given surroundings and returns the exit code.
@@ -103,6 +120,10 @@ func newRootCommand(a app) *cobra.Command {
 		Short:         "ATTEST: supply-chain verification and policy for Kubernetes admission",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	}
+	if a.name != "" {
+		// Help and usage show the command line as typed: `kubectl attest policy check` for the plugin.
+		root.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: a.name}
 	}
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)

@@ -54,6 +54,7 @@ type serveOptions struct {
 	verify        verifyOptions
 	gatekeeper    gatekeeperServeOptions
 	audit         auditOptions
+	tracing       tracingOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -86,6 +87,7 @@ func newServeCommand() *cobra.Command {
 	o.verify.addFlags(f)
 	o.gatekeeper.addFlags(f)
 	o.audit.addFlags(f)
+	o.tracing.addFlags(f)
 	return cmd
 }
 
@@ -173,7 +175,12 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
-	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
+	tracer, flushTraces, err := o.tracing.tracer(ctx, log)
+	if err != nil {
+		return usageError(err)
+	}
+	defer flushTraces()
+	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib, Tracer: tracer})
 	if err != nil {
 		return err
 	}
@@ -210,12 +217,12 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	validate, err := webhook.NewHandler(webhook.HandlerOptions{
 		Decider: eval, Budget: o.budget, FailurePolicy: webhook.FailurePolicy(o.failurePolicy),
-		Namespaces: namespaces, Metrics: metrics, Log: log, LogInputs: o.logInputs,
+		Namespaces: namespaces, Metrics: metrics, Log: log, LogInputs: o.logInputs, Tracer: tracer,
 	})
 	if err != nil {
 		return usageError(err)
 	}
-	mutate, err := webhook.NewHandler(webhook.HandlerOptions{Mutating: true, Decider: eval, Budget: o.budget, Metrics: metrics, Log: log})
+	mutate, err := webhook.NewHandler(webhook.HandlerOptions{Mutating: true, Decider: eval, Budget: o.budget, Metrics: metrics, Log: log, Tracer: tracer})
 	if err != nil {
 		return usageError(err)
 	}

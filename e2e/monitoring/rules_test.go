@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/attestation"
+	"github.com/continuums/attest/audit"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
@@ -42,6 +44,32 @@ type prometheusRule struct {
 	} `json:"spec"`
 }
 
+// describing records the name of every metric registered, including vectors no request has given a child yet
+// (a reload counter before the first reload, the audit's gauges before the first audit), which Gather omits.
+type describing struct {
+	*prometheus.Registry
+	names map[string]bool
+}
+
+func (d *describing) Register(c prometheus.Collector) error {
+	descs := make(chan *prometheus.Desc, 64)
+	go func() { c.Describe(descs); close(descs) }()
+	for desc := range descs {
+		if m := fqName.FindStringSubmatch(desc.String()); m != nil {
+			d.names[m[1]] = true
+		}
+	}
+	return d.Registry.Register(c)
+}
+
+func (d *describing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := d.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
 var fqName = regexp.MustCompile(`fqName: "([a-z_:]+)"`)
 
 // registeredMetrics serves one denied admission through the webhook handler with metrics, as `attest serve` wires
@@ -57,7 +85,7 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
+	reg := &describing{Registry: prometheus.NewRegistry(), names: map[string]bool{}}
 	cfgPath := filepath.Join(t.TempDir(), "policies.yaml")
 	if err := os.WriteFile(cfgPath, []byte("policies: []\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -68,6 +96,13 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	}
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The verification and background-audit series, registered as attest serve registers them.
+	if _, err := attestation.NewMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audit.NewMetrics(reg); err != nil {
 		t.Fatal(err)
 	}
 	eval, err := admission.New(admission.Options{Engine: engine, Config: watcher.Current})
@@ -97,7 +132,7 @@ func registeredMetrics(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := map[string]bool{}
+	names := reg.names
 	descs := make(chan *prometheus.Desc, 16)
 	cluster.Describe(descs)
 	close(descs)
@@ -155,5 +190,79 @@ func TestAlertsReadRegisteredMetrics(t *testing.T) {
 		if !alerts[want] {
 			t.Errorf("alert %s missing", want)
 		}
+	}
+}
+
+// dashboard is the part of a Grafana dashboard the test reads.
+type dashboard struct {
+	Panels []struct {
+		Title   string `json:"title"`
+		Type    string `json:"type"`
+		Targets []struct {
+			Expr string `json:"expr"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+// TestDashboardReadsRegisteredMetrics: every query of every panel parses as PromQL and reads only metrics attest
+// serve registers, and the panels the dashboard promises are there.
+func TestDashboardReadsRegisteredMetrics(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "manifests", "monitoring", "attest-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chartCopy, err := os.ReadFile(filepath.Join("..", "..", "charts", "attest", "files", "attest-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(raw, chartCopy) {
+		t.Error("charts/attest/files/attest-dashboard.json differs from manifests/monitoring/attest-dashboard.json: copy it")
+	}
+	var d dashboard
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatal(err)
+	}
+	known := registeredMetrics(t)
+	p := parser.NewParser(parser.Options{})
+	titles := map[string]bool{}
+	queries := 0
+	for _, panel := range d.Panels {
+		titles[panel.Title] = true
+		if panel.Type != "row" && len(panel.Targets) == 0 {
+			t.Errorf("panel %q has no query", panel.Title)
+		}
+		for _, target := range panel.Targets {
+			queries++
+			// Grafana's interval variable, as Grafana substitutes it.
+			expr, err := p.ParseExpr(strings.ReplaceAll(target.Expr, "$__rate_interval", "1m"))
+			if err != nil {
+				t.Errorf("panel %q: %q does not parse: %v", panel.Title, target.Expr, err)
+				continue
+			}
+			reads := 0
+			for _, sel := range parser.ExtractSelectors(expr) {
+				for _, m := range sel {
+					if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+						reads++
+						if !known[m.Value] {
+							t.Errorf("panel %q reads %s, which attest serve does not register", panel.Title, m.Value)
+						}
+					}
+				}
+			}
+			if reads == 0 {
+				t.Errorf("panel %q: %q reads no ATTEST metric", panel.Title, target.Expr)
+			}
+		}
+	}
+	for _, want := range []string{"Admissions by decision", "Violations by policy", "Admission latency against the timeout",
+		"Verification cache hit rate", "Verifications and registry errors", "Exemptions active by policy",
+		"Exemptions expiring within 72h", "Audit violations by policy and namespace", "Config reload status"} {
+		if !titles[want] {
+			t.Errorf("panel %q missing", want)
+		}
+	}
+	if queries < 15 {
+		t.Errorf("%d queries; the dashboard lost panels", queries)
 	}
 }

@@ -32,7 +32,7 @@ type pipeline struct {
 
 // pipeline is what `attest serve` runs. With memo off every policy runs on every request, as for a pod template
 // the webhook has not seen; with it on, a repeated request is answered from the policies' memo.
-func newPipeline(e *loadenv.Env, cacheSize int, memo bool) (*pipeline, error) {
+func newPipeline(e *loadenv.Env, cacheSize int, memo bool, tracer admission.Tracer) (*pipeline, error) {
 	srcs, _, err := policies.Library()
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func newPipeline(e *loadenv.Env, cacheSize int, memo bool) (*pipeline, error) {
 	verifier := attestation.NewVerifier(cfg.Trust, attestation.VerifierOptions{Cache: cache, Metrics: vm})
 	eval, err := admission.New(admission.Options{
 		Engine: engine, Config: func() *config.Config { return cfg }, Library: srcs,
-		Verifier: func(*config.Config) admission.ImageVerifier { return verifier },
+		Verifier: func(*config.Config) admission.ImageVerifier { return verifier }, Tracer: tracer,
 	})
 	if err != nil {
 		return nil, err
@@ -68,11 +68,11 @@ func newPipeline(e *loadenv.Env, cacheSize int, memo bool) (*pipeline, error) {
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	validate, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, Metrics: metrics, Log: log})
+	validate, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, Metrics: metrics, Log: log, Tracer: tracer})
 	if err != nil {
 		return nil, err
 	}
-	mutate, err := webhook.NewHandler(webhook.HandlerOptions{Mutating: true, Decider: eval, Metrics: metrics, Log: log})
+	mutate, err := webhook.NewHandler(webhook.HandlerOptions{Mutating: true, Decider: eval, Metrics: metrics, Log: log, Tracer: tracer})
 	if err != nil {
 		return nil, err
 	}

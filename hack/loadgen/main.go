@@ -47,6 +47,8 @@ func main() {
 	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
 	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary of the memory part (the full build: it runs attest serve)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client /validate runs to this file")
+	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio)")
+	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, every admission's spans exported over OTLP/gRPC to a receiver in this process on loopback (attest serve --otlp-endpoint)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
 	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit), unless GOGC or GOMEMLIMIT
@@ -71,6 +73,8 @@ type options struct {
 	cache            int
 	attest           string
 	cpuprofile       string
+	traced           bool
+	traceRatio       float64
 }
 
 func run(t *loadenv.TB, o options) error {
@@ -80,11 +84,11 @@ func run(t *loadenv.TB, o options) error {
 		return err
 	}
 	images := [3]string{e.Push("team/migrate").Tagged, e.Push("team/app").Tagged, e.Push("team/proxy").Tagged}
-	p, err := newPipeline(e, 1024, false)
+	p, err := newPipeline(e, 1024, false, nil)
 	if err != nil {
 		return err
 	}
-	repeat, err := newPipeline(e, 1024, true)
+	repeat, err := newPipeline(e, 1024, true, nil)
 	if err != nil {
 		return err
 	}
@@ -102,6 +106,15 @@ func run(t *loadenv.TB, o options) error {
 		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b1c2d3e","allowed":true}}`))
 	})
 	targets := []target{{name: "noop", h: noop}, {name: "validate", h: p.validate}, {name: "repeat", h: repeat.validate}}
+	var sink *otlpSink
+	if o.traced {
+		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio)
+		if err != nil {
+			return err
+		}
+		sink = s
+		targets = append(targets, target{name: "traced", h: traced.validate})
+	}
 	for i := range targets {
 		targets[i].s = webhooktest.Serve(t, webhook.ServerOptions{Validate: targets[i].h, Mutate: targets[i].h})
 		if err := check(targets[i].s, body); err != nil {
@@ -136,6 +149,10 @@ func run(t *loadenv.TB, o options) error {
 		for i, tg := range targets {
 			med[i] = median(res[i])
 			fmt.Printf("%-10s %9.0f %9s %9s %9s %9s   p99 by round: %s\n", tg.name, med[i].rps, us(med[i].p50), us(med[i].p90), us(med[i].p99), us(med[i].p999), p99s(res[i]))
+		}
+		if sink != nil {
+			fmt.Printf("traced/validate: p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
+				float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99), sink.count())
 		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99),
