@@ -115,6 +115,8 @@ func newRootCommand(a app) *cobra.Command {
 		newTraceCommand(),
 		newCedarSchemaCommand(),
 		newAuthorizeCommand(),
+		newWorkbenchCommand(),
+		newPlaygroundCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)
