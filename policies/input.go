@@ -71,6 +71,9 @@ type Document struct {
 	in    Input
 	once  [numParts]sync.Once
 	terms [numParts]*ast.Term
+	// rawParts has bit i set when part i is still the decoded JSON of in (not converted by NewDocument): the memo
+	// keys on it without converting it.
+	rawParts uint8
 	// digests holds the digest of each input path a memo keyed on (see memo.key), shared by every policy.
 	digestMu sync.Mutex
 	digests  map[string][32]byte
@@ -103,6 +106,9 @@ func NewDocument(in Input) (*Document, error) {
 	d := &Document{in: in}
 	for _, part := range []int{partResource, partOldResource, partContainers, partImages} {
 		if d.plain(part) {
+			if part != partContainers {
+				d.rawParts |= 1 << part
+			}
 			continue
 		}
 		var err error
@@ -112,6 +118,22 @@ func NewDocument(in Input) (*Document, error) {
 		}
 	}
 	return d, nil
+}
+
+// raw is a part held as decoded JSON (resource, old_resource, images), for keying the memo without converting it.
+func (d *Document) raw(part int) (any, bool) {
+	if d.rawParts&(1<<part) == 0 {
+		return nil, false
+	}
+	switch part {
+	case partResource:
+		return d.in.Resource, true
+	case partOldResource:
+		return d.in.OldResource, true
+	case partImages:
+		return d.in.Images, true
+	}
+	return nil, false
 }
 
 // plain reports whether a part holds only values whose conversion cannot fail.

@@ -3,8 +3,10 @@ package policies
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,8 +22,9 @@ import (
 // policy reads gives another key. Policies that read input as a whole key on all of it. Policies cannot call
 // non-deterministic built-ins (see purity.go), and data is fixed per engine, so equal keys mean equal results.
 
-// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave.
-const memoSize = 2048
+// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave (an entry is about
+// 150 bytes, so the library's memos hold at most about 1.4 MiB).
+const memoSize = 1024
 
 // memo holds a policy's recent results by key. It is safe for concurrent use.
 type memo struct {
@@ -128,6 +131,18 @@ func (c *canonical) at(doc *Document, path []string) {
 		c.tag('u')
 		return
 	}
+	if part == partContainers {
+		if len(path) > 1 { // input.containers is an array: no path goes below it (as for its conversion)
+			c.tag('u')
+			return
+		}
+		c.containers(doc.in.Containers)
+		return
+	}
+	if raw, ok := doc.raw(part); ok {
+		c.goAt(raw, path[1:])
+		return
+	}
 	v := doc.term(part).Value
 	for _, seg := range path[1:] {
 		obj, ok := v.(ast.Object)
@@ -143,6 +158,144 @@ func (c *canonical) at(doc *Document, path []string) {
 		v = t.Value
 	}
 	c.value(v)
+}
+
+// goAt is at for a part still held as decoded JSON: it walks and encodes the Go values as value encodes their
+// conversion (same tags, numbers as Rego formats them, object keys sorted), so a memo hit never converts the object.
+// A value reached both ways encodes alike; were any to differ, the cost would be a miss, never a wrong hit, since
+// each encoding is injective.
+func (c *canonical) goAt(v any, path []string) {
+	top := true // whether v is converted by toTerm's rules or, below a plain map, by InterfaceToValue's
+	for _, seg := range path {
+		var ok bool
+		switch m := v.(type) {
+		case map[string]any:
+			top = top && hasConverted(m)
+			v, ok = m[seg]
+		case map[string]map[string]any:
+			top = true
+			v, ok = m[seg]
+		case map[string]string:
+			v, ok = m[seg]
+		}
+		if !ok {
+			c.tag('u')
+			return
+		}
+	}
+	if top {
+		c.goValue(v)
+	} else {
+		c.deepValue(v)
+	}
+}
+
+// containers encodes input.containers from the extracted containers, without converting them: every field of
+// each (all of the container object, not only the securityContext and resources its conversion shows), so two
+// lists encode alike only when their conversions are equal. The tag 'C' is used for nothing else: this encoding
+// is never compared with value's.
+func (c *canonical) containers(cs []Container) {
+	c.tag('C')
+	c.length(len(cs))
+	for _, ctr := range cs {
+		c.str(ctr.Path)
+		c.str(ctr.PodPath)
+		c.str(ctr.Type)
+		c.str(ctr.Name)
+		c.str(ctr.Image)
+		goObject(c, ctr.Fields, func(c *canonical, v any) { c.goValue(v) }) // toTerm's rules: conversion reads
+		// securityContext and resources with them, and for the rest they are as strict as InterfaceToValue's
+	}
+}
+
+// goValue encodes v as value encodes toTerm(v): toTerm's own cases (Converted values, null for a nil map, maps
+// holding Converted values, the images map) here, the rest as ast.InterfaceToValue converts them (deepValue).
+func (c *canonical) goValue(v any) {
+	switch x := v.(type) {
+	case Converted:
+		c.value(x.t.Value)
+	case map[string]any:
+		switch {
+		case x == nil:
+			c.tag('n')
+		case hasConverted(x):
+			goObject(c, x, (*canonical).goValue)
+		default:
+			c.deepValue(x)
+		}
+	case map[string]map[string]any:
+		if x == nil {
+			c.tag('n')
+			return
+		}
+		goObject(c, x, func(c *canonical, e map[string]any) { c.goValue(e) })
+	default:
+		c.deepValue(v)
+	}
+}
+
+// deepValue encodes v as value encodes ast.InterfaceToValue(v).
+func (c *canonical) deepValue(v any) {
+	switch x := v.(type) {
+	case nil:
+		c.tag('n')
+	case bool:
+		if x {
+			c.tag('t')
+		} else {
+			c.tag('f')
+		}
+	case string:
+		c.str(x)
+	case float64:
+		c.tag('#')
+		c.str(strconv.FormatFloat(x, 'g', -1, 64))
+	case int:
+		c.tag('#')
+		c.str(strconv.Itoa(x))
+	case int64:
+		c.tag('#')
+		c.str(strconv.FormatInt(x, 10))
+	case []string:
+		c.tag('[')
+		c.length(len(x))
+		for _, e := range x {
+			c.str(e)
+		}
+	case []any:
+		c.tag('[')
+		c.length(len(x))
+		for _, e := range x {
+			c.deepValue(e)
+		}
+	case map[string]any:
+		goObject(c, x, (*canonical).deepValue)
+	case map[string]string:
+		goObject(c, x, (*canonical).str)
+	default: // what InterfaceToValue converts through JSON; NewDocument converted parts that could fail at once
+		if val, err := ast.InterfaceToValue(x); err == nil {
+			c.value(val)
+			return
+		}
+		c.tag('?')
+		c.str(fmt.Sprint(x))
+	}
+}
+
+// goObject encodes a map as value encodes an object: its length, then each key and value (by enc) in sorted key
+// order.
+func goObject[V any](c *canonical, m map[string]V, enc func(*canonical, V)) {
+	c.tag('{')
+	c.length(len(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		c.str(k)
+		enc(c, m[k])
+	}
 }
 
 func (c *canonical) value(v ast.Value) {

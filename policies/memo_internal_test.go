@@ -172,3 +172,94 @@ func TestReadPaths(t *testing.T) {
 		})
 	}
 }
+
+// A part keyed from its decoded JSON encodes exactly as its conversion does, so the memo's key does not depend on
+// whether a policy converted the part first.
+func TestRawPartsEncodeAsTheirConversion(t *testing.T) {
+	conv, err := Convert(map[string]any{"predicate_type": "https://slsa.dev/provenance/v1", "verified": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{
+		"null":        nil,
+		"booleans":    []any{true, false},
+		"numbers":     []any{0.0, 1.5, -3.0, 1e21, 1e-7, 42, int64(-7)},
+		"strings":     []any{"", "a", "ünïcode", "with \"quotes\""},
+		"object":      map[string]any{"b": 1.0, "a": []any{"x", map[string]any{"z": nil, "y": "w"}}, "": "empty key"},
+		"string maps": map[string]string{"k2": "v2", "k1": "v1"},
+		"string list": []string{"b", "a"},
+		"images":      map[string]map[string]any{"b:1": {"digest": "sha256:1"}, "a:1": {"attestations": conv}},
+		"nil maps":    []any{map[string]any(nil), map[string]map[string]any(nil), map[string]string(nil), []any(nil), []string(nil)},
+		"empty":       map[string]any{},
+	}
+	for name, v := range values {
+		term, err := toTerm(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var fromGo, fromAST canonical
+		fromGo.goValue(v)
+		fromAST.value(term.Value)
+		if string(fromGo.b) != string(fromAST.b) {
+			t.Errorf("%s: decoded JSON encodes as %q, its conversion as %q", name, fromGo.b, fromAST.b)
+		}
+	}
+	// through a document: the same digest whether or not a policy converted the part first
+	in := memoInput()
+	in.Resource["spec"] = map[string]any{"template": map[string]any(nil), "images": map[string]any{"app": conv}}
+	fresh, err := NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted, err := NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	converted.term(partResource)
+	converted.rawParts = 0
+	for _, path := range [][]string{{"resource"}, {"resource", "metadata", "annotations"}, {"resource", "metadata", "missing"}, {"resource", "spec", "template"},
+		{"resource", "spec", "images", "app"}, {"images"}, {"images", "gcr.io/company/app:1", "signature"}} {
+		if a, b := fresh.digest("p", path), converted.digest("p", path); a != b {
+			t.Errorf("%v: digest from decoded JSON %x, from the conversion %x", path, a, b)
+		}
+		fresh.digests, converted.digests = nil, nil
+	}
+}
+
+// input.containers is keyed from the extracted containers: equal lists share a digest, and lists whose conversions
+// differ (a field, a nil securityContext against an empty one) do not.
+func TestContainersDigest(t *testing.T) {
+	digest := func(mutate func(*Container)) [32]byte {
+		in := memoInput()
+		c := in.Containers[0]
+		c.Fields = map[string]any{"name": "app", "securityContext": map[string]any{"privileged": false}}
+		if mutate != nil {
+			mutate(&c)
+		}
+		in.Containers = []Container{c}
+		d, err := NewDocument(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.digest("c", []string{"containers"})
+	}
+	base := digest(nil)
+	if digest(nil) != base {
+		t.Fatal("equal containers have different digests")
+	}
+	for name, m := range map[string]func(*Container){
+		"path":                  func(c *Container) { c.Path = "spec.containers[1]" },
+		"image":                 func(c *Container) { c.Image = "gcr.io/company/app:2" },
+		"securityContext field": func(c *Container) { c.Fields["securityContext"] = map[string]any{"privileged": true} },
+		"nil securityContext":   func(c *Container) { c.Fields["securityContext"] = map[string]any(nil) },
+		"empty securityContext": func(c *Container) { c.Fields["securityContext"] = map[string]any{} },
+		"resources":             func(c *Container) { c.Fields["resources"] = map[string]any{"limits": map[string]any{"cpu": "1"}} },
+	} {
+		if digest(m) == base {
+			t.Errorf("%s: changed containers share the digest", name)
+		}
+	}
+	if digest(func(c *Container) { c.Fields["securityContext"] = map[string]any(nil) }) == digest(func(c *Container) { c.Fields["securityContext"] = map[string]any{} }) {
+		t.Error("a nil and an empty securityContext (null and {} to a policy) share a digest")
+	}
+}

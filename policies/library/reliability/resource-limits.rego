@@ -93,13 +93,10 @@ sections[c.path] := {"limits": section(c, "limits"), "requests": section(c, "req
 	c.type in {"container", "init"}
 }
 
-resources(c) := c.resources if is_object(c.resources)
-
-else := {}
-
-section(c, name) := resources(c)[name] if is_object(resources(c)[name])
-
-else := {}
+section(c, name) := s if {
+	s := object.get(c, ["resources", name], null)
+	is_object(s)
+} else := {}
 
 word := {"cpu": "CPU", "memory": "memory"}
 
@@ -112,6 +109,7 @@ field(path, name, r) := sprintf("%s.resources.%s[%q]", [path, name, r]) if not r
 violation contains {"message": msg, "path": sprintf("%s.resources.limits", [path]), "fix": fix} if {
 	input.params.require_limits == true
 	some path, s in sections
+	not both_limits(s.limits)
 	missing := [r | some r in ["cpu", "memory"]; not has_key(s.limits, r)]
 	count(missing) > 0
 	msg := missing_message(missing)
@@ -119,6 +117,11 @@ violation contains {"message": msg, "path": sprintf("%s.resources.limits", [path
 }
 
 has_key(obj, key) if _ = obj[key]
+
+both_limits(limits) if {
+	has_key(limits, "cpu")
+	has_key(limits, "memory")
+}
 
 missing_message(["cpu", "memory"]) := "no CPU or memory limit is set"
 
@@ -141,11 +144,14 @@ maximum := {r: input.params[key] |
 	is_string(input.params[key])
 }
 
+# Each maximum as a number, computed once rather than once per container.
+max_quantity := {r: quantity(max) | some r, max in maximum}
+
 violation contains {"message": msg, "path": field(path, "limits", r), "fix": fix} if {
 	some r, max in maximum
 	some path, s in sections
 	limit := s.limits[r]
-	quantity(limit) > quantity(max)
+	quantity(limit) > max_quantity[r]
 	msg := sprintf("%s limit %s is above the maximum of %s", [word[r], show(limit), max])
 	fix := sprintf("lower resources.limits.%s to %s or less, or add a PolicyException", [r, max])
 }
@@ -155,7 +161,7 @@ violation contains {"message": msg, "path": field(path, "requests", r), "fix": f
 	some path, s in sections
 	not has_key(s.limits, r)
 	request := s.requests[r]
-	quantity(request) > quantity(max)
+	quantity(request) > max_quantity[r]
 	msg := sprintf("%s request %s is above the maximum of %s", [word[r], show(request), max])
 	fix := sprintf("lower resources.requests.%s to %s or less, or add a PolicyException", [r, max])
 }

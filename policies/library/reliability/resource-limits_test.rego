@@ -102,6 +102,15 @@ test_invalid_quantities_reported if {
 	}
 }
 
+test_invalid_request_reported_beside_a_valid_limit if {
+	res := {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "lots"}}
+	run([container("spec.containers[0]", "container", res)], defaults) == {{
+		"message": "resources.requests.cpu \"lots\" is not a valid quantity",
+		"path": "spec.containers[0].resources.requests.cpu",
+		"fix": "write a Kubernetes quantity, such as 500m or 2 for CPU and 256Mi or 1Gi for memory",
+	}}
+}
+
 test_numeric_quantities_valid if {
 	count(run([container("spec.containers[0]", "container", {"limits": {"cpu": 2, "memory": 1073741824}})], object.union(defaults, {"max_cpu": "2", "max_memory": "1Gi"}))) == 0
 }

@@ -147,6 +147,23 @@ test_malformed_entry_fields_each_reported if {
 	}
 }
 
+# each field of an otherwise good entry, broken alone, is reported alone: the one-pass check of a good receipt
+# must not let any of them through
+test_each_entry_field_broken_alone_reported if {
+	cases := [
+		[{"digest": "sha256:abc"}, "records no valid digest (want sha256: and 64 hex digits)"],
+		[{"signer": ""}, "names no signer"],
+		[{"signer": 7}, "names no signer"],
+		[{"predicate_types": "slsa"}, "has no list of predicate types"],
+		[{"predicate_types": [1]}, "has no list of predicate types"],
+		[{"verified_at": "yesterday"}, "has no RFC 3339 verified_at time"],
+	]
+	every c in cases {
+		r := json.marshal(object.union(good, {"images": {app: object.union(entry(digest), c[0])}}))
+		messages(deployment(r, verified_images)) == {sprintf("the ATTEST receipt entry for image \"gcr.io/company/app:1.0\" %s", [c[1]])}
+	}
+}
+
 test_extra_receipt_entries_ignored if {
 	r := json.marshal(object.union(good, {"images": {"gcr.io/company/old:0": entry(digest)}}))
 	count(violations(deployment(r, verified_images))) == 0
