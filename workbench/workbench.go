@@ -320,27 +320,15 @@ func (w *Workbench) Save(ctx context.Context, req SaveRequest) (SaveResult, []Co
 	if err != nil || len(errs) > 0 {
 		return SaveResult{}, errs, err
 	}
-	in := req.Input.Admission()
-	if in.Request.Operation == "" {
-		in.Request.Operation = "CREATE"
-	}
-	doc, err := r.eval.InputDocument(ctx, in, req.Policy)
-	if err != nil {
-		return SaveResult{}, nil, err
-	}
-	values, _, err := r.tracer.eval(ctx, doc, "")
-	if err != nil {
-		return SaveResult{}, nil, err
-	}
 	name := strings.TrimPrefix(TestName(req.Name), "test_")
-	object := in.Request.Kind + " " + in.Request.Name
-	if in.Request.Namespace != "" {
-		object = in.Request.Kind + " " + in.Request.Namespace + "/" + in.Request.Name
+	c, err := r.snapshotCase(ctx, req.Input, name, "")
+	if err != nil {
+		return SaveResult{}, nil, err
 	}
 	text, err := SnapshotTests(r.tracer.packageRef(),
 		"Written by `attest policy workbench` (save as test): what policy "+req.Policy+" reports for this input today.\n"+
 			"Run with the policy: attest policy test <policy dir or file> <this file> (--with-library for library policies).",
-		[]Case{{Name: name, Comment: req.Operation() + " " + object, Input: doc, Rules: values}})
+		[]Case{c})
 	if err != nil {
 		return SaveResult{}, nil, err
 	}
@@ -363,6 +351,67 @@ func (w *Workbench) Save(ctx context.Context, req SaveRequest) (SaveResult, []Co
 		return SaveResult{}, nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	return SaveResult{File: file, Test: "test_" + name}, nil, nil
+}
+
+// snapshotCase evaluates the policy of r on one input and makes the test case asserting its result rules.
+func (r *run) snapshotCase(ctx context.Context, input RecordedInput, name, where string) (Case, error) {
+	in := input.Admission()
+	if in.Request.Operation == "" {
+		in.Request.Operation = "CREATE"
+	}
+	doc, err := r.eval.InputDocument(ctx, in, r.policy.Name)
+	if err != nil {
+		return Case{}, err
+	}
+	values, _, err := r.tracer.eval(ctx, doc, "")
+	if err != nil {
+		return Case{}, err
+	}
+	object := in.Request.Kind + " " + in.Request.Name
+	if in.Request.Namespace != "" {
+		object = in.Request.Kind + " " + in.Request.Namespace + "/" + in.Request.Name
+	}
+	comment := in.Request.Operation + " " + object
+	if where != "" {
+		comment = where + ": " + comment
+	}
+	d := r.eval.Evaluate(ctx, in)
+	for _, v := range d.Violations {
+		if v.Policy == r.policy.Name {
+			verdict := "warns"
+			if v.Denied {
+				verdict = "denies"
+			}
+			comment += "\n" + verdict + ": " + v.String()
+		}
+	}
+	return Case{Name: name, Comment: comment, Input: doc, Rules: values}, nil
+}
+
+// Snapshot writes a _test.rego of one case per record, asserting what policy reports for each today (see
+// SnapshotTests); the cases are named by their object. It is `attest policy generate-tests`.
+func (w *Workbench) Snapshot(ctx context.Context, policy string, records []Record, header string) (string, error) {
+	r, errs, err := w.prepare(ctx, policy, "")
+	if err != nil {
+		return "", err
+	}
+	if len(errs) > 0 {
+		return "", fmt.Errorf("%s:%d: %s", errs[0].File, errs[0].Line, errs[0].Message)
+	}
+	cases := make([]Case, 0, len(records))
+	for _, rec := range records {
+		name := strings.ToLower(rec.Kind)
+		if rec.Namespace != "" {
+			name += "_" + rec.Namespace
+		}
+		name += "_" + rec.Name
+		c, err := r.snapshotCase(ctx, rec.Input, name, rec.Source)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", rec.Source, err)
+		}
+		cases = append(cases, c)
+	}
+	return SnapshotTests(r.tracer.packageRef(), header, cases)
 }
 
 // Operation is the request's operation, CREATE when none is given.

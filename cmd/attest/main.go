@@ -117,6 +117,7 @@ func newRootCommand(a app) *cobra.Command {
 		newAuthorizeCommand(),
 		newWorkbenchCommand(),
 		newPlaygroundCommand(),
+		newGenerateTestsCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)
