@@ -118,6 +118,7 @@ func newRootCommand(a app) *cobra.Command {
 		newWorkbenchCommand(),
 		newPlaygroundCommand(),
 		newGenerateTestsCommand(),
+		newConflictsCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)
