@@ -119,6 +119,8 @@ func newRootCommand(a app) *cobra.Command {
 		newPlaygroundCommand(),
 		newGenerateTestsCommand(),
 		newConflictsCommand(),
+		newLintCommand(),
+		newOptimizeCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)
