@@ -37,9 +37,10 @@ FUZZ_TARGETS := \
 	./attestation:FuzzRetryAfter \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse \
-	./bundles:FuzzRead
+	./bundles:FuzzRead \
+	./workbench:FuzzReadLog
 
-.PHONY: all build test unit e2e controlplane lint dashboard-snapshot generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
+.PHONY: all build test unit chromium e2e controlplane lint dashboard-snapshot generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 
 all: build
 
@@ -50,11 +51,22 @@ build:
 ## test: unit tests (race detector), every Rego test of the library, and the e2e suite against a local control plane.
 test: unit e2e
 
-unit:
+unit: chromium
 	$(GO) vet ./...
 	$(GO) vet -tags lean ./cmd/attest
 	$(GO) test -race -count=1 ./...
 	$(GO) test -race -count=1 -tags lean ./cmd/attest
+
+## chromium: Debian's Chromium, which the workbench's browser test drives (workbench/browser_test.go). Outside CI
+## the test skips without it; in CI ($$CI set) it fails, so a machine without apt-get must provide it.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	if command -v apt-get >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+		echo "chromium: no apt-get here: install Chromium to run the workbench browser test (skipped without it, failed in CI)"; [ -z "$$CI" ]; \
+	fi
 
 ## e2e: the e2e suite against etcd + kube-apiserver + kube-controller-manager on 127.0.0.1 (built once, cached).
 e2e: build controlplane $(HELM)

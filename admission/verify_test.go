@@ -282,16 +282,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// TestNoTrustConfigured: with require-attestation enforced and no trust section, every image is denied as covered
-// by no trust policy (noMatch defaults to deny), without any registry request; with no verifier at all, the policy
-// has no verification result and denies too.
+// TestNoTrustConfigured: with require-attestation's mode set to enforce and no trust section, the object is denied,
+// once, for having no image verified, without any registry request; with no verifier at all, the policy has no
+// verification result and denies too. (The first run, with no mode set, is TestFirstRun.)
 func TestNoTrustConfigured(t *testing.T) {
 	env := newVerifyEnv(t, withoutTrust())
 	image := env.reg.Tagged("team/app", "v1")
 	env.signed(t, "team/app", "v1")
 	env.reg.ResetRequests()
 	dec := env.ev.Evaluate(context.Background(), Create(pod(image)))
-	want := `[require-attestation] spec.containers[0] (c0): no trust policy covers image "` + image + `", and images no trust policy covers are denied; use an image a trust policy covers, or ask your cluster administrators to add a trust policy for it`
+	want := `[require-attestation] spec: no image is verified: policies.yaml has no trust section; add trust.policies to policies.yaml naming your images and the keys or identities that sign them (README: Image trust)`
 	if dec.Allowed || dec.Message != want {
 		t.Fatalf("allowed=%v message:\n%s\nwant:\n%s", dec.Allowed, dec.Message, want)
 	}

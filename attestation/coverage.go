@@ -10,7 +10,7 @@ import (
 // policy covers it): f is then final.
 func coverage(policies *TrustPolicies, now time.Time, image string) (f Facts, ref Reference, p *TrustPolicy) {
 	f = Facts{
-		Trust:        TrustFacts{NoMatch: policies.NoMatch(), RequiredAttestations: []string{}},
+		Trust:        TrustFacts{NoMatch: policies.NoMatch(), Configured: policies != nil, RequiredAttestations: []string{}},
 		Attestations: []AttestationFacts{},
 		VerifiedAt:   now,
 	}

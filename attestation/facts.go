@@ -13,6 +13,8 @@ import (
 //	digest                 "sha256:…", the digest verified (resolved from the tag with a manifest HEAD); "" if unknown
 //	trust.policy           name of the trust policy that covers the image; "" when none does
 //	trust.no_match         the configured trust.noMatch: "deny", "audit" or "allow" (what becomes of uncovered images)
+//	trust.configured       false when the configuration has no trust section at all (a first run: no image can be
+//	                       verified, and require-attestation says so once per object rather than once per image)
 //	trust.checked          true when verification ran to a verdict (the registry answered); false when it could
 //	                       not run (unparsable reference, registry down, slow or rate-limiting) or no policy applies
 //	trust.error            why the image does not satisfy its trust policy, written for the person at kubectl apply;
@@ -52,6 +54,7 @@ type Facts struct {
 type TrustFacts struct {
 	Policy               string   `json:"policy"`
 	NoMatch              string   `json:"no_match"`
+	Configured           bool     `json:"configured"`
 	Checked              bool     `json:"checked"`
 	Error                string   `json:"error"`
 	RequiredAttestations []string `json:"required_attestations"`
@@ -177,6 +180,7 @@ func (f Facts) Map() map[string]any {
 		"trust": map[string]any{
 			"policy":                f.Trust.Policy,
 			"no_match":              f.Trust.NoMatch,
+			"configured":            f.Trust.Configured,
 			"checked":               f.Trust.Checked,
 			"error":                 f.Trust.Error,
 			"required_attestations": required,

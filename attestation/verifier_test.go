@@ -87,7 +87,7 @@ func TestVerifyKeySigned(t *testing.T) {
 			got := v.Verify(context.Background(), reg.Tagged("team/app", "v1"), nil)
 			want := attestation.Facts{
 				Digest: d.DigestStr(),
-				Trust:  attestation.TrustFacts{Policy: "release", NoMatch: "deny", Checked: true, RequiredAttestations: []string{slsa}},
+				Trust:  attestation.TrustFacts{Policy: "release", NoMatch: "deny", Configured: true, Checked: true, RequiredAttestations: []string{slsa}},
 				Signature: attestation.SignatureFacts{
 					Verified: true, Signer: key.KeyID(t), Authority: "release-key",
 				},
@@ -511,7 +511,7 @@ func TestFactsMapIsTheJSONForm(t *testing.T) {
 	m := f.Map()
 	for path, want := range map[string]string{
 		"":          "attestations,digest,signature,trust",
-		"trust":     "checked,error,no_match,policy,required_attestations",
+		"trust":     "checked,configured,error,no_match,policy,required_attestations",
 		"signature": "authority,error,signer,verified",
 	} {
 		sub := m

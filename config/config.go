@@ -285,6 +285,7 @@ func build(f File, engine *policies.Engine, o Options, digest string, orgs *orig
 	if err := cfg.buildTrust(f, o.Dir); err != nil {
 		return nil, err
 	}
+	cfg.applyFirstRun(f)
 	prod := DefaultProductionNamespaces()
 	if f.ProductionNamespaces != nil {
 		prod = *f.ProductionNamespaces

@@ -141,6 +141,12 @@ func newRootCommand(a app) *cobra.Command {
 		newAuthorizeCommand(),
 		newBundleCommand(),
 		newValidateBundleCommand(),
+		newWorkbenchCommand(),
+		newPlaygroundCommand(),
+		newGenerateTestsCommand(),
+		newConflictsCommand(),
+		newLintCommand(),
+		newOptimizeCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)

@@ -16,6 +16,9 @@ import (
 type testOptions struct {
 	format string
 	output string
+	// withLibrary compiles the embedded library's policies with PATH's (tests of library policies, such as the
+	// snapshot tests the workbench and generate-tests write).
+	withLibrary bool
 }
 
 // testReport is `attest policy test --format json`.
@@ -48,6 +51,7 @@ func newTestCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
+	f.BoolVar(&o.withLibrary, "with-library", false, "compile the embedded library's policies with those of PATH (to test library policies from PATH)")
 	return cmd
 }
 
@@ -61,6 +65,12 @@ func runTest(cmd *cobra.Command, o testOptions, paths []string) error {
 		pols, tests, err = policies.Library()
 	} else {
 		pols, tests, err = readRegoPaths(regoPaths(paths))
+		if err == nil && o.withLibrary {
+			var lib []policies.Source
+			if lib, _, err = policies.Library(); err == nil {
+				pols = append(lib, pols...)
+			}
+		}
 	}
 	if err != nil {
 		return usageError(err)

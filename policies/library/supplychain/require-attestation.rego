@@ -96,6 +96,7 @@ uncovered contains c if {
 	not parse_error(images[c.image])
 	trust := trust_of(images[c.image])
 	object.get(trust, "policy", "") == ""
+	object.get(trust, "configured", true) != false
 }
 
 problems contains {"message": msg, "path": c.path, "fix": uncovered_fix} if {
@@ -112,6 +113,20 @@ warn contains {"message": msg, "path": c.path, "fix": uncovered_fix} if {
 }
 
 uncovered_fix := "use an image a trust policy covers, or ask your cluster administrators to add a trust policy for it"
+
+# --- no trust section at all (a first run) ---
+
+# With no trust section configured no image can be verified. That is one fact about the configuration, not one
+# per image, so it is said once per pod spec (once per object), at the pod spec's path. ATTEST runs this policy in
+# audit then, unless its mode is set (config/firstrun.go): an explicit mode enforce denies.
+violation contains {"message": "no image is verified: policies.yaml has no trust section", "path": object.get(c, "pod_path", ""), "fix": unconfigured_fix} if {
+	some c in input.containers
+	img := images[c.image]
+	not parse_error(img)
+	trust_of(img).configured == false
+}
+
+unconfigured_fix := "add trust.policies to policies.yaml naming your images and the keys or identities that sign them (README: Image trust)"
 
 # --- covered, but not checked ---
 

@@ -152,6 +152,46 @@ test_uncovered_image_warned_when_no_match_audit if {
 	}}
 }
 
+# --- no trust section at all (a first run) ---
+
+unconfigured := with_facts({"trust": {"policy": "", "no_match": "deny", "configured": false, "checked": false, "error": "no trust policy covers quay.io/other/tool", "required_attestations": []}})
+
+unconfigured_finding := {
+	"message": "no image is verified: policies.yaml has no trust section",
+	"path": "spec.template.spec",
+	"fix": "add trust.policies to policies.yaml naming your images and the keys or identities that sign them (README: Image trust)",
+}
+
+test_no_trust_section_reported_once_per_object if {
+	doc := {
+		"request": {"operation": "CREATE", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"}},
+		"containers": [
+			{"path": deploy_path, "pod_path": "spec.template.spec", "type": "container", "name": "app", "image": "quay.io/other/tool:2"},
+			{"path": "spec.template.spec.containers[1]", "pod_path": "spec.template.spec", "type": "container", "name": "side", "image": "busybox:1.36"},
+			{"path": "spec.template.spec.initContainers[0]", "pod_path": "spec.template.spec", "type": "init", "name": "init", "image": "quay.io/other/tool:2"},
+		],
+		"images": {"quay.io/other/tool:2": unconfigured, "busybox:1.36": unconfigured},
+	}
+	violations(doc) == {unconfigured_finding}
+	count(warnings(doc)) == 0
+}
+
+test_no_trust_section_with_no_match_audit_still_once if {
+	doc := one("Pod", pod_path, "quay.io/other/tool:2", with_facts({"trust": {"policy": "", "no_match": "audit", "configured": false, "checked": false, "required_attestations": []}}))
+	violations(doc) == {object.union(unconfigured_finding, {"path": ""})}
+	count(warnings(doc)) == 0
+}
+
+test_trust_section_configured_keeps_per_image_denials if {
+	doc := one("Pod", pod_path, "quay.io/other/tool:2", with_facts({"trust": {"policy": "", "no_match": "deny", "configured": true, "checked": false, "required_attestations": []}}))
+	{f.message | some f in violations(doc)} == {"no trust policy covers image \"quay.io/other/tool:2\", and images no trust policy covers are denied"}
+}
+
+test_unparsable_image_without_trust_section_names_the_image if {
+	doc := one("Pod", pod_path, "gcr.io/Company/app", {"error": "could not parse reference: gcr.io/Company/app"})
+	{f.message | some f in violations(doc)} == {"image \"gcr.io/Company/app\" cannot be parsed: could not parse reference: gcr.io/Company/app"}
+}
+
 # --- covered but not checked ---
 
 test_unreachable_registry_denied_with_reason if {
