@@ -51,6 +51,9 @@ type Options struct {
 	Keychain KeychainFunc
 	// Library is the embedded library's sources, for checking custom Policy Rego; nil refuses custom Rego.
 	Library []policies.Source
+	// Resources judges, at kubectl apply, the policy resources of other languages (Gatekeeper's
+	// ConstraintTemplates and Constraints); nil: none.
+	Resources ResourceValidator
 }
 
 // Evaluator runs the pipeline. It is safe for concurrent use.
@@ -62,6 +65,7 @@ type Evaluator struct {
 	exemptions exemptions.Lookup
 	images     imageStage
 	library    []policies.Source
+	resources  ResourceValidator
 }
 
 // New validates options and builds an Evaluator.
@@ -82,7 +86,7 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library}
+	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library, resources: o.Resources}
 	e.prepare()
 	return e, nil
 }
@@ -149,6 +153,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		}
 		if isPolicyResource(in) {
 			return e.validatePolicyResource(ctx, in, e.config())
+		}
+		if e.resources != nil && e.resources.Validates(in.Request.Group, in.Request.Kind) {
+			return e.validateOtherResource(ctx, in)
 		}
 		var err error
 		if containers, err = workload.Extract(gk, in.Request.SubResource, in.Object); err != nil {

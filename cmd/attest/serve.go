@@ -143,6 +143,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	layered := config.NewLayered(current, lib)
 	current = layered.Current
 	var synced []func() error // each cluster cache: nil once filled; /readyz fails until all are
+	current, gkResources, gkSynced, err := o.gatekeeper.watchCluster(g, ctx, restConfig, current, log)
+	if err != nil {
+		return usageError(err)
+	}
+	if gkSynced != nil {
+		synced = append(synced, gkSynced)
+	}
 	if restConfig != nil {
 		resources, err := config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources"))
 		if err != nil {
@@ -170,7 +177,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if err != nil {
 		return usageError(err)
 	}
-	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib})
+	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib, Resources: gkResources})
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ type Set struct {
 	order      []*setConstraint
 	byPolicy   map[string]*setConstraint
 	expander   *Expander
+	nsMu       sync.RWMutex                 // guards namespaces: inventory may change while the Set reviews
 	namespaces map[string]*corev1.Namespace // the inventory's Namespaces, for a caller that knows only names
 	memo       reviewMemo
 }
@@ -136,7 +137,9 @@ func (s *Set) AddInventory(ctx context.Context, obj *unstructured.Unstructured) 
 		if err := runtimeFromUnstructured(obj, ns); err != nil {
 			return fmt.Errorf("inventory Namespace %s: %w", obj.GetName(), err)
 		}
+		s.nsMu.Lock()
 		s.namespaces[ns.Name] = ns
+		s.nsMu.Unlock()
 	}
 	return nil
 }
@@ -338,7 +341,10 @@ func (s *Set) namespaceOf(in *policies.Input, name string) *corev1.Namespace {
 			ObjectMeta: metav1.ObjectMeta{Name: in.Namespace.Name, Labels: in.Namespace.Labels, Annotations: in.Namespace.Annotations},
 		}
 	}
-	if ns, ok := s.namespaces[name]; ok {
+	s.nsMu.RLock()
+	ns, ok := s.namespaces[name]
+	s.nsMu.RUnlock()
+	if ok {
 		return ns
 	}
 	switch name {
