@@ -115,6 +115,7 @@ func newRootCommand(a app) *cobra.Command {
 		newTraceCommand(),
 		newCedarSchemaCommand(),
 		newAuthorizeCommand(),
+		newExportCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)
