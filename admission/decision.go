@@ -25,7 +25,9 @@ const (
 
 // PolicyResult is what one policy decided, for metrics and the decision log.
 type PolicyResult struct {
-	Policy   string
+	Policy string
+	// Engine evaluated the policy: "opa", "gatekeeper" or "cedar" (policies.Policy.Engine).
+	Engine   string
 	Mode     policies.Mode
 	Outcome  Outcome
 	Findings []policies.Finding

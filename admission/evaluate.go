@@ -200,7 +200,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 				Results: d.Results, AuditAnnotations: map[string]string{AnnotationDecision: DecisionError}}
 		}
 		p := r.p
-		res := PolicyResult{Policy: p.Name, Mode: r.mode, Findings: r.findings, Err: r.err, Duration: r.duration, Outcome: OutcomePassed, Digest: p.Digest}
+		res := PolicyResult{Policy: p.Name, Engine: p.Engine(), Mode: r.mode, Findings: r.findings, Err: r.err, Duration: r.duration, Outcome: OutcomePassed, Digest: p.Digest}
 		if r.sampled {
 			d.Sampled = append(d.Sampled, p.Name)
 		}

@@ -12,6 +12,23 @@ type Evaluator interface {
 	Evaluate(ctx context.Context, doc *Document, s Settings) ([]Finding, error)
 }
 
+// EngineNamer is an Evaluator that names its engine for metrics ("gatekeeper", "cedar"); one that does not is
+// "custom".
+type EngineNamer interface {
+	Engine() string
+}
+
+// Engine names what evaluates p, the engine label of attest_policy_evaluation_duration_seconds: "opa" for Rego.
+func (p *Policy) Engine() string {
+	if p.ev == nil {
+		return "opa"
+	}
+	if n, ok := p.ev.(EngineNamer); ok {
+		return n.Engine()
+	}
+	return "custom"
+}
+
 // NewPolicy makes a pipeline policy of md evaluated by ev; md.Parameters, when set, is the JSON schema its
 // parameters are validated against, as for a Rego policy's METADATA. Such a policy has no patch or sample rule.
 func NewPolicy(md Metadata, ev Evaluator) (*Policy, error) {

@@ -22,8 +22,9 @@ import (
 // policy reads gives another key. Policies that read input as a whole key on all of it. Policies cannot call
 // non-deterministic built-ins (see purity.go), and data is fixed per engine, so equal keys mean equal results.
 
-// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave.
-const memoSize = 2048
+// memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave (an entry is about
+// 150 bytes, so the library's memos hold at most about 1.4 MiB).
+const memoSize = 1024
 
 // memo holds a policy's recent results by key. It is safe for concurrent use.
 type memo struct {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/continuums/attest/webhook"
+	"github.com/continuums/attest/webhook/webhooktest"
 )
 
 // TestCedarSeesUserInfoAndOptions: what a Cedar policy reads beyond the Rego input reaches it from the
@@ -78,4 +79,39 @@ func TestUnreadableOptions(t *testing.T) {
 	if r.Allowed || r.Result == nil || r.Result.Code != 400 || !strings.Contains(r.Result.Message, "request.options: expected a JSON object, got array") {
 		t.Fatalf("response %+v", r.Result)
 	}
+}
+
+// TestCedarEvaluationsLabelledCedar: the evaluation-duration histogram names the engine that evaluated each policy:
+// the Cedar set "cedar", the library's Rego "opa".
+func TestCedarEvaluationsLabelledCedar(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "people.cedar"), []byte(`@id("alice") @message("not alice")
+forbid (principal == k8s::User::"alice", action, resource);
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg, metrics := newRegistry(t)
+	eval := newEvaluator(t, trustedConfig+"cedar:\n  directories: ["+dir+"]\n", "")
+	validate := newHandler(t, webhook.HandlerOptions{Decider: eval, Metrics: metrics})
+	s := webhooktest.Serve(t, webhook.ServerOptions{Validate: validate, Mutate: validate, Gatherer: reg})
+	post(t, s, "/validate", mustJSON(review("uid-1", compliantDeployment())))
+	_, body := get(t, s, s.MetricsURL+"/metrics")
+	for _, want := range []string{
+		`attest_policy_evaluation_duration_seconds_count{engine="cedar"} 1`,
+		`attest_policy_evaluation_duration_seconds_count{engine="opa"} 2`,
+	} {
+		if !strings.Contains(body, want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, grepLines(body, "attest_policy_evaluation_duration_seconds_count"))
+		}
+	}
+}
+
+func grepLines(body, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -55,6 +55,17 @@ func operationLabel(op string) string {
 	return "unknown"
 }
 
+// engineLabel bounds the engine label to the engines ATTEST has.
+func engineLabel(engine string) string {
+	switch engine {
+	case "opa", "gatekeeper", "cedar":
+		return engine
+	case "":
+		return "opa"
+	}
+	return "custom"
+}
+
 // NewMetrics registers the series on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
@@ -99,10 +110,9 @@ func (m *Metrics) observe(in admission.Input, d admission.Decision, decision str
 	op := operationLabel(req.Operation)
 	m.requests.WithLabelValues(op, kind, decision, strconv.FormatBool(req.DryRun)).Inc()
 	m.reqSeconds.WithLabelValues(op, kind, decision).Observe(d.Duration.Seconds())
-	opa := m.evalSeconds.WithLabelValues("opa")
 	for _, r := range d.Results {
 		m.evaluations.WithLabelValues(r.Policy, string(r.Outcome)).Inc()
-		opa.Observe(r.Duration.Seconds())
+		m.evalSeconds.WithLabelValues(engineLabel(r.Engine)).Observe(r.Duration.Seconds())
 	}
 	for _, v := range d.Violations {
 		m.severity.WithLabelValues(string(v.Severity), v.Policy).Inc()

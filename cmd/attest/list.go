@@ -24,7 +24,9 @@ type listOptions struct {
 
 // catalogueEntry is one policy of `attest policy list --format json`: its METADATA, parameters as a list.
 type catalogueEntry struct {
-	Name        string              `json:"name"`
+	Name string `json:"name"`
+	// Engine evaluates the policy: opa (Rego), cedar or gatekeeper.
+	Engine      string              `json:"engine"`
 	Title       string              `json:"title"`
 	Description string              `json:"description,omitempty"`
 	Severity    policies.Severity   `json:"severity"`
@@ -70,8 +72,9 @@ func newListCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the policy catalogue from each policy's METADATA",
-		Long: "Prints every built-in policy: name, severity, default mode, title and parameters (type, default,\n" +
-			"description). With --framework, prints the framework's controls and the policies behind each: the\n" +
+		Long: "Prints every policy the configuration runs (the built-in library, custom_policies and Cedar sets;\n" +
+			"--config, or the .attest files found as for check): name, engine, severity, default mode, title and\n" +
+			"parameters (type, default, description). With --framework, prints the framework's controls and the policies behind each: the\n" +
 			"policies' METADATA mapping, plus the compliance: section of --config (which can add controls or disable\n" +
 			"a framework).",
 		Args: cobra.NoArgs,
@@ -80,7 +83,7 @@ func newListCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVar(&o.framework, "framework", "", "list the controls of this compliance framework (soc2, gdpr, hipaa) and the policies behind each")
-	f.StringVar(&o.config, "config", "", "policies.yaml whose compliance: section adds to or re-maps the METADATA controls (with --framework)")
+	f.StringVar(&o.config, "config", "", "policies.yaml whose custom policies and Cedar sets are listed too, and whose compliance: section adds to or re-maps the METADATA controls (with --framework)")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
 	return cmd
 }
@@ -89,19 +92,18 @@ func runList(cmd *cobra.Command, o listOptions) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
-	engine, err := compileLibrary(cmd.Context())
+	// The catalogue as the configuration sees it: the library, its custom_policies and its Cedar sets.
+	engine, cfg, err := engineAndConfig(cmd.Context(), o.config)
 	if err != nil {
 		return err
 	}
 	metas := make([]policies.Metadata, 0, len(engine.Policies()))
+	engines := make(map[string]string, len(engine.Policies()))
 	for _, p := range engine.Policies() {
 		metas = append(metas, p.Metadata)
+		engines[p.Name] = p.Engine()
 	}
 	if o.framework != "" {
-		cfg, err := loadConfig(cmd.Context(), o.config, engine)
-		if err != nil {
-			return usageError(err)
-		}
 		report, err := byFramework(metas, cfg, strings.ToLower(o.framework))
 		if err != nil {
 			return usageError(err)
@@ -114,6 +116,9 @@ func runList(cmd *cobra.Command, o listOptions) error {
 		})
 	}
 	entries := catalogue(metas)
+	for i := range entries {
+		entries[i].Engine = engines[entries[i].Name]
+	}
 	return emit(cmd, o.output, func(w io.Writer) error {
 		if o.format == "json" {
 			return writeJSON(w, entries)
@@ -254,9 +259,9 @@ func writeJSON(w io.Writer, v any) error {
 
 func writeCatalogueText(w io.Writer, entries []catalogueEntry) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSEVERITY\tDEFAULT MODE\tTITLE")
+	fmt.Fprintln(tw, "NAME\tENGINE\tSEVERITY\tDEFAULT MODE\tTITLE")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Name, e.Severity, e.DefaultMode, e.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Name, e.Engine, e.Severity, e.DefaultMode, e.Title)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

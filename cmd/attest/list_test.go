@@ -39,6 +39,9 @@ func fixedCatalogue() []policies.Metadata {
 
 func TestListRenderingGolden(t *testing.T) {
 	entries := catalogue(fixedCatalogue())
+	for i := range entries {
+		entries[i].Engine = "opa"
+	}
 	var text, js bytes.Buffer
 	if err := writeCatalogueText(&text, entries); err != nil {
 		t.Fatal(err)
@@ -132,6 +135,40 @@ func TestListCommand(t *testing.T) {
 		if !strings.Contains(text, p.Name+" ") {
 			t.Errorf("text list lacks %s", p.Name)
 		}
+	}
+}
+
+// TestListConfiguredPolicies: with a configuration, the list holds its Cedar sets and custom policies beside the
+// library, each with its engine.
+func TestListConfiguredPolicies(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "people.cedar"), []byte(`@id("no-alice") @message("not alice")
+forbid (principal == k8s::User::"alice", action, resource);
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "policies.yaml")
+	if err := os.WriteFile(cfg, []byte("cedar:\n  directories: ["+dir+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := attest(t, "", "policy", "list", "--config", cfg, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var got []catalogueEntry
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	engines := map[string]string{}
+	for _, e := range got {
+		engines[e.Name] = e.Engine
+	}
+	if engines["people"] != "cedar" || engines["no-privileged"] != "opa" {
+		t.Errorf("engines %v: want the Cedar set people (cedar) beside the library (opa)", engines)
+	}
+	text, _, _ := attest(t, "", "policy", "list", "--config", cfg)
+	if !strings.Contains(text, "ENGINE") || !strings.Contains(text, "people ") {
+		t.Errorf("text list:\n%s", text)
 	}
 }
 

@@ -40,7 +40,7 @@ import (
 func main() {
 	o := options{}
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "load per target and round")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each target runs once per round, alternating")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each target runs once per round, alternating (0: only the memory part)")
 	flag.IntVar(&o.workers, "c", 8, "concurrent clients of the throughput runs (latency runs use one)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per target, not measured")
 	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config whose policies /validate runs")
@@ -53,7 +53,7 @@ func main() {
 	// say otherwise.
 	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(96 << 20)
+		debug.SetMemoryLimit(64 << 20)
 	}
 	t := &loadenv.TB{}
 	err := run(t, o)
@@ -110,7 +110,11 @@ func run(t *loadenv.TB, o options) error {
 	}
 	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up\n",
 		len(body), o.rounds, o.duration, o.warmup)
-	for _, workers := range []int{1, o.workers} {
+	clients := []int{1, o.workers}
+	if o.rounds == 0 { // the memory part only
+		clients = nil
+	}
+	for _, workers := range clients {
 		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
 		res := make([][]result, len(targets))
 		for i := range targets {

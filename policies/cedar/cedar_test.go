@@ -192,6 +192,9 @@ func TestEvaluatorFailsClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if p.Engine() != "cedar" {
+		t.Errorf("engine %q, want cedar", p.Engine())
+	}
 	doc, err := policies.NewDocument(*input("CREATE", "", "v1", "Pod", object(pod(false, nil))))
 	if err != nil {
 		t.Fatal(err)

@@ -104,6 +104,9 @@ type Evaluator struct {
 
 var _ policies.Evaluator = (*Evaluator)(nil)
 
+// Engine is the engine label of Cedar policies' evaluation metrics.
+func (e *Evaluator) Engine() string { return "cedar" }
+
 // Evaluate returns a finding per matching forbid (or unsatisfied default-deny scope). A forbid that cannot be
 // evaluated is an error, so the pipeline fails closed rather than admit what the forbid might have matched.
 func (e *Evaluator) Evaluate(ctx context.Context, doc *policies.Document, _ policies.Settings) ([]policies.Finding, error) {

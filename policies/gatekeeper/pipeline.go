@@ -201,6 +201,9 @@ type constraintEvaluator struct {
 
 var _ policies.Evaluator = (*constraintEvaluator)(nil)
 
+// Engine is the engine label of constraints' evaluation metrics (Rego and CEL templates alike).
+func (e *constraintEvaluator) Engine() string { return "gatekeeper" }
+
 // Evaluate reviews the document (once for all the Set's constraints) and returns this constraint's violations,
 // with the template's message. A violation found on an object an ExpansionTemplate generated carries
 // Gatekeeper's "[Implied by <template>]" prefix; one whose ExpansionTemplate sets a weaker enforcementAction

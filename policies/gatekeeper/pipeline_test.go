@@ -137,6 +137,9 @@ func TestConstraintPolicies(t *testing.T) {
 		if !policies.ValidName(p.Name) || p.Evaluator() == nil || p.Digest == "" || !strings.HasPrefix(p.File, "doc") {
 			t.Errorf("policy %s: valid name %v, evaluator %v, digest %q, file %q", p.Name, policies.ValidName(p.Name), p.Evaluator(), p.Digest, p.File)
 		}
+		if p.Engine() != "gatekeeper" {
+			t.Errorf("policy %s: engine %q, want gatekeeper", p.Name, p.Engine())
+		}
 	}
 	wantModes := map[string]policies.Mode{
 		"AttestRequiredLabels/must-have-owner":       policies.ModeEnforce,
