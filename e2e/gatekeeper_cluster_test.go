@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,6 +133,28 @@ spec:
 `
 )
 
+// gkInventoryTemplate reads data.inventory: a Deployment in a namespace labelled frozen is denied.
+const gkInventoryTemplate = `apiVersion: templates.gatekeeper.sh/v1
+kind: ConstraintTemplate
+metadata:
+  name: atteste2efrozen
+spec:
+  crd:
+    spec:
+      names:
+        kind: AttestE2eFrozen
+  targets:
+    - target: admission.k8s.gatekeeper.sh
+      rego: |
+        package atteste2efrozen
+
+        violation[{"msg": msg}] {
+          ns := input.review.object.metadata.namespace
+          data.inventory.cluster["v1"]["Namespace"][ns].metadata.labels["e2e.attest.continuu.ms/frozen"] == "true"
+          msg := sprintf("namespace %v is frozen", [ns])
+        }
+`
+
 func gkConstraint(kind, name, ns, action, params string) string {
 	if params != "" {
 		params = "  parameters: " + params + "\n"
@@ -250,7 +273,7 @@ spec:
 		t.Fatalf("foreign CRD: %s%s", out, errOut)
 	}
 	t.Cleanup(func() {
-		for _, tmpl := range []string{"atteste2elabels", "atteste2ereplicas", "atteste2eforeign"} {
+		for _, tmpl := range []string{"atteste2elabels", "atteste2ereplicas", "atteste2eforeign", "atteste2efrozen"} {
 			kubectl(t, "", "delete", "constrainttemplate", tmpl, "--ignore-not-found")
 		}
 		kubectl(t, "", "delete", "crd", "atteste2eforeign.constraints.gatekeeper.sh", "--ignore-not-found")
@@ -396,6 +419,75 @@ spec:
 		return nil
 	})
 	t.Logf("enforcement stopped %s after the constraint was deleted", time.Since(deleted).Round(10*time.Millisecond))
+
+	// data.inventory from the Config's syncOnly, kept current by informers: a template that reads the namespace's
+	// labels from the inventory denies once the label is set.
+	if out, errOut, ok := kubectl(t, gkInventoryTemplate, "apply", "-f", "-"); !ok {
+		t.Fatalf("apply the inventory template: %s%s", out, errOut)
+	}
+	config := `apiVersion: config.gatekeeper.sh/v1alpha1
+kind: Config
+metadata: {name: config, namespace: ` + harness.Namespace + `}
+spec:
+  sync:
+    syncOnly:
+      - {group: "", version: v1, kind: Namespace}
+`
+	if out, errOut, ok := kubectl(t, config, "apply", "-f", "-"); !ok {
+		t.Fatalf("apply the Config: %s%s", out, errOut)
+	}
+	t.Cleanup(func() { kubectl(t, config, "delete", "--ignore-not-found", "-f", "-") })
+	frozen := gkConstraint("AttestE2eFrozen", "frozen-namespaces", ns, "deny", "")
+	eventually(t, 30*time.Second, func() error {
+		_, errOut, ok := kubectl(t, frozen, "apply", "-f", "-")
+		if !ok {
+			return fmt.Errorf("apply the constraint (its CRD may not be there yet): %s", errOut)
+		}
+		return nil
+	})
+	if _, errOut, ok := kubectl(t, "", "label", "namespace", ns, "e2e.attest.continuu.ms/frozen=true"); !ok {
+		t.Fatal(errOut)
+	}
+	eventually(t, 30*time.Second, func() error {
+		_, errOut, ok := kubectl(t, labelledDeployment(ns, "late", 1, "{owner: team-a}"), "apply", "--dry-run=server", "-f", "-")
+		if ok || !strings.Contains(errOut, "[AttestE2eFrozen/frozen-namespaces]: namespace "+ns+" is frozen") {
+			return fmt.Errorf("a Deployment in a namespace the inventory says is frozen: %s", errOut)
+		}
+		return nil
+	})
+
+	// ATTEST's exported library runs in the cluster as Gatekeeper templates: its CRD is accepted by the API
+	// server and its constraint denies as the library does.
+	exported, errOut, ok := func() (string, string, bool) {
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, cluster.AttestBinary(), "policy", "export", "--format", "gatekeeper", "--policy", "no-privileged").Output()
+		return string(out), fmt.Sprint(err), err == nil
+	}()
+	if !ok {
+		t.Fatalf("attest policy export: %s", errOut)
+	}
+	exportedTemplate, exportedConstraint, _ := strings.Cut(exported, "\n---\n")
+	if out, errOut, ok := kubectl(t, exportedTemplate, "apply", "-f", "-"); !ok {
+		t.Fatalf("apply the exported template: %s%s", out, errOut)
+	}
+	t.Cleanup(func() { kubectl(t, "", "delete", "constrainttemplate", "attestnoprivileged", "--ignore-not-found") })
+	eventually(t, 30*time.Second, func() error {
+		if out, errOut, ok := kubectl(t, exportedConstraint, "apply", "-f", "-"); !ok {
+			return fmt.Errorf("apply the exported constraint: %s%s", out, errOut)
+		}
+		return nil
+	})
+	eventually(t, 30*time.Second, func() error {
+		_, errOut, ok := kubectl(t, strings.Replace(deployment(ns, "priv", 1, container("app", trustedImage, true)), "namespace: "+ns, "namespace: "+ns+"\n  labels: {owner: a}", 1), "apply", "--dry-run=server", "-f", "-")
+		if ok || !strings.Contains(errOut, "[AttestNoPrivileged/no-privileged]: spec.template.spec.containers[0]: privileged containers are not allowed") {
+			return fmt.Errorf("the exported no-privileged does not deny: %s", errOut)
+		}
+		return nil
+	})
+	if n := strings.Count(cluster.AttestLog(), "constraint CRD updated"); n > 0 {
+		t.Errorf("ATTEST updated its constraint CRDs %d times with no template change (it should see them as current)", n)
+	}
 }
 
 func metricsText(t *testing.T) string {
