@@ -217,7 +217,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 			for _, f := range r.findings {
 				v := Violation{
 					Policy: p.Name, Mode: r.mode, Severity: f.Severity, Path: f.Path, Container: containerAt(containers, f.Path),
-					Message: f.Message, Fix: f.Fix, Warning: f.Warning, Denied: r.mode == policies.ModeEnforce && !f.Warning,
+					Message: f.Message, Fix: f.Fix, Warning: f.Warning, RecordOnly: f.RecordOnly, Denied: r.mode == policies.ModeEnforce && !f.Warning && !f.RecordOnly,
 					EnforceFrom: r.enforceFrom,
 				}
 				if r.existing[findingKey(f)] {

@@ -367,7 +367,7 @@ spec:
 		t.Fatalf("ATTEST's ServiceAccount created a CRD outside constraints.gatekeeper.sh: %s", errOut)
 	}
 
-	// dryrun admits without a warning and records the finding in the decision log.
+	// dryrun is record-only, as in Gatekeeper: admitted without a warning, the finding in the decision log.
 	if out, errOut, ok := kubectl(t, gkConstraint("AttestE2eReplicas", "at-most-three", ns, "dryrun", "{max: 3}"), "apply", "-f", "-"); !ok {
 		t.Fatalf("switch to dryrun: %s%s", out, errOut)
 	}
@@ -375,6 +375,9 @@ spec:
 		out, errOut, ok := kubectl(t, labelledDeployment(ns, "dry", 5, "{owner: team-a}"), "apply", "--dry-run=server", "-f", "-")
 		if !ok {
 			return fmt.Errorf("dryrun constraint denied: %s", errOut)
+		}
+		if strings.Contains(out+errOut, "AttestE2eReplicas") {
+			t.Fatalf("a dryrun constraint is record-only, yet kubectl showed it:\n%s", out+errOut)
 		}
 		if !strings.Contains(cluster.AttestLog(), "AttestE2eReplicas/at-most-three") || !strings.Contains(cluster.AttestLog(), `"dry"`) {
 			return fmt.Errorf("the decision log has no finding of the dryrun constraint for Deployment dry (output %s)", out+errOut)

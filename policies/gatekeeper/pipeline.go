@@ -219,7 +219,10 @@ func (e *constraintEvaluator) Evaluate(ctx context.Context, doc *policies.Docume
 			continue
 		}
 		f := policies.Finding{Message: r.Message, Severity: policies.SeverityMedium}
-		if e.mode == policies.ModeEnforce && modeOfResult(r) != policies.ModeEnforce {
+		switch {
+		case recordOnly(r):
+			f.RecordOnly = true // Gatekeeper's dryrun: recorded, never shown to the user
+		case e.mode == policies.ModeEnforce && modeOfResult(r) != policies.ModeEnforce:
 			f.Warning = true
 		}
 		out = append(out, f)
@@ -238,6 +241,24 @@ func modeOfResult(r Result) policies.Mode {
 		return policies.ModeEnforce
 	}
 	return policies.ModeAudit
+}
+
+// recordOnly tells whether a result's only action at its enforcement point is dryrun: Gatekeeper records it
+// (audit) and neither denies nor warns.
+func recordOnly(r Result) bool {
+	actions := []string{r.EnforcementAction}
+	if r.EnforcementAction == string(util.Scoped) {
+		actions = r.ScopedActions
+	}
+	if len(actions) == 0 {
+		return false
+	}
+	for _, a := range actions {
+		if a != string(util.Dryrun) {
+			return false
+		}
+	}
+	return true
 }
 
 // modeAt is the mode of the constraint's policy at an enforcement point.
