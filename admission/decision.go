@@ -50,6 +50,8 @@ type Violation struct {
 	Denied bool `json:"denied"`
 	// Warning marks findings of a policy's `warn` rule.
 	Warning bool `json:"warning,omitempty"`
+	// RecordOnly violations never deny and are no warning: audit annotations, metrics and decision log only.
+	RecordOnly bool `json:"recordOnly,omitempty"`
 	// EnforceFrom is set while an enforcing policy audits until its enforceAfter.
 	EnforceFrom time.Time `json:"enforceFrom,omitzero"`
 	// Preexisting marks a violation already present before this UPDATE (existingWorkloads: audit): it warns.
@@ -152,9 +154,10 @@ const (
 func (d *Decision) finish() {
 	var denials, warnings []string
 	for _, v := range d.Violations {
-		if v.Denied {
+		switch {
+		case v.Denied:
 			denials = append(denials, v.String())
-		} else {
+		case !v.RecordOnly:
 			warnings = append(warnings, v.warningText())
 		}
 	}

@@ -53,6 +53,9 @@ type Options struct {
 	Library []policies.Source
 	// Tracer records each image verification, policy and the exemptions as spans; nil: no tracing.
 	Tracer Tracer
+	// Resources judges, at kubectl apply, the policy resources of other languages (Gatekeeper's
+	// ConstraintTemplates and Constraints); nil: none.
+	Resources ResourceValidator
 }
 
 // Evaluator runs the pipeline. It is safe for concurrent use.
@@ -65,6 +68,7 @@ type Evaluator struct {
 	images     imageStage
 	library    []policies.Source
 	tracer     Tracer
+	resources  ResourceValidator
 }
 
 // New validates options and builds an Evaluator.
@@ -85,7 +89,7 @@ func New(o Options) (*Evaluator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library, tracer: o.Tracer}
+	e := &Evaluator{images: imageStage{verifier: o.Verifier, keychain: o.Keychain}, engine: o.Engine, config: o.Config, mode: o.Mode, clock: o.Clock, exemptions: o.Exemptions, library: o.Library, tracer: o.Tracer, resources: o.Resources}
 	e.prepare()
 	return e, nil
 }
@@ -153,6 +157,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		if isPolicyResource(in) {
 			return e.validatePolicyResource(ctx, in, e.config())
 		}
+		if e.resources != nil && e.resources.Validates(in.Request.Group, in.Request.Kind) {
+			return e.validateOtherResource(ctx, in)
+		}
 		var err error
 		if containers, err = workload.Extract(gk, in.Request.SubResource, in.Object); err != nil {
 			return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
@@ -218,7 +225,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 			for _, f := range r.findings {
 				v := Violation{
 					Policy: p.Name, Mode: r.mode, Severity: f.Severity, Path: f.Path, Container: containerAt(containers, f.Path),
-					Message: f.Message, Fix: f.Fix, Warning: f.Warning, Denied: r.mode == policies.ModeEnforce && !f.Warning,
+					Message: f.Message, Fix: f.Fix, Warning: f.Warning, RecordOnly: f.RecordOnly, Denied: r.mode == policies.ModeEnforce && !f.Warning && !f.RecordOnly,
 					EnforceFrom: r.enforceFrom,
 				}
 				if r.existing[findingKey(f)] {

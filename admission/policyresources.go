@@ -44,3 +44,28 @@ func (e *Evaluator) validatePolicyResource(ctx context.Context, in Input, cfg *c
 	d.finish()
 	return d
 }
+
+// A ResourceValidator judges the policy resources of another language at kubectl apply (Gatekeeper's
+// ConstraintTemplates and Constraints), so that one that could not run is refused with the compiler's message
+// rather than accepted and never enforced.
+type ResourceValidator interface {
+	// Validates reports whether it judges objects of the group and kind.
+	Validates(group, kind string) bool
+	// Validate returns what is wrong with obj (old is the object before an UPDATE, else nil), each problem
+	// "field: message".
+	Validate(ctx context.Context, obj, old map[string]any) []string
+}
+
+// validateOtherResource refuses a resource of another language that its engine cannot use.
+func (e *Evaluator) validateOtherResource(ctx context.Context, in Input) Decision {
+	d := Decision{}
+	for _, p := range e.resources.Validate(ctx, in.Object, in.OldObject) {
+		field, msg, ok := strings.Cut(p, ": ")
+		if !ok {
+			field, msg = "", p
+		}
+		d.Violations = append(d.Violations, Violation{Policy: in.Request.Kind, Mode: "enforce", Severity: "high", Path: field, Message: msg, Denied: true})
+	}
+	d.finish()
+	return d
+}

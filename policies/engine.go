@@ -291,6 +291,9 @@ type Finding struct {
 	Fix string `json:"fix,omitempty"`
 	// Warning marks findings of a `warn` rule: reported, never denied, whatever the mode.
 	Warning bool `json:"warning,omitempty"`
+	// RecordOnly marks findings that are never denied and never shown at kubectl apply: they are recorded in the
+	// audit annotations, metrics and decision log only (a Gatekeeper constraint's dryrun).
+	RecordOnly bool `json:"recordOnly,omitempty"`
 }
 
 // Eval runs the policy's prepared query (or its evaluator) over doc with the parameters of s.

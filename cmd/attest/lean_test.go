@@ -33,8 +33,13 @@ func TestLeanBuildLeavesOutTheServerMachinery(t *testing.T) {
 		"github.com/continuums/attest/tracing",
 		"go.opentelemetry.io/",
 	}
+	// export writes the library as Gatekeeper YAML and imports none of the above (the other entries check it).
+	allowed := map[string]bool{"github.com/continuums/attest/policies/gatekeeper/export": true}
 	var linked []string
 	for _, pkg := range strings.Fields(string(out)) {
+		if allowed[pkg] {
+			continue
+		}
 		for _, f := range forbidden {
 			if strings.HasPrefix(pkg, f) {
 				linked = append(linked, pkg)

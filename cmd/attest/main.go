@@ -147,6 +147,7 @@ func newRootCommand(a app) *cobra.Command {
 		newConflictsCommand(),
 		newLintCommand(),
 		newOptimizeCommand(),
+		newExportCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)

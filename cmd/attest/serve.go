@@ -145,6 +145,13 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	layered := config.NewLayered(current, lib)
 	current = layered.Current
 	var synced []func() error // each cluster cache: nil once filled; /readyz fails until all are
+	current, gkResources, gkSynced, err := o.gatekeeper.watchCluster(g, ctx, restConfig, current, log)
+	if err != nil {
+		return usageError(err)
+	}
+	if gkSynced != nil {
+		synced = append(synced, gkSynced)
+	}
 	var resources *config.ClusterResources
 	if restConfig != nil {
 		if resources, err = config.NewClusterResources(restConfig, layered, log.With("component", "policy-resources")); err != nil {
@@ -180,7 +187,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return usageError(err)
 	}
 	defer flushTraces()
-	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib, Tracer: tracer})
+	eval, err := admission.New(admission.Options{Verifier: verifier, Keychain: keychain, Engine: engine, Config: current, Mode: mode, Exemptions: lookup, Library: lib, Tracer: tracer, Resources: gkResources})
 	if err != nil {
 		return err
 	}

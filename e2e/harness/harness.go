@@ -213,6 +213,13 @@ func (c *Cluster) StartAttest(ctx context.Context) error {
 	return c.runAttest(ctx)
 }
 
+// StartAttestWith starts the webhook again on the same port with more `attest serve` flags (StartAttest
+// restores the usual ones).
+func (c *Cluster) StartAttestWith(ctx context.Context, args ...string) error {
+	c.attest.Stop()
+	return c.runAttest(ctx, args...)
+}
+
 // AttestLog is the webhook's log so far.
 func (c *Cluster) AttestLog() string { return c.attest.Output() }
 
@@ -333,14 +340,14 @@ func (c *Cluster) startAttest(ctx context.Context) error {
 
 // runAttest starts `attest serve` as the manifests run it: it issues its own certificate into the manifests'
 // attest-tls Secret and injects the CA into the URL-registered webhook configurations, which the harness waits for.
-func (c *Cluster) runAttest(ctx context.Context) error {
+func (c *Cluster) runAttest(ctx context.Context, extra ...string) error {
 	var err error
-	c.attest, err = StartProcess(ctx, "attest", c.o.Attest, filepath.Join(c.o.Dir, "attest.log"),
-		"serve", "--host=127.0.0.1", "--port="+strconv.Itoa(c.AttestPort), "--cert-dir="+c.CertDir,
-		"--metrics-bind-address="+loopback(c.MetricsPort), "--health-probe-bind-address="+loopback(c.ProbePort),
-		"--cert-secret="+Namespace+"/"+CertSecret, "--cert-hosts="+WebhookHost,
-		"--webhook-configuration="+LocalWebhookConfiguration,
-		"--config="+c.ConfigPath, "--kubeconfig="+filepath.Join(c.o.Dir, "attest.kubeconfig"))
+	args := []string{"serve", "--host=127.0.0.1", "--port=" + strconv.Itoa(c.AttestPort), "--cert-dir=" + c.CertDir,
+		"--metrics-bind-address=" + loopback(c.MetricsPort), "--health-probe-bind-address=" + loopback(c.ProbePort),
+		"--cert-secret=" + Namespace + "/" + CertSecret, "--cert-hosts=" + WebhookHost,
+		"--webhook-configuration=" + LocalWebhookConfiguration,
+		"--config=" + c.ConfigPath, "--kubeconfig=" + filepath.Join(c.o.Dir, "attest.kubeconfig")}
+	c.attest, err = StartProcess(ctx, "attest", c.o.Attest, filepath.Join(c.o.Dir, "attest.log"), append(args, extra...)...)
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ type Set struct {
 	order      []*setConstraint
 	byPolicy   map[string]*setConstraint
 	expander   *Expander
+	nsMu       sync.RWMutex                 // guards namespaces: inventory may change while the Set reviews
 	namespaces map[string]*corev1.Namespace // the inventory's Namespaces, for a caller that knows only names
 	memo       reviewMemo
 }
@@ -136,7 +137,9 @@ func (s *Set) AddInventory(ctx context.Context, obj *unstructured.Unstructured) 
 		if err := runtimeFromUnstructured(obj, ns); err != nil {
 			return fmt.Errorf("inventory Namespace %s: %w", obj.GetName(), err)
 		}
+		s.nsMu.Lock()
 		s.namespaces[ns.Name] = ns
+		s.nsMu.Unlock()
 	}
 	return nil
 }
@@ -216,7 +219,10 @@ func (e *constraintEvaluator) Evaluate(ctx context.Context, doc *policies.Docume
 			continue
 		}
 		f := policies.Finding{Message: r.Message, Severity: policies.SeverityMedium}
-		if e.mode == policies.ModeEnforce && modeOfResult(r) != policies.ModeEnforce {
+		switch {
+		case recordOnly(r):
+			f.RecordOnly = true // Gatekeeper's dryrun: recorded, never shown to the user
+		case e.mode == policies.ModeEnforce && modeOfResult(r) != policies.ModeEnforce:
 			f.Warning = true
 		}
 		out = append(out, f)
@@ -235,6 +241,24 @@ func modeOfResult(r Result) policies.Mode {
 		return policies.ModeEnforce
 	}
 	return policies.ModeAudit
+}
+
+// recordOnly tells whether a result's only action at its enforcement point is dryrun: Gatekeeper records it
+// (audit) and neither denies nor warns.
+func recordOnly(r Result) bool {
+	actions := []string{r.EnforcementAction}
+	if r.EnforcementAction == string(util.Scoped) {
+		actions = r.ScopedActions
+	}
+	if len(actions) == 0 {
+		return false
+	}
+	for _, a := range actions {
+		if a != string(util.Dryrun) {
+			return false
+		}
+	}
+	return true
 }
 
 // modeAt is the mode of the constraint's policy at an enforcement point.
@@ -341,7 +365,10 @@ func (s *Set) namespaceOf(in *policies.Input, name string) *corev1.Namespace {
 			ObjectMeta: metav1.ObjectMeta{Name: in.Namespace.Name, Labels: in.Namespace.Labels, Annotations: in.Namespace.Annotations},
 		}
 	}
-	if ns, ok := s.namespaces[name]; ok {
+	s.nsMu.RLock()
+	ns, ok := s.namespaces[name]
+	s.nsMu.RUnlock()
+	if ok {
 		return ns
 	}
 	switch name {
