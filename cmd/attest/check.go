@@ -38,6 +38,8 @@ type checkOptions struct {
 	cluster       bool
 	allNamespaces bool
 	clusterFlags  clusterFlags
+	// strict fails the check on audit findings (warnings) too, not only on denials.
+	strict bool
 }
 
 // checkResult is one line of `attest policy check --format json`.
@@ -155,6 +157,7 @@ func newCheckCommand() *cobra.Command {
 	f.StringVar(&o.framework, "framework", "", "report the results grouped by this compliance framework's controls (soc2, gdpr, hipaa; text or json)")
 	f.BoolVar(&o.cluster, "cluster", false, "check the objects in the cluster of the current kubeconfig context instead of files, as the background audit does (-n NS: one namespace, default the context's; -A: all); PolicyExceptions are read from the cluster")
 	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "with --cluster: check every namespace")
+	f.BoolVar(&o.strict, "strict", false, "exit 1 on audit findings (warnings) too, not only on what would be denied")
 	o.clusterFlags.add(f)
 	return cmd
 }
@@ -271,7 +274,13 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 		}
 		return finishCheck(w, &run, sink, framework)
 	})
-	return checkExit(&run, err)
+	if err := checkExit(&run, err); err != nil {
+		return err
+	}
+	if o.strict && run.report.warnings > 0 {
+		return &exitError{code: 1}
+	}
+	return nil
 }
 
 // finishCheck writes what follows the results: the grouped report, the JSON head and results, SARIF, JUnit or the
@@ -455,4 +464,16 @@ func addObjectReport(dr *docReport, file string, line int, req admission.Request
 		dr.results = append(dr.results, res)
 	}
 	dr.objects = append(dr.objects, rec)
+}
+
+// newScanCommand is the documents' `attest policy scan`: `policy check` whose report is SARIF unless --format
+// says otherwise (`scan -f . --output results.sarif` for code scanning).
+func newScanCommand() *cobra.Command {
+	cmd := newCheckCommand()
+	cmd.Use = "scan -f PATH... [--format sarif] [--output F]"
+	cmd.Short = "policy check with a SARIF report by default (for code scanning)"
+	f := cmd.Flags().Lookup("format")
+	_ = f.Value.Set("sarif") // a value check accepts
+	f.DefValue = "sarif"
+	return cmd
 }

@@ -148,6 +148,8 @@ func newRootCommand(a app) *cobra.Command {
 		newLintCommand(),
 		newOptimizeCommand(),
 		newExportCommand(),
+		newTestAllCommand(),
+		newScanCommand(),
 	)
 	fullPolicy, fullRoot := fullCommands(a)
 	policy.AddCommand(fullPolicy...)

@@ -19,6 +19,10 @@ type testOptions struct {
 	// withLibrary compiles the embedded library's policies with PATH's (tests of library policies, such as the
 	// snapshot tests the workbench and generate-tests write).
 	withLibrary bool
+	// all runs the library's tests with PATH's (test-all); resource checks policy NAME on manifests (test NAME
+	// --resource F, the documents' form of `policy check --policy NAME -f F`).
+	all      bool
+	resource []string
 }
 
 // testReport is `attest policy test --format json`.
@@ -52,18 +56,65 @@ func newTestCommand() *cobra.Command {
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
 	f.BoolVar(&o.withLibrary, "with-library", false, "compile the embedded library's policies with those of PATH (to test library policies from PATH)")
+	f.StringSliceVar(&o.resource, "resource", nil, "test NAME --resource F: check policy NAME on the manifests F, as `policy check --policy NAME -f F` (repeatable)")
 	return cmd
+}
+
+// newTestAllCommand is the documents' `attest policy test-all`: the library's tests and PATH's, together.
+func newTestAllCommand() *cobra.Command {
+	o := testOptions{all: true}
+	cmd := &cobra.Command{
+		Use:   "test-all [PATH...]",
+		Short: "Run the embedded library's Rego tests and those of PATH, compiled together",
+		RunE:  func(cmd *cobra.Command, args []string) error { return runTest(cmd, o, args) },
+	}
+	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
+	cmd.Flags().StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
+	return cmd
+}
+
+// testResource runs `policy check --policy NAME -f F...`: the documents' `attest policy test NAME --resource F`.
+func testResource(cmd *cobra.Command, o testOptions, args []string) error {
+	if len(args) != 1 {
+		return usageError(fmt.Errorf("--resource tests one policy: attest policy test NAME --resource FILE"))
+	}
+	check := newCheckCommand()
+	checkArgs := []string{"--policy", args[0], "--format", o.format}
+	for _, r := range o.resource {
+		checkArgs = append(checkArgs, "-f", r)
+	}
+	if o.output != "" {
+		checkArgs = append(checkArgs, "--output", o.output)
+	}
+	check.SetArgs(checkArgs)
+	check.SetIn(cmd.InOrStdin())
+	check.SetOut(cmd.OutOrStdout())
+	check.SetErr(cmd.ErrOrStderr())
+	check.SilenceUsage, check.SilenceErrors = true, true
+	check.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	return check.ExecuteContext(cmd.Context())
 }
 
 func runTest(cmd *cobra.Command, o testOptions, paths []string) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
 		return err
 	}
+	if len(o.resource) > 0 {
+		return testResource(cmd, o, paths)
+	}
 	var pols, tests []policies.Source
 	var err error
-	if len(paths) == 0 {
+	switch {
+	case o.all:
+		var own, ownTests []policies.Source
+		if pols, tests, err = policies.Library(); err == nil && len(paths) > 0 {
+			if own, ownTests, err = readRegoPaths(regoPaths(paths)); err == nil {
+				pols, tests = append(pols, own...), append(tests, ownTests...)
+			}
+		}
+	case len(paths) == 0:
 		pols, tests, err = policies.Library()
-	} else {
+	default:
 		pols, tests, err = readRegoPaths(regoPaths(paths))
 		if err == nil && o.withLibrary {
 			var lib []policies.Source
