@@ -38,7 +38,8 @@ FUZZ_TARGETS := \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse \
 	./bundles:FuzzRead \
-	./workbench:FuzzReadLog
+	./workbench:FuzzReadLog \
+	./cmd/attest:FuzzReviewInput
 
 .PHONY: all build test unit chromium e2e controlplane lint dashboard-snapshot generate verify-generated bench audit-bench soak fuzz run run-webhook e2e-kind image clean gatekeeper-conformance
 

@@ -431,6 +431,16 @@ func checkDocument(ctx context.Context, eval *admission.Evaluator, doc manifest.
 		if isPolicyException(obj.Object) || isGatekeeperDocument(obj.Object) || isCedarInput(obj.Object) {
 			continue
 		}
+		if isAdmissionReview(obj.Object) { // judged as the request it carries, as gator does
+			in, err := reviewInput(obj.Object, now, who)
+			if err != nil {
+				dr.inputErrs = append(dr.inputErrs, fmt.Sprintf("%s:%d: %v", obj.File, obj.Line, err))
+				continue
+			}
+			d := eval.Evaluate(ctx, in)
+			addObjectReport(&dr, obj.File, obj.Line, in.Request, &d)
+			continue
+		}
 		in := admission.ObjectInput(obj.Object, namespace, now)
 		in.Request.Username, in.Request.Groups = who.user, who.groups
 		d := eval.Evaluate(ctx, in)

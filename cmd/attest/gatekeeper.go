@@ -104,7 +104,7 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 				return // -f: the check reports it
 			}
 			for _, o := range d.objs {
-				if isGatekeeperDocument(o.Object) || isPolicyException(o.Object) || (onlyNamespaces && !isNamespace(o.Object)) {
+				if isGatekeeperDocument(o.Object) || isPolicyException(o.Object) || isAdmissionReview(o.Object) || (onlyNamespaces && !isNamespace(o.Object)) {
 					continue
 				}
 				if err := set.AddInventory(ctx, &unstructured.Unstructured{Object: o.Object}); err != nil {
