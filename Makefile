@@ -103,12 +103,14 @@ generate: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:maxDescLen=400 paths=./api/... output:crd:dir=manifests/crds
 	cp manifests/crds/policy.attest.continuu.ms_*.yaml charts/attest/crds/
+	cp manifests/overlays/gatekeeper/*-crd.yaml charts/attest/files/gatekeeper/
 
 verify-generated: $(CONTROLLER_GEN)
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	$(CONTROLLER_GEN) crd:maxDescLen=400 paths=./api/... output:crd:dir=$$tmp; \
 	for f in $$tmp/*.yaml; do cmp -s $$f manifests/crds/$$(basename $$f) || { echo "manifests/crds/$$(basename $$f) is stale: run make generate"; exit 1; }; \
 		cmp -s $$f charts/attest/crds/$$(basename $$f) || { echo "charts/attest/crds/$$(basename $$f) is stale: run make generate"; exit 1; }; done; \
+	for f in manifests/overlays/gatekeeper/*-crd.yaml; do cmp -s $$f charts/attest/files/gatekeeper/$$(basename $$f) || { echo "charts/attest/files/gatekeeper/$$(basename $$f) differs from $$f: run make generate"; exit 1; }; done; \
 	cp api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go; $(CONTROLLER_GEN) object paths=./api/...; \
 	cmp -s api/v1alpha1/zz_generated.deepcopy.go $$tmp/deepcopy.go || { cp $$tmp/deepcopy.go api/v1alpha1/zz_generated.deepcopy.go; echo "api/v1alpha1/zz_generated.deepcopy.go is stale: run make generate"; exit 1; }
 

@@ -1,5 +1,6 @@
 // Package chart checks charts/attest against the kustomize manifests it must agree with: rendered with the default
-// values it is manifests/base object by object, and each option (cert-manager, monitoring) is the matching overlay.
+// values it is manifests/base object by object, and each option (cert-manager, monitoring, gatekeeper.watch) is the
+// matching overlay.
 // It runs Helm (ATTEST_HELM, installed by the Makefile into the cache) and the control plane's kubectl
 // (ATTEST_E2E_ASSETS) for `kubectl kustomize`, as `make e2e` sets them.
 package chart
@@ -209,6 +210,15 @@ func TestChartOptionsAreTheOverlays(t *testing.T) {
 			"monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true"),
 			kustomize(t, kubectl, "manifests", "overlays", "monitored"))
 	})
+	t.Run("gatekeeper", func(t *testing.T) {
+		gk := kustomize(t, kubectl, "manifests", "overlays", "gatekeeper")
+		compare(t, render(t, helm, "namespace.create=true", "gatekeeper.watch=true"), gk)
+		// With Gatekeeper installed it owns its CRDs: the chart leaves them out, the rest stays.
+		compare(t, render(t, helm, "namespace.create=true", "gatekeeper.watch=true", "gatekeeper.installCRDs=false"), gk,
+			"CustomResourceDefinition//constrainttemplates.templates.gatekeeper.sh",
+			"CustomResourceDefinition//expansiontemplate.expansion.gatekeeper.sh",
+			"CustomResourceDefinition//configs.config.gatekeeper.sh")
+	})
 }
 
 func TestChartLint(t *testing.T) {
@@ -216,6 +226,7 @@ func TestChartLint(t *testing.T) {
 	for _, sets := range [][]string{
 		nil,
 		{"certificates.mode=cert-manager", "monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true"},
+		{"gatekeeper.watch=true"},
 	} {
 		args := []string{"lint", "--strict", repo("charts", "attest")}
 		for _, s := range sets {

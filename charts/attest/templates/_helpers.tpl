@@ -90,6 +90,21 @@ rules:
     scope: "*"
 {{- end -}}
 
+{{/* With gatekeeper.watch the validating resource webhook also judges ConstraintTemplates and constraints: a
+template whose Rego or CEL does not compile, or a constraint its template refuses, is refused at kubectl apply. */}}
+{{- define "attest.gatekeeperRules" -}}
+- apiGroups: [templates.gatekeeper.sh]
+  apiVersions: ["*"]
+  operations: [CREATE, UPDATE]
+  resources: [constrainttemplates]
+  scope: Cluster
+- apiGroups: [constraints.gatekeeper.sh]
+  apiVersions: ["*"]
+  operations: [CREATE, UPDATE]
+  resources: ["*"]
+  scope: Cluster
+{{- end -}}
+
 {{- define "attest.certManagerAnnotation" -}}
 {{- if eq .Values.certificates.mode "cert-manager" }}
 annotations:
