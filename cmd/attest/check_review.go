@@ -57,20 +57,31 @@ func reviewInput(obj map[string]any, now time.Time, who requester) (admission.In
 	default:
 		return in, fmt.Errorf("AdmissionReview: request.operation: %q is not CREATE, UPDATE, DELETE or CONNECT", r.Operation)
 	}
-	kind, ok := req["kind"].(map[string]any)
-	if !ok {
-		return in, fmt.Errorf("AdmissionReview: request.kind: missing or not an object {group, version, kind}")
+	if in.Object, err = obj2("object"); err != nil {
+		return in, err
 	}
-	for _, f := range []struct {
-		key string
-		to  *string
-	}{{"group", &r.Group}, {"version", &r.Version}, {"kind", &r.Kind}} {
-		if *f.to, err = str(kind, f.key, "request.kind."+f.key); err != nil {
+	if in.OldObject, err = obj2("oldObject"); err != nil {
+		return in, err
+	}
+	switch kind := req["kind"].(type) {
+	case map[string]any:
+		for _, f := range []struct {
+			key string
+			to  *string
+		}{{"group", &r.Group}, {"version", &r.Version}, {"kind", &r.Kind}} {
+			if *f.to, err = str(kind, f.key, "request.kind."+f.key); err != nil {
+				return in, err
+			}
+		}
+		if r.Kind == "" || r.Version == "" {
+			return in, fmt.Errorf("AdmissionReview: request.kind: version and kind are required")
+		}
+	case nil: // as gator reads such a review (gatekeeper-library's have none): the kind of the object it carries
+		if r.Group, r.Version, r.Kind, err = objectKind(in.Object, in.OldObject); err != nil {
 			return in, err
 		}
-	}
-	if r.Kind == "" || r.Version == "" {
-		return in, fmt.Errorf("AdmissionReview: request.kind: version and kind are required")
+	default:
+		return in, fmt.Errorf("AdmissionReview: request.kind: want an object {group, version, kind}, got %T", kind)
 	}
 	for _, f := range []struct {
 		key string
@@ -111,12 +122,6 @@ func reviewInput(obj map[string]any, now time.Time, who requester) (admission.In
 			}
 		}
 	}
-	if in.Object, err = obj2("object"); err != nil {
-		return in, err
-	}
-	if in.OldObject, err = obj2("oldObject"); err != nil {
-		return in, err
-	}
 	if r.Name == "" && in.Object != nil {
 		if md, ok := in.Object["metadata"].(map[string]any); ok {
 			r.Name, _ = md["name"].(string)
@@ -126,4 +131,24 @@ func reviewInput(obj map[string]any, now time.Time, who requester) (admission.In
 		return in, fmt.Errorf("AdmissionReview: request.object: required for %s", strings.ToLower(r.Operation))
 	}
 	return in, nil
+}
+
+// objectKind is the group, version and kind of the object a review carries (its object, else its old object), for a
+// review whose request names no kind.
+func objectKind(objs ...map[string]any) (group, version, kind string, err error) {
+	for _, o := range objs {
+		if o == nil {
+			continue
+		}
+		apiVersion, _ := o["apiVersion"].(string)
+		kind, _ = o["kind"].(string)
+		if apiVersion == "" || kind == "" {
+			return "", "", "", fmt.Errorf("AdmissionReview: request.kind is missing and the object names no apiVersion and kind")
+		}
+		if i := strings.LastIndex(apiVersion, "/"); i >= 0 {
+			return apiVersion[:i], apiVersion[i+1:], kind, nil
+		}
+		return "", apiVersion, kind, nil
+	}
+	return "", "", "", fmt.Errorf("AdmissionReview: request.kind: missing, and no object or oldObject to take it from")
 }

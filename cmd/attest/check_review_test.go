@@ -42,6 +42,13 @@ func TestReviewInput(t *testing.T) {
 	if err != nil || in.Request.Username != "cli" || in.Request.Groups[0] != "cli-group" {
 		t.Fatalf("without userInfo, --as decides: %+v %v", in.Request, err)
 	}
+	in, err = reviewInput(base(func(m map[string]any) {
+		delete(m, "kind")
+		m["object"] = map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": map[string]any{"name": "web"}}
+	}), now, who)
+	if err != nil || in.Request.Group != "apps" || in.Request.Version != "v1" || in.Request.Kind != "Deployment" {
+		t.Fatalf("without request.kind, the object's kind is the request's (as gator reads it): %+v %v", in.Request, err)
+	}
 	in, err = reviewInput(base(func(m map[string]any) { m["operation"] = "DELETE"; delete(m, "object") }), now, who)
 	if err != nil || in.Object != nil || in.OldObject == nil {
 		t.Fatalf("a DELETE carries the old object only: %v", err)
@@ -53,7 +60,9 @@ func TestReviewInput(t *testing.T) {
 	}{
 		{"no request", review(nil), "request: missing"},
 		{"bad operation", base(func(m map[string]any) { m["operation"] = "PATCH" }), `request.operation: "PATCH"`},
-		{"no kind", base(func(m map[string]any) { delete(m, "kind") }), "request.kind: missing"},
+		{"no kind, no object", base(func(m map[string]any) { delete(m, "kind"); delete(m, "object"); delete(m, "oldObject") }), "request.kind: missing, and no object"},
+		{"no kind, object without one", base(func(m map[string]any) { delete(m, "kind"); m["object"] = map[string]any{}; delete(m, "oldObject") }), "the object names no apiVersion and kind"},
+		{"kind not an object", base(func(m map[string]any) { m["kind"] = "Pod" }), "request.kind: want an object"},
 		{"kind without version", base(func(m map[string]any) { m["kind"] = map[string]any{"kind": "Pod"} }), "request.kind: version and kind are required"},
 		{"name not a string", base(func(m map[string]any) { m["name"] = 3.0 }), "request.name: want a string"},
 		{"groups not a list", base(func(m map[string]any) { m["userInfo"] = map[string]any{"groups": "dev"} }), "request.userInfo.groups: want a list"},
