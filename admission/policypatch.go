@@ -46,7 +46,7 @@ func (e *Evaluator) policyPatches(ctx context.Context, in Input, cfg *config.Con
 		}
 		paths := make([]string, 0, len(ops))
 		for _, op := range ops {
-			d.Patches = append(d.Patches, PatchOp{Op: op.Op, Path: op.Path, Value: op.Value})
+			d.Patches = append(d.Patches, PatchOp{Op: op.Op, Path: op.Path, Value: op.Value, Policy: p.Name})
 			paths = append(paths, op.Op+" "+op.Path)
 		}
 		d.Warnings = append(d.Warnings, fmt.Sprintf("mutated by [%s]: %s", p.Name, strings.Join(paths, ", ")))

@@ -19,6 +19,8 @@ type PatchOp struct {
 	Op    string `json:"op"`
 	Path  string `json:"path"`
 	Value any    `json:"value"`
+	// Policy wrote the operation ("" for digest pinning); never sent, `attest policy conflicts` reads it.
+	Policy string `json:"-"`
 }
 
 // MarshalJSON writes value for every operation but remove, including false, 0 and "" values.

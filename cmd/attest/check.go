@@ -374,10 +374,7 @@ func writeResultLine(w io.Writer, indent string, res checkResult) {
 	case !res.Denied:
 		verdict = "WARN"
 	}
-	obj := res.Kind + " " + res.Name
-	if res.Namespace != "" {
-		obj = res.Kind + " " + res.Namespace + "/" + res.Name
-	}
+	obj := res.Kind + " " + objectName(res.Namespace, res.Name)
 	where := fmt.Sprintf("%s:%d", res.File, res.Line)
 	if res.Line == 0 { // an object read from the cluster (--cluster) has no line
 		where = res.File
@@ -486,4 +483,12 @@ func newScanCommand() *cobra.Command {
 	_ = f.Value.Set("sarif") // a value check accepts
 	f.DefValue = "sarif"
 	return cmd
+}
+
+// objectName is NAMESPACE/NAME, or NAME for a cluster-scoped object.
+func objectName(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
 }

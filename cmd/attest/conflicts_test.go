@@ -34,6 +34,25 @@ func TestConflicts(t *testing.T) {
 			want: []analysis.Conflict{{Kind: "policyconfig", Policies: []string{"production-replicas"},
 				Message: "production-replicas: parameter min_replicas is set differently by PolicyConfigs team-a-replicas and team-b-replicas; the last good value is kept"}},
 			text: []string{"policyconfig: production-replicas: parameter min_replicas is set differently by PolicyConfigs team-a-replicas and team-b-replicas; the last good value is kept", "1 conflict found"}},
+		{name: "two mutating policies writing one path; a custom policy repeating a library check", code: 1,
+			args: []string{"--policy", dir + "/overlap", "--config", dir + "/overlap/policies.yaml", "-f", dir + "/overlap/manifests.yaml"},
+			want: []analysis.Conflict{
+				{Kind: "patch", Policies: []string{"owner-labels", "team-label"},
+					Message: "owner-labels and team-label both patch /metadata/labels: the object depends on which runs last; let one policy own the path (1 overlapping write)",
+					Details: []string{"Deployment shop/web (" + dir + "/overlap/manifests.yaml:1): owner-labels /metadata/labels (add) and team-label /metadata/labels/team (add)"}},
+				{Kind: "duplicate", Policies: []string{"privileged-copy", "no-privileged"},
+					Message: "privileged-copy reports exactly where library policy no-privileged does (1 finding on the manifests): the same check twice; keep one, or configure no-privileged's parameters instead",
+					Details: []string{"Deployment shop/web (" + dir + "/overlap/manifests.yaml:1) spec.template.spec.containers[0]"}},
+			},
+			text: []string{"patch: owner-labels and team-label both patch /metadata/labels: the object depends on which runs last; let one policy own the path (1 overlapping write)",
+				"  Deployment shop/web (" + dir + "/overlap/manifests.yaml:1) spec.template.spec.containers[0]", "2 conflicts found"}},
+		{name: "without mutate the patches are not applied, so they cannot clash", code: 1,
+			args: []string{"--policy", dir + "/overlap", "-f", dir + "/overlap/manifests.yaml"},
+			want: []analysis.Conflict{
+				{Kind: "duplicate", Policies: []string{"privileged-copy", "no-privileged"},
+					Message: "privileged-copy reports exactly where library policy no-privileged does (1 finding on the manifests): the same check twice; keep one, or configure no-privileged's parameters instead"},
+			},
+			text: []string{"1 conflict found"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
