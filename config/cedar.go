@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -167,26 +169,43 @@ func cedarEngine(engine *policies.Engine, r Resources, prev, out *Config) *polic
 // enabled policies judge, sorted: what ATTEST's webhook rules must send it. engine is used when the
 // configuration carries none.
 func (cfg *Config) Operations(engine *policies.Engine) []string {
+	return slices.Sorted(maps.Keys(cfg.OperationKinds(engine)))
+}
+
+// OperationKinds are, for each operation of Operations, the kinds the enabled policies judge it for ("apps/
+// Deployment", "/Pod"), sorted; nil when one of them judges it for every kind. What the webhook's rules send
+// ATTEST is narrowed to them.
+func (cfg *Config) OperationKinds(engine *policies.Engine) map[string][]string {
 	if cfg.Engine != nil {
 		engine = cfg.Engine
 	}
 	if engine == nil {
 		return nil
 	}
-	seen := map[string]bool{}
+	out := map[string][]string{}
+	every := map[string]bool{}
 	for _, p := range engine.Policies() {
 		if s := cfg.Policies[p.Name]; s.Mode == "" || s.Mode == policies.ModeOff {
 			continue
 		}
 		for _, op := range p.Operations {
-			seen[op] = true
+			kinds, narrowed := p.OperationKinds[op]
+			if !narrowed {
+				every[op] = true
+				continue
+			}
+			out[op] = append(out[op], kinds...)
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for op := range seen {
-		out = append(out, op)
+	for op := range every {
+		out[op] = nil
 	}
-	sort.Strings(out)
+	for op, kinds := range out {
+		if kinds != nil {
+			slices.Sort(kinds)
+			out[op] = slices.Compact(kinds)
+		}
+	}
 	return out
 }
 

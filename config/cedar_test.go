@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -142,6 +143,22 @@ func TestOperations(t *testing.T) {
 	}
 	if got := load("policies:\n  - name: deletes\n    mode: \"off\"\n"); len(got) != 0 {
 		t.Fatalf("a policy that is off needs no operation: %v", got)
+	}
+	// Kinds: a set naming Deployments narrows DELETE to them; beside one that names every resource, none does.
+	writeCedarFile(t, filepath.Join(dir, "cedar2", "deployments.cedar"), `forbid (principal, action == k8s::admission::Action::"delete", resource is apps::v1::Deployment);`)
+	kinds := func(dirs string) string {
+		writeCedarFile(t, filepath.Join(dir, "policies.yaml"), "cedar:\n  directories: ["+dirs+"]\n")
+		cfg, err := config.LoadFiles([]string{filepath.Join(dir, "policies.yaml")}, newEngine(t), config.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(cfg.OperationKinds(nil))
+	}
+	if got := kinds("cedar2"); got != "map[DELETE:[apps/Deployment]]" {
+		t.Fatalf("narrowed: %s", got)
+	}
+	if got := kinds("cedar, cedar2"); got != "map[DELETE:[]]" {
+		t.Fatalf("beside an unscoped forbid: %s", got)
 	}
 }
 

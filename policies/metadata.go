@@ -69,6 +69,9 @@ type Metadata struct {
 	// Operations are the admission operations the policy decides when it decides more than CREATE and UPDATE
 	// (a Cedar forbid on delete): DELETE and CONNECT requests are evaluated only by the policies that list them.
 	Operations []string `json:"operations,omitempty"`
+	// OperationKinds narrows an operation of Operations to the kinds it is judged for ("apps/Deployment", core
+	// kinds "/Pod"); an operation it does not list is judged for every kind.
+	OperationKinds map[string][]string `json:"operationKinds,omitempty"`
 	// Package is the Rego package, e.g. "attest.library.no_privileged".
 	Package string `json:"package"`
 	// File is where the policy came from.

@@ -9,12 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 )
@@ -28,7 +32,8 @@ type Options struct {
 	// Configuration is the ValidatingWebhookConfiguration, Webhook the entry of it whose rules are kept.
 	Configuration string
 	Webhook       string
-	// Needed returns the operations beyond CREATE and UPDATE that the loaded policies judge (DELETE, CONNECT).
+	// Needed returns the operations beyond CREATE and UPDATE that the loaded policies judge: "DELETE" (every
+	// resource the webhook's rules cover), "DELETE apps/deployments" (that resource only), "CONNECT".
 	Needed func() []string
 	// Interval is how often Needed is asked (default 2 s); the configuration is read again when it changes, and
 	// every 30 intervals to restore what someone else changed.
@@ -123,13 +128,25 @@ func (s *Syncer) Sync(ctx context.Context, needed []string) (bool, error) {
 }
 
 // Rules are rules with the operations needed: DELETE added to (or removed from) every rule that is not the
-// CONNECT rule, and the CONNECT rule present only when CONNECT is needed.
+// CONNECT rule when "DELETE" is needed; when only "DELETE group/resource" entries are, one DELETE rule beside each
+// rule for the resources of it named, and one per group for those no rule covers; the CONNECT rule present only
+// when CONNECT is needed.
 func Rules(rules []admissionregistrationv1.RuleWithOperations, needed []string) []admissionregistrationv1.RuleWithOperations {
 	del := slices.Contains(needed, string(admissionregistrationv1.Delete))
 	conn := slices.Contains(needed, string(admissionregistrationv1.Connect))
+	narrowed := map[string][]string{} // group → resources DELETE is judged for
+	if !del {
+		for _, n := range needed {
+			if gr, ok := strings.CutPrefix(n, string(admissionregistrationv1.Delete)+" "); ok {
+				group, resource, _ := strings.Cut(gr, "/")
+				narrowed[group] = append(narrowed[group], resource)
+			}
+		}
+	}
+	covered := map[string]bool{}
 	out := make([]admissionregistrationv1.RuleWithOperations, 0, len(rules)+1)
 	for _, r := range rules {
-		if isConnectRule(r) {
+		if isConnectRule(r) || isDeleteRule(r) {
 			continue
 		}
 		ops := make([]admissionregistrationv1.OperationType, 0, len(r.Operations)+1)
@@ -146,6 +163,37 @@ func Rules(rules []admissionregistrationv1.RuleWithOperations, needed []string) 
 		}
 		r.Operations = ops
 		out = append(out, r)
+		var deletes []string
+		for _, res := range r.Resources {
+			for _, g := range r.APIGroups {
+				if slices.Contains(narrowed[g], res) && !covered[g+"/"+res] {
+					covered[g+"/"+res] = true
+					deletes = append(deletes, res)
+				}
+			}
+		}
+		if len(deletes) > 0 {
+			d := r
+			d.Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}
+			d.Rule.Resources = deletes
+			out = append(out, d)
+		}
+	}
+	for _, g := range slices.Sorted(maps.Keys(narrowed)) {
+		var rest []string
+		for _, res := range narrowed[g] {
+			if !covered[g+"/"+res] && !slices.Contains(rest, res) {
+				rest = append(rest, res)
+			}
+		}
+		if len(rest) == 0 {
+			continue
+		}
+		scope := admissionregistrationv1.AllScopes
+		out = append(out, admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Delete},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{g}, APIVersions: []string{"*"}, Resources: rest, Scope: &scope},
+		})
 	}
 	if conn {
 		scope := admissionregistrationv1.AllScopes
@@ -155,6 +203,11 @@ func Rules(rules []admissionregistrationv1.RuleWithOperations, needed []string) 
 		})
 	}
 	return out
+}
+
+// isDeleteRule reports whether a rule is one Rules wrote for narrowed deletions (DELETE alone).
+func isDeleteRule(r admissionregistrationv1.RuleWithOperations) bool {
+	return len(r.Operations) == 1 && r.Operations[0] == admissionregistrationv1.Delete
 }
 
 func isConnectRule(r admissionregistrationv1.RuleWithOperations) bool {
@@ -174,13 +227,41 @@ func equalRules(a, b []admissionregistrationv1.RuleWithOperations) bool {
 	return true
 }
 
-// normalize keeps DELETE and CONNECT, sorted, once each.
+// normalize keeps the CONNECT and DELETE entries (narrowed ones too), sorted, once each.
 func normalize(ops []string) []string {
 	out := []string{}
-	for _, op := range []string{string(admissionregistrationv1.Connect), string(admissionregistrationv1.Delete)} {
-		if slices.Contains(ops, op) {
+	for _, op := range ops {
+		if op == string(admissionregistrationv1.Connect) || op == string(admissionregistrationv1.Delete) ||
+			strings.HasPrefix(op, string(admissionregistrationv1.Delete)+" ") {
 			out = append(out, op)
 		}
 	}
-	return out
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Needs are the Needed entries for operations and the kinds each is judged for (config.OperationKinds: "group/
+// Kind", nil for every kind): "DELETE group/resource" for each kind the mapper knows, and the bare operation,
+// every resource, when one it does not (the rules must never miss a request a policy judges).
+func Needs(opKinds map[string][]string, mapper meta.RESTMapper) []string {
+	var out []string
+	for _, op := range slices.Sorted(maps.Keys(opKinds)) {
+		kinds := opKinds[op]
+		if kinds == nil || op != string(admissionregistrationv1.Delete) || mapper == nil {
+			out = append(out, op)
+			continue
+		}
+		entries := make([]string, 0, len(kinds))
+		for _, k := range kinds {
+			group, kind, _ := strings.Cut(k, "/")
+			m, err := mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind})
+			if err != nil {
+				entries = []string{op}
+				break
+			}
+			entries = append(entries, op+" "+m.Resource.Group+"/"+m.Resource.Resource)
+		}
+		out = append(out, entries...)
+	}
+	return normalize(out)
 }

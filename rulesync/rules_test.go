@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/continuums/attest/rulesync"
@@ -49,6 +51,12 @@ func TestRules(t *testing.T) {
 		{"no longer needed", rulesync.Rules(base, []string{"DELETE", "CONNECT"}), nil, "/pods:CREATE,UPDATE apps/deployments:CREATE,UPDATE"},
 		{"idempotent", rulesync.Rules(base, []string{"DELETE"}), []string{"DELETE"}, "/pods:CREATE,UPDATE,DELETE apps/deployments:CREATE,UPDATE,DELETE"},
 		{"a wildcard operation is narrowed", []admissionregistrationv1.RuleWithOperations{rule("", []string{"pods"}, admissionregistrationv1.OperationAll)}, nil, "/pods:CREATE,UPDATE"},
+		{"deletes of one resource", base, []string{"DELETE apps/deployments"}, "/pods:CREATE,UPDATE apps/deployments:CREATE,UPDATE apps/deployments:DELETE"},
+		{"deletes of a resource no rule covers", base, []string{"DELETE /namespaces", "DELETE /pods"}, "/pods:CREATE,UPDATE /pods:DELETE apps/deployments:CREATE,UPDATE /namespaces:DELETE"},
+		{"narrowed deletes re-synced", rulesync.Rules(base, []string{"DELETE apps/deployments", "DELETE /namespaces"}), []string{"DELETE /pods"}, "/pods:CREATE,UPDATE /pods:DELETE apps/deployments:CREATE,UPDATE"},
+		{"narrowed, then every resource", rulesync.Rules(base, []string{"DELETE apps/deployments"}), []string{"DELETE"}, "/pods:CREATE,UPDATE,DELETE apps/deployments:CREATE,UPDATE,DELETE"},
+		{"every resource wins over narrowed", base, []string{"DELETE", "DELETE apps/deployments"}, "/pods:CREATE,UPDATE,DELETE apps/deployments:CREATE,UPDATE,DELETE"},
+		{"a resource of another group is not the rule's", base, []string{"DELETE batch/deployments"}, "/pods:CREATE,UPDATE apps/deployments:CREATE,UPDATE batch/deployments:DELETE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,5 +110,29 @@ func TestSync(t *testing.T) {
 	missing, _ := rulesync.New(rulesync.Options{Client: client, Configuration: "nope", Webhook: "attest.continuu.ms", Needed: func() []string { return nil }})
 	if _, err := missing.Sync(ctx, []string{"DELETE"}); err == nil || !strings.Contains(err.Error(), "ValidatingWebhookConfiguration nope not found") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+func TestNeeds(t *testing.T) {
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{{Group: "apps", Version: "v1"}, {Version: "v1"}})
+	mapper.Add(schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, meta.RESTScopeNamespace)
+	mapper.Add(schema.GroupVersionKind{Version: "v1", Kind: "Namespace"}, meta.RESTScopeRoot)
+	tests := []struct {
+		name    string
+		opKinds map[string][]string
+		want    string
+	}{
+		{"none", nil, ""},
+		{"kinds to resources", map[string][]string{"DELETE": {"apps/Deployment", "/Namespace"}}, "DELETE /namespaces,DELETE apps/deployments"},
+		{"every kind", map[string][]string{"DELETE": nil, "CONNECT": nil}, "CONNECT,DELETE"},
+		{"a kind the cluster does not serve: every resource, never a miss", map[string][]string{"DELETE": {"apps/Deployment", "example.com/Widget"}}, "DELETE"},
+		{"create and update are the manifests' own", map[string][]string{"CREATE": nil, "UPDATE": nil, "DELETE": {"/Namespace"}}, "DELETE /namespaces"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := strings.Join(rulesync.Needs(tc.opKinds, mapper), ","); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -18,8 +18,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 	crlog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -211,9 +213,9 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	if restConfig != nil && o.manageRules {
-		syncer, err := webhookRules(restConfig, o.webhookName, func() []string {
+		syncer, err := webhookRules(restConfig, o.webhookName, func() map[string][]string {
 			if c := current(); c != nil {
-				return c.Operations(engine)
+				return c.OperationKinds(engine)
 			}
 			return nil
 		}, log)
@@ -300,14 +302,15 @@ func manageCerts(ctx context.Context, g *errgroup.Group, o serveOptions, cfg *re
 }
 
 // webhookRules keeps the operations of the validating webhook attest.continuu.ms of configuration in step with
-// the policies' needs.
-func webhookRules(cfg *rest.Config, configuration string, needed func() []string, log *slog.Logger) (*rulesync.Syncer, error) {
+// the policies' needs: each operation for the kinds the policies judge it for, resources found by discovery.
+func webhookRules(cfg *rest.Config, configuration string, opKinds func() map[string][]string, log *slog.Logger) (*rulesync.Syncer, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
 	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms",
-		Needed: needed, Log: log.With("component", "webhook-rules")})
+		Needed: func() []string { return rulesync.Needs(opKinds(), mapper) }, Log: log.With("component", "webhook-rules")})
 }
 
 // clusterConfig finds the cluster: --kubeconfig, else in-cluster when running in a Pod, else none (nil).

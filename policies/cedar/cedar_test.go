@@ -3,6 +3,7 @@ package cedar_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -216,5 +217,43 @@ forbid (principal, action, resource) when { context.dryRun };`)
 	d, err := s.Decide(cedar.Options{}, input("CREATE", "", "v1", "Pod", object(pod(false, nil)), user("alice", "requires-labels")))
 	if err != nil || !d.Allowed {
 		t.Fatalf("decision %+v %v", d, err)
+	}
+}
+
+func TestOperationKinds(t *testing.T) {
+	const del = `k8s::admission::Action::"delete"`
+	cases := []struct {
+		name, text string
+		want       map[string]string // operation → kinds joined, "*" for every kind
+	}{
+		{"one kind", `forbid (principal, action == ` + del + `, resource is apps::v1::Deployment);`, map[string]string{"DELETE": "apps/Deployment"}},
+		{"kinds of two forbids, built-in groups as served", `forbid (principal, action == ` + del + `, resource is apps::v1::Deployment);
+forbid (principal, action == ` + del + `, resource is rbac::v1::Role);
+forbid (principal, action == ` + del + `, resource is core::v1::Namespace);`, map[string]string{"DELETE": "/Namespace,apps/Deployment,rbac.authorization.k8s.io/Role"}},
+		{"a custom resource's group read back", `forbid (principal, action == ` + del + `, resource is com::example::widgets::v1::Widget);`, map[string]string{"DELETE": "widgets.example.com/Widget"}},
+		{"any resource: every kind", `forbid (principal, action == ` + del + `, resource is apps::v1::Deployment);
+forbid (principal in k8s::Group::"audit", action == ` + del + `, resource);`, map[string]string{"DELETE": "*"}},
+		{"resource in: every kind", `forbid (principal, action == ` + del + `, resource in core::v1::Namespace::"prod");`, map[string]string{"DELETE": "*"}},
+		{"create and update are not listed", `forbid (principal, action in [k8s::admission::Action::"create", ` + del + `], resource is core::v1::Pod);`, map[string]string{"DELETE": "/Pod"}},
+		{"a permit names no operation", `permit (principal, action == ` + del + `, resource is core::v1::Pod);`, map[string]string{}},
+		{"connect to every kind", `forbid (principal, action == k8s::admission::Action::"connect", resource);`, map[string]string{"CONNECT": "*"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := cedar.Parse(cedar.Source{Name: "k.cedar", Text: tc.text}) // unvalidated: a CRD's kind is not in the schema
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for op, kinds := range s.OperationKinds() {
+				got[op] = "*"
+				if kinds != nil {
+					got[op] = strings.Join(kinds, ",")
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

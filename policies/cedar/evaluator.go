@@ -140,6 +140,14 @@ func NewPolicy(name, file string, set *Set, text string, o Options) (*policies.P
 		Digest:      "sha256:" + hex.EncodeToString(sum[:]),
 		Operations:  set.Operations(),
 	}
+	for op, kinds := range set.OperationKinds() {
+		if kinds != nil {
+			if md.OperationKinds == nil {
+				md.OperationKinds = map[string][]string{}
+			}
+			md.OperationKinds[op] = kinds
+		}
+	}
 	return policies.NewPolicy(md, &Evaluator{set: set, opts: o})
 }
 

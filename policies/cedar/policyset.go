@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -37,6 +38,8 @@ type Set struct {
 	// principal, action and resource constraints and conditions) in which what no other permit allows is denied.
 	scopes *cedargo.PolicySet
 	ops    map[string]bool
+	// opKinds are, by operation, the resource entity types its forbids and default-deny scopes name ("*": any).
+	opKinds map[string]map[types.EntityType]bool
 	// reads are the object attributes the policies read (resource.X, resource.oldObject.X): only they are
 	// converted; "oldObject" among them asks for the old object.
 	reads map[string]bool
@@ -69,7 +72,8 @@ var parserPos = regexp.MustCompile(`<input>:(\d+):(\d+)`)
 // forbid; a permit annotated @default("deny") permits nothing but marks a scope (constraints and conditions) in
 // which a request no other permit of the set allows is denied. Errors name file:line:column.
 func Parse(srcs ...Source) (*Set, error) {
-	s := &Set{ps: cedargo.NewPolicySet(), rules: map[types.PolicyID]*rule{}, scopes: cedargo.NewPolicySet(), ops: map[string]bool{}, reads: map[string]bool{}}
+	s := &Set{ps: cedargo.NewPolicySet(), rules: map[types.PolicyID]*rule{}, scopes: cedargo.NewPolicySet(), ops: map[string]bool{},
+		opKinds: map[string]map[types.EntityType]bool{}, reads: map[string]bool{}}
 	for _, src := range srcs {
 		list, err := cedargo.NewPolicyListFromBytes(src.Name, []byte(src.Text))
 		if err != nil {
@@ -93,8 +97,13 @@ func Parse(srcs ...Source) (*Set, error) {
 			}
 			addReads((*xast.Policy)(p.AST()), s.reads)
 			if r.forbid || r.defaultDeny {
-				for op := range operations((*xast.Policy)(p.AST()).Action) {
+				ast := (*xast.Policy)(p.AST())
+				for op := range operations(ast.Action) {
 					s.ops[op] = true
+					if s.opKinds[op] == nil {
+						s.opKinds[op] = map[types.EntityType]bool{}
+					}
+					s.opKinds[op][resourceType(ast.Resource)] = true
 				}
 			}
 		}
@@ -190,6 +199,47 @@ func (s *Set) Operations() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// OperationKinds are, for each operation beyond CREATE and UPDATE that the set judges, the kinds ("group/Kind",
+// core kinds "/Pod") its forbids and default-deny scopes name in their resource scope; nil when one of them
+// names none (`resource`, `resource in …`): that operation is judged for every kind.
+func (s *Set) OperationKinds() map[string][]string {
+	out := map[string][]string{}
+	for op, ets := range s.opKinds {
+		if op == "CREATE" || op == "UPDATE" {
+			continue
+		}
+		if ets[anyType] {
+			out[op] = nil
+			continue
+		}
+		kinds := make([]string, 0, len(ets))
+		for t := range ets {
+			group, kind := KindOf(t)
+			kinds = append(kinds, group+"/"+kind)
+		}
+		sort.Strings(kinds)
+		out[op] = slices.Compact(kinds)
+	}
+	return out
+}
+
+// anyType stands for a resource scope that names no entity type.
+const anyType = types.EntityType("*")
+
+// resourceType is the entity type a resource scope names (`resource is T`, `resource is T in …`, `resource ==
+// T::"x"`), anyType when it names none.
+func resourceType(scope xast.IsResourceScopeNode) types.EntityType {
+	switch r := scope.(type) {
+	case xast.ScopeTypeIs:
+		return r.Type
+	case xast.ScopeTypeIsIn:
+		return r.Type
+	case xast.ScopeTypeEq:
+		return r.Entity.Type
+	}
+	return anyType
 }
 
 // IDs are the set's policy ids in source order.

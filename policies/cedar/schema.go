@@ -3,6 +3,7 @@ package cedar
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,27 @@ func EntityType(group, version, kind string) types.EntityType {
 	return types.EntityType(groupNamespace(group) + "::" + ident(version) + "::" + kind)
 }
 
+// KindOf is the Kubernetes group and kind of a resource entity type: a built-in kind's as the API serves it
+// (rbac::v1::Role → rbac.authorization.k8s.io, Role), else EntityType's naming read back (com::example::widgets::
+// v1::Widget → widgets.example.com, Widget).
+func KindOf(et types.EntityType) (group, kind string) {
+	if s, err := theSchema(); err == nil {
+		if gk, ok := s.groupKinds[et]; ok {
+			return gk.Group, gk.Kind
+		}
+	}
+	parts := strings.Split(string(et), "::")
+	if len(parts) < 3 {
+		return "", string(et)
+	}
+	labels := parts[:len(parts)-2]
+	if len(labels) == 1 && labels[0] == "core" {
+		return "", parts[len(parts)-1]
+	}
+	slices.Reverse(labels)
+	return strings.Join(labels, "."), parts[len(parts)-1]
+}
+
 func groupNamespace(group string) string {
 	if group == "" {
 		return "core"
@@ -57,6 +79,8 @@ type kindSchema struct {
 	resolved *resolved.Schema
 	// kinds are the shapes of the resource entity types, by Cedar type.
 	kinds map[types.EntityType]*shape
+	// groupKinds are the Kubernetes group and kind of each resource entity type.
+	groupKinds map[types.EntityType]schema.GroupKind
 }
 
 var (
@@ -85,6 +109,7 @@ func SchemaText() (string, error) {
 func buildSchema() (*kindSchema, error) {
 	ss := newShapes()
 	kinds := map[types.EntityType]*shape{}
+	groupKinds := map[types.EntityType]schema.GroupKind{}
 	var objectKinds, connect []string
 	sc, err := kindScheme()
 	if err != nil {
@@ -112,6 +137,7 @@ func buildSchema() (*kindSchema, error) {
 		s := &shape{kind: kindRecord, name: string(et), fields: map[string]*field{}}
 		ss.fieldsOf(t, s)
 		kinds[et] = s
+		groupKinds[et] = gvk.GroupKind()
 		if isConnect {
 			connect = append(connect, string(et))
 		} else {
@@ -128,7 +154,7 @@ func buildSchema() (*kindSchema, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolve ATTEST's Cedar schema: %w", err)
 	}
-	return &kindSchema{text: text, resolved: res, kinds: kinds}, nil
+	return &kindSchema{text: text, resolved: res, kinds: kinds, groupKinds: groupKinds}, nil
 }
 
 func contains(list []string, s string) bool {
