@@ -240,3 +240,6 @@ func runValidateBundle(cmd *cobra.Command, o validateBundleOptions, arg string) 
 		return nil
 	})
 }
+
+// bundleCheckHere: the full build checks every bundle itself.
+func bundleCheckHere(*bundles.Bundle) error { return nil }

@@ -2,7 +2,11 @@
 
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/continuums/attest/bundles"
+)
 
 // bundleRegistryCommands: push and pull need the registry client, so attest-full runs them.
 func bundleRegistryCommands() []*cobra.Command {
@@ -11,3 +15,12 @@ func bundleRegistryCommands() []*cobra.Command {
 
 // newValidateBundleCommand: validate-bundle verifies signatures, so attest-full runs it.
 func newValidateBundleCommand() *cobra.Command { return forwarder("validate-bundle") }
+
+// bundleCheckHere hands a bundle with Gatekeeper files to attest-full: the lean build leaves Gatekeeper's library
+// out (bundles.ErrFullBuild).
+func bundleCheckHere(b *bundles.Bundle) error {
+	if len(b.ByKind(bundles.KindGatekeeper)) > 0 {
+		return runFull()
+	}
+	return nil
+}

@@ -108,6 +108,24 @@ func TestBundleBuild(t *testing.T) {
 	if _, errOut, code = attest(t, "", "policy", "bundle", "build", bundleDir(t, false)); code != 2 || !strings.Contains(errOut, "-o FILE is required") {
 		t.Errorf("no -o: exit %d %s", code, errOut)
 	}
+
+	// Cedar and Gatekeeper files are checked and listed beside the Rego policies.
+	mixed := filepath.Join("..", "..", "bundles", "testdata", "mixed")
+	stdout, errOut, code = attest(t, "", "policy", "bundle", "build", mixed, "-o", filepath.Join(t.TempDir(), "mixed.tar.gz"))
+	if code != 0 || !strings.Contains(stdout, "policies: 2\n  no-host-network (high, enforce)\tcedar/no-host-network.cedar\n"+
+		"  AcmeRequiredLabels/pods-have-owner (medium, enforce)\tgatekeeper/required-labels.yaml:32\n") {
+		t.Errorf("mixed bundle: exit %d\n%s%s", code, stdout, errOut)
+	}
+	broken := t.TempDir()
+	if err := os.WriteFile(filepath.Join(broken, ".manifest"), []byte(`{"revision": "r1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "pods.cedar"), []byte("forbid (principal, action, resource)\nwhen { };"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code = attest(t, "", "policy", "bundle", "build", broken, "-o", filepath.Join(t.TempDir(), "b.tar.gz")); code != 1 || !strings.Contains(errOut, "parse error at pods.cedar:2:") {
+		t.Errorf("broken Cedar: exit %d %s", code, errOut)
+	}
 }
 
 // bundleFixture is a registry, a key, and a policies.yaml whose trust section trusts bundles under
