@@ -3,6 +3,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/continuums/attest/bundles"
@@ -23,4 +25,13 @@ func bundleCheckHere(b *bundles.Bundle) error {
 		return runFull()
 	}
 	return nil
+}
+
+// configHere hands a configuration whose policy_bundle_path bundle holds Gatekeeper files to attest-full, which
+// can check them; any other error is returned as it is.
+func configHere(err error) error {
+	if errors.Is(err, bundles.ErrFullBuild) {
+		return runFull()
+	}
+	return err
 }
