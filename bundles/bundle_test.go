@@ -319,8 +319,8 @@ func TestCheck(t *testing.T) {
 		{"library name", files(with("acme/team_label.rego", clash)), "no-privileged"},
 		{"outside roots", files(with(".manifest", `{"roots": ["other"]}`)), `b/acme/team_label.rego: package acme.team_label lies outside the manifest's roots ["other"]`},
 		{"no tests", files(without("acme/team_label_test.rego")), "holds no Rego test"},
-		{"no policy", files(without("acme/team_label.rego"), without("acme/team_label_test.rego")), "holds no Rego policy"},
-		{"cedar", files(with("deny.cedar", "forbid(principal, action, resource);")), "deny.cedar: cedar files in bundles are not loaded yet"},
+		{"no tests beside cedar", files(without("acme/team_label_test.rego"), with("c/pods.cedar", "forbid (principal, action, resource);")), "holds no Rego test"},
+		{"no policy", files(without("acme/team_label.rego"), without("acme/team_label_test.rego")), "holds no policy"},
 		{"data", files(with("data.json", `{"x": 1}`)), "data.json must be {}"},
 		{"impure", files(with("acme/team_label.rego", denyLabel+"\nx := time.now_ns()\n")), "time.now_ns"},
 	}

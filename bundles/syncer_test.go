@@ -191,3 +191,57 @@ attest_policy_source_last_success_timestamp_seconds{source="acme"} `+strconv.For
 		t.Error(err)
 	}
 }
+
+// TestSyncerLoadsCedarAndGatekeeper: a signed bundle's Cedar set and constraint load with their Rego, each policy's
+// digest naming the bundle; a signed bundle whose Cedar does not parse, or whose constraint lacks its template,
+// is refused and the last good one stays.
+func TestSyncerLoadsCedarAndGatekeeper(t *testing.T) {
+	ctx := context.Background()
+	f := newSyncFixture(t)
+	all := func(opts ...func(map[string]string)) map[string]string {
+		m := mixedFiles(t, with("acme/team_label.rego", denyLabel), with("acme/team_label_test.rego", denyLabelTest))
+		for _, o := range opts {
+			o(m)
+		}
+		return m
+	}
+	v1 := f.push(t, all(), true)
+	f.syncer.SyncDue(ctx)
+	st := f.status(t)
+	if !st.Ready || st.Digest != v1.DigestStr() ||
+		strings.Join(st.Policies, ",") != "acme-team-label,no-host-network,AcmeRequiredLabels/pods-have-owner" {
+		t.Fatalf("mixed bundle: %+v", st)
+	}
+	loaded := f.syncer.Loaded()
+	if len(loaded) != 1 || len(loaded[0].Policies) != 3 {
+		t.Fatalf("loaded %+v", loaded)
+	}
+	for _, p := range loaded[0].Policies {
+		if !strings.HasPrefix(p.Digest, v1.DigestStr()+"/") || len(p.Digest) <= len(v1.DigestStr())+1 {
+			t.Errorf("%s: digest %q does not name the bundle and the policy's source", p.Name, p.Digest)
+		}
+		if !strings.HasPrefix(p.File, "PolicySource/acme@"+v1.DigestStr()+"/") {
+			t.Errorf("%s: file %q", p.Name, p.File)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  string
+	}{
+		{"broken cedar", all(with("cedar/no-host-network.cedar", "forbid (principal, action, resource)\nwhen { };")), "invalid Cedar policy: parser error"},
+		{"constraint without its template", all(without("gatekeeper/required-labels.yaml"), with("gatekeeper/services.yaml", constraint)),
+			"no ConstraintTemplate of the bundle defines the kind AcmeRequiredLabels"},
+	} {
+		f.push(t, tc.files, true)
+		f.clock.Step(time.Minute)
+		f.syncer.SyncDue(ctx)
+		st = f.status(t)
+		if st.Ready || st.Result != bundles.ResultRefused || st.Digest != v1.DigestStr() || !strings.Contains(st.Message, tc.want) {
+			t.Errorf("%s: %+v", tc.name, st)
+		}
+		if l := f.syncer.Loaded(); len(l) != 1 || l[0].Digest != v1.DigestStr() {
+			t.Errorf("%s: the last good bundle was dropped: %+v", tc.name, l)
+		}
+	}
+}

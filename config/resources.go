@@ -115,7 +115,7 @@ func customEngine(ctx context.Context, lib []policies.Source, engine *policies.E
 		return engine
 	}
 	if e, err = keepOtherLanguages(e, engine); err == nil && len(out.bundled) > 0 {
-		e, err = e.With(out.bundled...) // policy.policy_bundle_path's policies stay
+		e, err = e.With(regoOnly(out.bundled)...) // policy.policy_bundle_path's Rego stays; its other languages were kept
 	}
 	if err != nil { // a custom Policy named like a constraint or a bundle's policy
 		for _, p := range custom {
@@ -124,6 +124,17 @@ func customEngine(ctx context.Context, lib []policies.Source, engine *policies.E
 		return engine
 	}
 	return e
+}
+
+// regoOnly are the Rego policies of ps: the ones recompiling the engine drops.
+func regoOnly(ps []*policies.Policy) []*policies.Policy {
+	var out []*policies.Policy
+	for _, p := range ps {
+		if p.Evaluator() == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // CheckCustomRego compiles one custom policy with the library, as the engine would, and checks that its name is

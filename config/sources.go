@@ -15,6 +15,7 @@ import (
 	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/bundles"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/cedar"
 )
 
 // Policy source defaults and bounds: a registry is asked at most every MinSourceInterval.
@@ -166,32 +167,56 @@ func (cfg *Config) loadBundlePath(o Options, p string, engine *policies.Engine) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", field, p, err)
 	}
-	e, err := engine.With(c.Policies...)
+	ps, err := withCedarOptions(c.Policies, cfg.cedarOptions)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", field, p, err)
 	}
-	cfg.bundled = c.Policies
+	e, err := engine.With(ps...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", field, p, err)
+	}
+	cfg.bundled = ps
 	return e, nil
+}
+
+// withCedarOptions gives a bundle's Cedar policy sets, checked before the configuration was known, the
+// configuration's entity options (cedar.mfa); its other policies are returned as they are.
+func withCedarOptions(ps []*policies.Policy, o cedar.Options) ([]*policies.Policy, error) {
+	out := make([]*policies.Policy, len(ps))
+	for i, p := range ps {
+		q, err := cedar.WithOptions(p, o)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = q
+	}
+	return out, nil
 }
 
 // LoadedBundle is a verified and checked bundle of a policy source, ready to join the engine.
 type LoadedBundle = bundles.Loaded
 
-// bundleEngine adds each source's bundle policies to engine. A bundle whose policy names clash with the engine's
-// (a custom Policy, Cedar or Gatekeeper policy, another bundle) is refused whole and reported on
-// "PolicySource/<name>"; the others load. Bundles join in source-name order, so a clash is always the later's.
+// bundleEngine adds each source's bundle policies (Rego, Cedar policy sets, Gatekeeper constraints) to engine. A
+// bundle whose policy names clash with the engine's (a custom Policy, Cedar or Gatekeeper policy, another bundle)
+// is refused whole and reported on "PolicySource/<name>"; the others load. Bundles join in source-name order, so
+// a clash is always the later's. Cedar sets get the configuration's entity options (cedar.mfa).
 func bundleEngine(engine *policies.Engine, loaded []LoadedBundle, out *Config) *policies.Engine {
 	loaded = append([]LoadedBundle(nil), loaded...)
 	sort.Slice(loaded, func(i, j int) bool { return loaded[i].Source < loaded[j].Source })
 	for _, b := range loaded {
 		key := "PolicySource/" + b.Source
-		e, err := engine.With(b.Policies...)
+		ps, err := withCedarOptions(b.Policies, out.cedarOptions)
+		if err != nil {
+			out.Resources[key] = ResourceStatus{Message: fmt.Sprintf("bundle %s not loaded: %v", b.Digest, err)}
+			continue
+		}
+		e, err := engine.With(ps...)
 		if err != nil {
 			out.Resources[key] = ResourceStatus{Message: fmt.Sprintf("bundle %s not loaded: %v", b.Digest, err)}
 			continue
 		}
 		engine = e
-		for _, p := range b.Policies {
+		for _, p := range ps {
 			out.Policies[p.Name] = p.DefaultSettings()
 		}
 		out.Resources[key] = ResourceStatus{Valid: true}

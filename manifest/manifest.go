@@ -155,6 +155,13 @@ func (d Document) Mentions(s []byte) bool { return bytes.Contains(d.data, s) }
 // Size is the document's length in bytes.
 func (d Document) Size() int { return len(d.data) }
 
+// Line is the line of its source the document starts on (1-based).
+func (d Document) Line() int { return d.line }
+
+// Bytes is the document's text, not copied: a caller that places positions inside it (a compiler's line in an
+// embedded Rego block) needs the text as written.
+func (d Document) Bytes() []byte { return d.data }
+
 // readers are the line readers of Documents, reused: a tree of ten thousand small files would otherwise allocate
 // a 64 KiB buffer per file.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}

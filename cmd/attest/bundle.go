@@ -22,9 +22,12 @@ func newBundleCommand() *cobra.Command {
 		Use:   "build DIR -o FILE",
 		Short: "Check a policy directory (compile with the library, run its tests) and write it as a bundle",
 		Long: "Reads DIR (a .manifest with revision and roots, Rego policies with METADATA, their _test.rego files, an\n" +
-			"optional empty data.json; hidden files are skipped, symbolic links refused), compiles the policies with the\n" +
-			"embedded library under the webhook's rules, runs the bundle's Rego tests, and only when all pass writes\n" +
-			"a gzipped tar that is the same bytes for the same files (so the same digest). Prints the digest.\n" +
+			"optional empty data.json, Cedar .cedar policy sets, Gatekeeper ConstraintTemplates, constraints and\n" +
+			"ExpansionTemplates in .yaml files; hidden files are skipped, symbolic links refused), compiles the Rego\n" +
+			"policies with the embedded library under the webhook's rules and runs the bundle's Rego tests, parses and\n" +
+			"validates each .cedar file (one policy set named after the file), compiles the templates and checks each\n" +
+			"constraint against its template in the bundle, and only when all pass writes a gzipped tar that is the\n" +
+			"same bytes for the same files (so the same digest). Prints the digest and the policies.\n" +
 			"Exits 0 when written, 1 when the bundle does not compile or a test fails, 2 on usage errors.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runBundleBuild(cmd, args[0], out) },
@@ -42,6 +45,9 @@ func runBundleBuild(cmd *cobra.Command, dir, out string) error {
 	b, err := bundles.ReadDir(dir, bundles.DefaultLimits)
 	if err != nil {
 		return usageError(err)
+	}
+	if err := bundleCheckHere(b); err != nil {
+		return err
 	}
 	c, err := checkBundle(cmd.Context(), b)
 	if err != nil {
@@ -69,7 +75,8 @@ func checkBundle(ctx context.Context, b *bundles.Bundle) (*bundles.Checked, erro
 	return b.Check(ctx, lib, "")
 }
 
-// writeBundleSummary prints the revision, the policies and the test count of a checked bundle.
+// writeBundleSummary prints the revision, the policies (of every language) and the Rego test count of a checked
+// bundle.
 func writeBundleSummary(w io.Writer, b *bundles.Bundle, c *bundles.Checked) {
 	if b.Manifest.Revision != "" {
 		fmt.Fprintf(w, "revision: %s\n", b.Manifest.Revision)

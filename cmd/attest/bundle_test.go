@@ -108,6 +108,24 @@ func TestBundleBuild(t *testing.T) {
 	if _, errOut, code = attest(t, "", "policy", "bundle", "build", bundleDir(t, false)); code != 2 || !strings.Contains(errOut, "-o FILE is required") {
 		t.Errorf("no -o: exit %d %s", code, errOut)
 	}
+
+	// Cedar and Gatekeeper files are checked and listed beside the Rego policies.
+	mixed := filepath.Join("..", "..", "bundles", "testdata", "mixed")
+	stdout, errOut, code = attest(t, "", "policy", "bundle", "build", mixed, "-o", filepath.Join(t.TempDir(), "mixed.tar.gz"))
+	if code != 0 || !strings.Contains(stdout, "policies: 2\n  no-host-network (high, enforce)\tcedar/no-host-network.cedar\n"+
+		"  AcmeRequiredLabels/pods-have-owner (medium, enforce)\tgatekeeper/required-labels.yaml:32\n") {
+		t.Errorf("mixed bundle: exit %d\n%s%s", code, stdout, errOut)
+	}
+	broken := t.TempDir()
+	if err := os.WriteFile(filepath.Join(broken, ".manifest"), []byte(`{"revision": "r1"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(broken, "pods.cedar"), []byte("forbid (principal, action, resource)\nwhen { };"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code = attest(t, "", "policy", "bundle", "build", broken, "-o", filepath.Join(t.TempDir(), "b.tar.gz")); code != 1 || !strings.Contains(errOut, "parse error at pods.cedar:2:") {
+		t.Errorf("broken Cedar: exit %d %s", code, errOut)
+	}
 }
 
 // bundleFixture is a registry, a key, and a policies.yaml whose trust section trusts bundles under
@@ -291,4 +309,63 @@ func TestServeLoadsPolicySources(t *testing.T) {
 	push(bundleDir(t, true))
 	time.Sleep(12 * time.Second)
 	waitFor("a failing version", "workloads carry a team label (v2)", time.Second)
+}
+
+// TestServeLoadsCedarAndGatekeeperFromPolicySource: a signed bundle holding a Cedar policy set and a Gatekeeper
+// template with its constraint, pulled by `attest serve` from a registry, denies through the webhook with both.
+func TestServeLoadsCedarAndGatekeeperFromPolicySource(t *testing.T) {
+	reg, key, cfg := bundleFixture(t)
+	data, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, []byte("policySources:\n  - {name: acme, oci: \""+reg.Tagged("policies/acme", "prod")+"\", interval: 10s, trustPolicy: policy-bundles}\n")...)
+	if err := os.WriteFile(cfg, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := bundles.ReadDir(filepath.Join("..", "..", "bundles", "testdata", "mixed"), bundles.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := b.Archive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:prod"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Sign(t, d)
+	sv := startServe(t, "--config", cfg)
+	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "web", "namespace": "default"},
+		"spec": map[string]any{"hostNetwork": true, "containers": []any{map[string]any{"name": "app", "image": "gcr.io/company/app:1"}}}}
+	want := []string{"[no-host-network] spec.hostNetwork: pods do not share the node's network", "[AcmeRequiredLabels/pods-have-owner]", "Pod web lacks the label owner"}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp := postReview(t, sv.client, sv.webhookURL+"/validate", admission.ObjectInput(pod, "default", time.Now()), pod)
+		msg := ""
+		if !resp.Allowed && resp.Result != nil {
+			msg = resp.Result.Message
+		}
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(msg, w) {
+				missing = w
+			}
+		}
+		if missing == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the verdict %q never said %q", msg, missing)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// A labelled pod on the pod network passes both (the library's image policies still judge it).
+	pod["metadata"].(map[string]any)["labels"] = map[string]any{"owner": "shop"}
+	delete(pod["spec"].(map[string]any), "hostNetwork")
+	resp := postReview(t, sv.client, sv.webhookURL+"/validate", admission.ObjectInput(pod, "default", time.Now()), pod)
+	if resp.Result != nil && (strings.Contains(resp.Result.Message, "[no-host-network]") || strings.Contains(resp.Result.Message, "[AcmeRequiredLabels/")) {
+		t.Errorf("a compliant pod was denied by the bundle: %s", resp.Result.Message)
+	}
 }

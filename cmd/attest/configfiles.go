@@ -91,7 +91,7 @@ func loadConfig(ctx context.Context, path string, engine *policies.Engine) (*con
 		cfg, err = config.LoadFiles(files, engine, config.Options{})
 	}
 	if err != nil {
-		return nil, err
+		return nil, configHere(err)
 	}
 	if env.stderr != nil {
 		for _, w := range cfg.Warnings {

@@ -151,6 +151,16 @@ func NewPolicy(name, file string, set *Set, text string, o Options) (*policies.P
 	return policies.NewPolicy(md, &Evaluator{set: set, opts: o})
 }
 
+// WithOptions is p with its entities built by o when p is a Cedar policy set, else p: a set checked before the
+// configuration was known (a policy bundle's) takes the configuration's cedar.mfa. Name, file and digest stay.
+func WithOptions(p *policies.Policy, o Options) (*policies.Policy, error) {
+	e, ok := p.Evaluator().(*Evaluator)
+	if !ok || e.opts == o {
+		return p, nil
+	}
+	return policies.NewPolicy(p.Metadata, &Evaluator{set: e.set, opts: o})
+}
+
 var severityRank = map[policies.Severity]int{policies.SeverityLow: 1, policies.SeverityMedium: 2, policies.SeverityHigh: 3, policies.SeverityCritical: 4}
 
 func (s *Set) severity() policies.Severity {
