@@ -258,4 +258,37 @@ subjects:
 			t.Fatalf("audit may delete once the policy is gone (RBAC allows it): %s%s", out, errOut)
 		}
 	})
+	t.Run("a forbid typed to Deployments narrows DELETE to deployments", func(t *testing.T) {
+		narrow := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: no-deployment-deletes}\nspec:\n  cedar: |\n" +
+			"    @message(\"the audit group may not delete Deployments\")\n" +
+			"    forbid (principal in k8s::Group::\"audit\", action == k8s::admission::Action::\"delete\", resource is apps::v1::Deployment);\n"
+		t.Cleanup(func() { kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "no-deployment-deletes", "--ignore-not-found") })
+		if _, err := cluster.Client.AppsV1().Deployments(prod).Create(ctx, cedarDeployment(prod, "kept", "CHG-1237"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if out, errOut, ok := kubectl(t, narrow, "apply", "-f", "-"); !ok {
+			t.Fatalf("%s%s", out, errOut)
+		}
+		// Discovery maps the kind to apps/deployments: a DELETE rule for them alone, the apps rule without DELETE.
+		eventually(t, 30*time.Second, func() error {
+			vwc, err := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, harness.LocalWebhookConfiguration, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			var deletes []string
+			for _, r := range vwc.Webhooks[0].Rules {
+				if slices.Equal(r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}) {
+					deletes = append(deletes, strings.Join(r.APIGroups, ",")+"/"+strings.Join(r.Resources, ","))
+				}
+			}
+			if ops := appsOperations(t); slices.Contains(ops, admissionregistrationv1.Delete) || !slices.Equal(deletes, []string{"apps/deployments"}) {
+				return fmt.Errorf("apps rule %v, DELETE-only rules %v; want DELETE for apps/deployments alone", ops, deletes)
+			}
+			return nil
+		})
+		_, errOut, ok := kubectlAs(t, "ann", auditor, "", "delete", "deployment", "kept", "-n", prod, "--wait=false")
+		if ok || !strings.Contains(errOut, "the audit group may not delete Deployments") {
+			t.Fatalf("audit deleting a Deployment: ok=%v %s", ok, errOut)
+		}
+	})
 }
