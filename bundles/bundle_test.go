@@ -12,48 +12,18 @@ import (
 	"testing"
 
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 	"github.com/continuums/attest/policies"
 )
 
 const manifest = `{"revision": "v1", "roots": ["acme"]}`
 
-// denyLabel is a bundle policy: workloads must carry a team label.
-const denyLabel = `# METADATA
-# title: Team label
-# custom:
-#   name: acme-team-label
-#   severity: high
-#   mode: enforce
-package acme.team_label
-
-import rego.v1
-
-violation contains {"message": "workloads carry a team label", "path": "metadata.labels.team"} if {
-	not input.resource.metadata.labels.team
-}
-`
-
-const denyLabelTest = `package acme.team_label_test
-
-import rego.v1
-
-import data.acme.team_label
-
-test_denies_without_label if {
-	count(team_label.violation) == 1 with input as {"resource": {"metadata": {"labels": {}}}}
-}
-
-test_allows_with_label if {
-	count(team_label.violation) == 0 with input as {"resource": {"metadata": {"labels": {"team": "a"}}}}
-}
-`
-
 // files is a well-formed bundle's files, changed by the options.
 func files(opts ...func(map[string]string)) map[string]string {
 	m := map[string]string{
 		".manifest":                 manifest,
-		"acme/team_label.rego":      denyLabel,
-		"acme/team_label_test.rego": denyLabelTest,
+		"acme/team_label.rego":      bundlestest.TeamLabelPolicy,
+		"acme/team_label_test.rego": bundlestest.TeamLabelTest,
 		"data.json":                 "{}",
 	}
 	for _, o := range opts {
@@ -161,7 +131,7 @@ func TestArchiveRoundTripIsDeterministic(t *testing.T) {
 	if got, want := strings.Join(paths, ","), "acme/team_label.rego,acme/team_label_test.rego,data.json"; got != want {
 		t.Errorf("files = %s, want %s", got, want)
 	}
-	if string(back.ByKind(bundles.KindRego)[0].Data) != denyLabel {
+	if string(back.ByKind(bundles.KindRego)[0].Data) != bundlestest.TeamLabelPolicy {
 		t.Error("policy text changed in the round trip")
 	}
 	a3, err := back.Archive()
@@ -172,7 +142,7 @@ func TestArchiveRoundTripIsDeterministic(t *testing.T) {
 		t.Error("archive of the read archive differs")
 	}
 	// A changed file changes the digest.
-	b4, err := bundles.ReadDir(writeDir(t, files(with("acme/team_label.rego", denyLabel+"\n"))), bundles.Limits{})
+	b4, err := bundles.ReadDir(writeDir(t, files(with("acme/team_label.rego", bundlestest.TeamLabelPolicy+"\n"))), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +174,7 @@ func TestReadAcceptsOPAAndTarPaths(t *testing.T) {
 			entry{name: prefix, typ: tar.TypeDir},
 			entry{name: prefix + ".manifest", body: manifest},
 			entry{name: prefix + "acme/", typ: tar.TypeDir},
-			entry{name: prefix + "acme/p.rego", body: denyLabel},
+			entry{name: prefix + "acme/p.rego", body: bundlestest.TeamLabelPolicy},
 		)), bundles.Limits{})
 		if err != nil {
 			t.Fatalf("prefix %q: %v", prefix, err)
@@ -228,16 +198,16 @@ func TestReadRefuses(t *testing.T) {
 		{"symlink", tarGz(t, m, entry{name: "a.rego", typ: tar.TypeSymlink, linkname: "/etc/passwd"}), bundles.Limits{}, `entry "a.rego": links are refused`},
 		{"hard link", tarGz(t, m, entry{name: "a.rego", typ: tar.TypeLink, linkname: ".manifest"}), bundles.Limits{}, `entry "a.rego": links are refused`},
 		{"device", tarGz(t, m, entry{name: "dev", typ: tar.TypeChar}), bundles.Limits{}, `entry "dev": type "3" is refused`},
-		{"parent", tarGz(t, m, entry{name: "../evil.rego", body: denyLabel}), bundles.Limits{}, `entry "../evil.rego": path leaves the bundle`},
-		{"absolute parent", tarGz(t, m, entry{name: "/a/../../evil.rego", body: denyLabel}), bundles.Limits{}, "path leaves the bundle"},
-		{"backslash", tarGz(t, m, entry{name: `..\evil.rego`, body: denyLabel}), bundles.Limits{}, "backslash"},
-		{"no manifest", tarGz(t, entry{name: "a.rego", body: denyLabel}), bundles.Limits{}, "no .manifest"},
+		{"parent", tarGz(t, m, entry{name: "../evil.rego", body: bundlestest.TeamLabelPolicy}), bundles.Limits{}, `entry "../evil.rego": path leaves the bundle`},
+		{"absolute parent", tarGz(t, m, entry{name: "/a/../../evil.rego", body: bundlestest.TeamLabelPolicy}), bundles.Limits{}, "path leaves the bundle"},
+		{"backslash", tarGz(t, m, entry{name: `..\evil.rego`, body: bundlestest.TeamLabelPolicy}), bundles.Limits{}, "backslash"},
+		{"no manifest", tarGz(t, entry{name: "a.rego", body: bundlestest.TeamLabelPolicy}), bundles.Limits{}, "no .manifest"},
 		{"bad manifest", tarGz(t, entry{name: ".manifest", body: `{"revision": 1}`}), bundles.Limits{}, ".manifest: not a bundle manifest"},
 		{"unknown manifest key", tarGz(t, entry{name: ".manifest", body: `{"wasm": []}`}), bundles.Limits{}, `unknown field "wasm"`},
 		{"overlapping roots", tarGz(t, entry{name: ".manifest", body: `{"roots": ["acme", "acme/x"]}`}), bundles.Limits{}, `roots[1]: "acme/x" overlaps roots[0] "acme"`},
 		{"absolute root", tarGz(t, entry{name: ".manifest", body: `{"roots": ["/acme"]}`}), bundles.Limits{}, `roots[0]: "/acme" is not a data path`},
 		{"unknown file", tarGz(t, m, entry{name: "run.sh", body: "#!/bin/sh"}), bundles.Limits{}, "run.sh: not a bundle file"},
-		{"duplicate", tarGz(t, m, entry{name: "a.rego", body: denyLabel}, entry{name: "./a.rego", body: ""}), bundles.Limits{}, "a.rego: the bundle holds this path twice"},
+		{"duplicate", tarGz(t, m, entry{name: "a.rego", body: bundlestest.TeamLabelPolicy}, entry{name: "./a.rego", body: ""}), bundles.Limits{}, "a.rego: the bundle holds this path twice"},
 		{"bad data.json", tarGz(t, m, entry{name: "data.json", body: "[1]"}), bundles.Limits{}, "data.json: not a JSON object"},
 		{"too many files", tarGz(t, m, entry{name: "a.rego", body: ""}, entry{name: "b.rego", body: ""}), bundles.Limits{MaxFiles: 2}, "more than 2 files"},
 		{"uncompressed too big", tarGz(t, m, entry{name: "a.rego", body: big}), bundles.Limits{MaxBytes: 4096}, "over the 4096-byte limit"},
@@ -306,8 +276,8 @@ func TestCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	failing := strings.Replace(denyLabelTest, "count(team_label.violation) == 0", "count(team_label.violation) == 2", 1)
-	clash := strings.Replace(denyLabel, "name: acme-team-label", "name: no-privileged", 1)
+	failing := strings.Replace(bundlestest.TeamLabelTest, "count(team_label.violation) == 0", "count(team_label.violation) == 2", 1)
+	clash := strings.Replace(bundlestest.TeamLabelPolicy, "name: acme-team-label", "name: no-privileged", 1)
 	cases := []struct {
 		name  string
 		files map[string]string
@@ -315,14 +285,14 @@ func TestCheck(t *testing.T) {
 	}{
 		{"good", files(), ""},
 		{"failing test", files(with("acme/team_label_test.rego", failing)), "1 of 2 bundle tests failed: b/acme/team_label_test.rego:11 data.acme.team_label_test.test_allows_with_label"},
-		{"compile error", files(with("acme/team_label.rego", denyLabel+"\nviolation contains x if { x := y }\n")), "compile: "},
+		{"compile error", files(with("acme/team_label.rego", bundlestest.TeamLabelPolicy+"\nviolation contains x if { x := y }\n")), "compile: "},
 		{"library name", files(with("acme/team_label.rego", clash)), "no-privileged"},
 		{"outside roots", files(with(".manifest", `{"roots": ["other"]}`)), `b/acme/team_label.rego: package acme.team_label lies outside the manifest's roots ["other"]`},
 		{"no tests", files(without("acme/team_label_test.rego")), "holds no Rego test"},
 		{"no tests beside cedar", files(without("acme/team_label_test.rego"), with("c/pods.cedar", "forbid (principal, action, resource);")), "holds no Rego test"},
 		{"no policy", files(without("acme/team_label.rego"), without("acme/team_label_test.rego")), "holds no policy"},
 		{"data", files(with("data.json", `{"x": 1}`)), "data.json must be {}"},
-		{"impure", files(with("acme/team_label.rego", denyLabel+"\nx := time.now_ns()\n")), "time.now_ns"},
+		{"impure", files(with("acme/team_label.rego", bundlestest.TeamLabelPolicy+"\nx := time.now_ns()\n")), "time.now_ns"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 )
 
 // FuzzRead: whatever the archive, Read returns a bundle or an error, within its limits; a bundle it returns has
 // clean relative paths and archives to bytes it reads back as the same bundle.
 func FuzzRead(f *testing.F) {
-	f.Add(tarGz(f, entry{name: ".manifest", body: manifest}, entry{name: "acme/p.rego", body: denyLabel}))
+	f.Add(tarGz(f, entry{name: ".manifest", body: manifest}, entry{name: "acme/p.rego", body: bundlestest.TeamLabelPolicy}))
 	f.Add(tarGz(f, entry{name: "/.manifest", body: `{}`}, entry{name: "../x.rego", body: "x"}))
 	f.Add(tarGz(f, entry{name: ".manifest", body: `{}`}, entry{name: "l.rego", typ: tar.TypeSymlink, linkname: "/etc"}))
 	f.Add([]byte{0x1f, 0x8b})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 	"github.com/continuums/attest/policies"
 )
 
@@ -81,7 +82,7 @@ func TestCheckCedarAndGatekeeper(t *testing.T) {
 		{"cedar and gatekeeper without rego", mixedFiles(t), want{policies: []string{
 			"no-host-network=b/cedar/no-host-network.cedar",
 			"AcmeRequiredLabels/pods-have-owner=b/gatekeeper/required-labels.yaml:32"}}},
-		{"every language", mixedFiles(t, with("acme/team_label.rego", denyLabel), with("acme/team_label_test.rego", denyLabelTest)),
+		{"every language", mixedFiles(t, with("acme/team_label.rego", bundlestest.TeamLabelPolicy), with("acme/team_label_test.rego", bundlestest.TeamLabelTest)),
 			want{policies: []string{
 				"acme-team-label=b/acme/team_label.rego",
 				"no-host-network=b/cedar/no-host-network.cedar",
@@ -104,7 +105,7 @@ func TestCheckCedarAndGatekeeper(t *testing.T) {
 			want{err: `b/other/no-host-network.cedar: the Cedar policy set "no-host-network" is already the file b/cedar/no-host-network.cedar`}},
 		{"cedar takes a library name", mixedFiles(t, with("cedar/no-privileged.cedar", "forbid (principal, action, resource);")),
 			want{err: "policy no-privileged of b/cedar/no-privileged.cedar: the name is taken by the policy of "}},
-		{"cedar takes a bundle rego name", mixedFiles(t, with("acme/team_label.rego", denyLabel), with("acme/team_label_test.rego", denyLabelTest),
+		{"cedar takes a bundle rego name", mixedFiles(t, with("acme/team_label.rego", bundlestest.TeamLabelPolicy), with("acme/team_label_test.rego", bundlestest.TeamLabelTest),
 			with("cedar/acme-team-label.cedar", "forbid (principal, action, resource);")),
 			want{err: "policy acme-team-label of b/cedar/acme-team-label.cedar: the name is taken by the policy of b/acme/team_label.rego"}},
 		{"template rego that does not compile", mixedFiles(t, edit(t, template, "not input.review.object.metadata.labels[label]", "not input.review.object.metadata.labels[lable]")),

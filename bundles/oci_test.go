@@ -22,6 +22,7 @@ import (
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/attestation/attestationtest"
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 )
 
 // testRegistry is go-containerregistry's in-memory registry on 127.0.0.1 that can be told to serve one blob's
@@ -140,11 +141,11 @@ func TestFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	key.Sign(t, signed)
-	_, err = bundles.Push(ctx, archiveOf(t, files(with("acme/x.rego", denyLabel))), reg.ref(t, "policies/acme:unsigned"), nil)
+	_, err = bundles.Push(ctx, archiveOf(t, files(with("acme/x.rego", bundlestest.TeamLabelPolicy))), reg.ref(t, "policies/acme:unsigned"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherKey, err := bundles.Push(ctx, archiveOf(t, files(with("acme/y.rego", denyLabel))), reg.ref(t, "policies/acme:other"), nil)
+	otherKey, err := bundles.Push(ctx, archiveOf(t, files(with("acme/y.rego", bundlestest.TeamLabelPolicy))), reg.ref(t, "policies/acme:other"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

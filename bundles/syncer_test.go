@@ -17,6 +17,7 @@ import (
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/attestation/attestationtest"
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 	"github.com/continuums/attest/policies"
 )
 
@@ -145,7 +146,7 @@ func TestSyncerKeepsTheLastGoodBundle(t *testing.T) {
 	f.reg.down.Store(false)
 
 	// The tag moved to an unsigned digest: refused, the last good stays.
-	f.push(t, files(with("acme/team_label.rego", strings.Replace(denyLabel, "team label", "team label!", 1))), false)
+	f.push(t, files(with("acme/team_label.rego", strings.Replace(bundlestest.TeamLabelPolicy, "team label", "team label!", 1))), false)
 	f.clock.Step(time.Minute)
 	f.syncer.SyncDue(ctx)
 	st = f.status(t)
@@ -154,7 +155,7 @@ func TestSyncerKeepsTheLastGoodBundle(t *testing.T) {
 	}
 
 	// The tag moved to a signed digest whose tests fail: refused, the last good stays.
-	failing := strings.Replace(denyLabelTest, "count(team_label.violation) == 0", "count(team_label.violation) == 2", 1)
+	failing := strings.Replace(bundlestest.TeamLabelTest, "count(team_label.violation) == 0", "count(team_label.violation) == 2", 1)
 	f.push(t, files(with("acme/team_label_test.rego", failing)), true)
 	f.clock.Step(time.Minute)
 	f.syncer.SyncDue(ctx)
@@ -199,7 +200,7 @@ func TestSyncerLoadsCedarAndGatekeeper(t *testing.T) {
 	ctx := context.Background()
 	f := newSyncFixture(t)
 	all := func(opts ...func(map[string]string)) map[string]string {
-		m := mixedFiles(t, with("acme/team_label.rego", denyLabel), with("acme/team_label_test.rego", denyLabelTest))
+		m := mixedFiles(t, with("acme/team_label.rego", bundlestest.TeamLabelPolicy), with("acme/team_label_test.rego", bundlestest.TeamLabelTest))
 		for _, o := range opts {
 			o(m)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
 )
@@ -96,35 +97,9 @@ policy:
 	}
 }
 
-const pathBundlePolicy = `# METADATA
-# title: Team label
-# custom:
-#   name: acme-team-label
-#   severity: high
-#   mode: enforce
-package acme.team_label
-
-import rego.v1
-
-violation contains {"message": "workloads carry a team label", "path": "metadata.labels.team"} if {
-	not input.resource.metadata.labels.team
-}
-`
-
-const pathBundleTest = `package acme.team_label_test
-
-import rego.v1
-
-import data.acme.team_label
-
-test_denies_without_label if {
-	count(team_label.violation) == 1 with input as {"resource": {"metadata": {"labels": {}}}}
-}
-`
-
 func writeBundle(t *testing.T, dir string, test string) {
 	t.Helper()
-	for p, text := range map[string]string{".manifest": `{"roots": ["acme"]}`, "acme/p.rego": pathBundlePolicy, "acme/p_test.rego": test} {
+	for p, text := range map[string]string{".manifest": `{"roots": ["acme"]}`, "acme/p.rego": bundlestest.TeamLabelPolicy, "acme/p_test.rego": test} {
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 			t.Fatal(err)
@@ -141,7 +116,7 @@ func TestPolicyBundlePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeBundle(t, filepath.Join(dir, "bundle"), pathBundleTest)
+	writeBundle(t, filepath.Join(dir, "bundle"), bundlestest.TeamLabelTest)
 	// A directory, relative to the config file's directory, and its built archive.
 	b, err := bundles.ReadDir(filepath.Join(dir, "bundle"), bundles.Limits{})
 	if err != nil {
@@ -176,9 +151,9 @@ func TestPolicyBundlePath(t *testing.T) {
 		}
 	}
 	failing := filepath.Join(t.TempDir(), "failing")
-	writeBundle(t, failing, strings.Replace(pathBundleTest, "== 1", "== 0", 1))
+	writeBundle(t, failing, strings.Replace(bundlestest.TeamLabelTest, "== 1", "== 0", 1))
 	_, err = config.ParseWith([]byte("policy: {policy_bundle_path: "+failing+"}\n"), e, config.Options{Dir: dir})
-	if err == nil || !strings.Contains(err.Error(), "policy.policy_bundle_path: "+failing+": 1 of 1 bundle tests failed") {
+	if err == nil || !strings.Contains(err.Error(), "policy.policy_bundle_path: "+failing+": 1 of 2 bundle tests failed") {
 		t.Fatalf("failing bundle: %v", err)
 	}
 	_, err = config.ParseWith([]byte("policy: {policy_bundle_path: missing}\n"), e, config.Options{Dir: dir})
@@ -197,7 +172,7 @@ func TestLayeredBundles(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeBundle(t, dir, pathBundleTest)
+	writeBundle(t, dir, bundlestest.TeamLabelTest)
 	b, err := bundles.ReadDir(dir, bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)

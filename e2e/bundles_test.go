@@ -11,33 +11,8 @@ import (
 
 	"github.com/continuums/attest/attestation/attestationtest"
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 )
-
-const e2eBundlePolicy = `# METADATA
-# title: Team label
-# custom:
-#   name: acme-team-label
-#   severity: high
-#   mode: enforce
-package acme.team_label
-
-import rego.v1
-
-violation contains {"message": "MESSAGE", "path": "metadata.labels.team"} if {
-	not input.resource.metadata.labels.team
-}
-`
-
-const e2eBundleTest = `package acme.team_label_test
-
-import rego.v1
-
-import data.acme.team_label
-
-test_denies_without_label if {
-	count(team_label.violation) == 1 with input as {"resource": {"metadata": {"labels": {}}}}
-}
-`
 
 // pushSignedBundle builds a bundle whose policy denies pods without a team label with message, pushes it to ref
 // and signs its digest with key.
@@ -46,8 +21,8 @@ func pushSignedBundle(t *testing.T, reg *attestationtest.Registry, key *attestat
 	dir := t.TempDir()
 	for p, text := range map[string]string{
 		".manifest":                 `{"revision": "` + message + `", "roots": ["acme"]}`,
-		"acme/team_label.rego":      strings.Replace(e2eBundlePolicy, "MESSAGE", message, 1),
-		"acme/team_label_test.rego": e2eBundleTest,
+		"acme/team_label.rego":      strings.Replace(bundlestest.TeamLabelPolicy, bundlestest.TeamLabelMessage, message, 1),
+		"acme/team_label_test.rego": bundlestest.TeamLabelTest,
 	} {
 		full := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {

@@ -262,7 +262,9 @@ subjects:
 		narrow := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: no-deployment-deletes}\nspec:\n  cedar: |\n" +
 			"    @message(\"the audit group may not delete Deployments\")\n" +
 			"    forbid (principal in k8s::Group::\"audit\", action == k8s::admission::Action::\"delete\", resource is apps::v1::Deployment);\n"
-		t.Cleanup(func() { kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "no-deployment-deletes", "--ignore-not-found") })
+		t.Cleanup(func() {
+			kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "no-deployment-deletes", "--ignore-not-found")
+		})
 		if _, err := cluster.Client.AppsV1().Deployments(prod).Create(ctx, cedarDeployment(prod, "kept", "CHG-1237"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

@@ -16,49 +16,20 @@ import (
 	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/attestation/attestationtest"
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 )
-
-const bundlePolicy = `# METADATA
-# title: Team label
-# custom:
-#   name: acme-team-label
-#   severity: high
-#   mode: enforce
-package acme.team_label
-
-import rego.v1
-
-violation contains {"message": "workloads carry a team label", "path": "metadata.labels.team"} if {
-	not input.resource.metadata.labels.team
-}
-`
-
-const bundlePolicyTest = `package acme.team_label_test
-
-import rego.v1
-
-import data.acme.team_label
-
-test_denies_without_label if {
-	count(team_label.violation) == 1 with input as {"resource": {"metadata": {"labels": {}}}}
-}
-
-test_allows_with_label if {
-	count(team_label.violation) == 0 with input as {"resource": {"metadata": {"labels": {"team": "a"}}}}
-}
-`
 
 // bundleDir writes a bundle directory; failing makes one of its tests fail.
 func bundleDir(t *testing.T, failing bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	test := bundlePolicyTest
+	test := bundlestest.TeamLabelTest
 	if failing {
 		test = strings.Replace(test, "count(team_label.violation) == 0", "count(team_label.violation) == 3", 1)
 	}
 	for p, text := range map[string]string{
 		".manifest":                 `{"revision": "r1", "roots": ["acme"]}`,
-		"acme/team_label.rego":      bundlePolicy,
+		"acme/team_label.rego":      bundlestest.TeamLabelPolicy,
 		"acme/team_label_test.rego": test,
 	} {
 		full := filepath.Join(dir, filepath.FromSlash(p))
@@ -299,7 +270,7 @@ func TestServeLoadsPolicySources(t *testing.T) {
 
 	v2 := bundleDir(t, false)
 	p := filepath.Join(v2, "acme", "team_label.rego")
-	if err := os.WriteFile(p, []byte(strings.Replace(bundlePolicy, "workloads carry a team label", "workloads carry a team label (v2)", 1)), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(strings.Replace(bundlestest.TeamLabelPolicy, "workloads carry a team label", "workloads carry a team label (v2)", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	push(v2)
