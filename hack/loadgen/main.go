@@ -38,6 +38,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == receiverCommand {
+		if err := runReceiver(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen otlp-receiver:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o := options{}
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "load per target and round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each target runs once per round, alternating (0: only the memory part)")
@@ -46,9 +53,11 @@ func main() {
 	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config whose policies /validate runs")
 	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
 	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary of the memory part (the full build: it runs attest serve)")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client /validate runs to this file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file")
+	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio)")
-	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, every admission's spans exported over OTLP/gRPC to a receiver in this process on loopback (attest serve --otlp-endpoint)")
+	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
+	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process, as a collector runs beside attest serve) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
 	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit), unless GOGC or GOMEMLIMIT
@@ -73,8 +82,10 @@ type options struct {
 	cache            int
 	attest           string
 	cpuprofile       string
+	profileTarget    string
 	traced           bool
 	traceRatio       float64
+	receiver         string
 }
 
 func run(t *loadenv.TB, o options) error {
@@ -106,9 +117,9 @@ func run(t *loadenv.TB, o options) error {
 		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b1c2d3e","allowed":true}}`))
 	})
 	targets := []target{{name: "noop", h: noop}, {name: "validate", h: p.validate}, {name: "repeat", h: repeat.validate}}
-	var sink *otlpSink
+	var sink spanCounter
 	if o.traced {
-		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio)
+		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio, o.receiver)
 		if err != nil {
 			return err
 		}
@@ -136,7 +147,7 @@ func run(t *loadenv.TB, o options) error {
 		for range o.rounds {
 			for i := range targets {
 				stop := func() {}
-				if o.cpuprofile != "" && workers == 1 && targets[i].name == "validate" {
+				if o.cpuprofile != "" && workers == 1 && targets[i].name == o.profileTarget {
 					if stop, err = profile(o.cpuprofile); err != nil {
 						return err
 					}
@@ -151,8 +162,12 @@ func run(t *loadenv.TB, o options) error {
 			fmt.Printf("%-10s %9.0f %9s %9s %9s %9s   p99 by round: %s\n", tg.name, med[i].rps, us(med[i].p50), us(med[i].p90), us(med[i].p99), us(med[i].p999), p99s(res[i]))
 		}
 		if sink != nil {
-			fmt.Printf("traced/validate: p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
-				float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99), sink.count())
+			n, err := sink.count()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
+				o.traceRatio, o.receiver, float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99), n)
 		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99),
