@@ -266,14 +266,13 @@ var errUnfinished = errors.New("still running when the admission answered")
 // build turns the recorded stages into SDK spans with their recorded start and end times, and returns the
 // recorder to the pool. The recorder is closed: nothing else touches it.
 func (r *recorder) build() {
-	spans := make([]trace.Span, len(r.stages))
-	spans[0] = r.root
+	ctxs := make([]context.Context, len(r.stages)) // each stage's context, the parent of its children
+	ctxs[0] = r.ctx
 	end := r.stages[0].end
 	for i := 1; i < len(r.stages); i++ {
 		s := &r.stages[i]
-		ctx := trace.ContextWithSpan(r.ctx, spans[s.parent])
-		_, sp := r.t.tracer.Start(ctx, s.name, trace.WithTimestamp(s.start), trace.WithAttributes(s.attrs...))
-		spans[i] = sp
+		var sp trace.Span
+		ctxs[i], sp = r.t.tracer.Start(ctxs[s.parent], s.name, trace.WithTimestamp(s.start), trace.WithAttributes(s.attrs...))
 		if s.end.IsZero() {
 			s.end, s.err = end, errUnfinished
 		}
