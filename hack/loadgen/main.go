@@ -8,7 +8,10 @@
 // policies' memo off: the cost of a pod template the webhook has not seen); "repeat" is the same pipeline with the
 // memo on, what the further Pods of a ReplicaSet cost. One client at a time gives latency without
 // queueing (the p99 ratio the product brief sets); -c clients at once give throughput. Targets alternate in
-// rounds, and each figure is the median of the rounds.
+// rounds, and each figure is the median of the rounds. -traced adds "traced": the validate pipeline with
+// OpenTelemetry tracing on (-trace-ratio of the admissions sampled), exporting over OTLP/gRPC to a receiver that
+// runs, by default, in a child process (loadgen itself, as `loadgen otlp-receiver`), as a collector runs beside
+// attest serve.
 //
 // Memory (-cache N): it pushes N signed and attested images, starts the attest binary (-attest) as `attest serve`
 // with --verify-cache-size N, admits a Pod of each image so that N verdicts are cached, and reports the serve
@@ -48,7 +51,7 @@ func main() {
 	o := options{}
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "load per target and round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each target runs once per round, alternating (0: only the memory part)")
-	flag.IntVar(&o.workers, "c", 8, "concurrent clients of the throughput runs (latency runs use one)")
+	flag.IntVar(&o.workers, "c", 8, "concurrent clients of the throughput runs (latency runs use one; 1: no throughput runs)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per target, not measured")
 	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config whose policies /validate runs")
 	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
@@ -135,8 +138,11 @@ func run(t *loadenv.TB, o options) error {
 	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up\n",
 		len(body), o.rounds, o.duration, o.warmup)
 	clients := []int{1, o.workers}
-	if o.rounds == 0 { // the memory part only
+	switch {
+	case o.rounds == 0: // the memory part only
 		clients = nil
+	case o.workers <= 1: // the one-client latency only
+		clients = clients[:1]
 	}
 	for _, workers := range clients {
 		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
