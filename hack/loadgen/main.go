@@ -172,8 +172,10 @@ func run(t *loadenv.TB, o options) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
-				o.traceRatio, o.receiver, float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99), n)
+			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx; paired by round (median of each round's ratio): p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
+				o.traceRatio, o.receiver, float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99),
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p50 }),
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p99 }), n)
 		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99),
@@ -249,6 +251,17 @@ func median(rs []result) result {
 	return result{rps: rps[len(rps)/2],
 		p50: pick(func(r result) time.Duration { return r.p50 }), p90: pick(func(r result) time.Duration { return r.p90 }),
 		p99: pick(func(r result) time.Duration { return r.p99 }), p999: pick(func(r result) time.Duration { return r.p999 })}
+}
+
+// pairedRatio is the median over rounds of a's figure over b's in the same round: the targets of a round run
+// seconds apart, so a pair shares the machine's load of the moment better than the medians of all rounds do.
+func pairedRatio(a, b []result, f func(result) time.Duration) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = float64(f(a[i])) / float64(f(b[i]))
+	}
+	sort.Float64s(r)
+	return r[len(r)/2]
 }
 
 func p99s(rs []result) string {
