@@ -58,7 +58,7 @@ func main() {
 	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary of the memory part (the full build: it runs attest serve)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file")
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
-	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio)")
+	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process, as a collector runs beside attest serve) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
 	flag.Parse()

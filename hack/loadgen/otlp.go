@@ -29,6 +29,11 @@ type spanCounter interface {
 	count() (int64, error)
 }
 
+// noSpans is the receiver of the A/A control (-trace-ratio 0), which exports nothing.
+type noSpans struct{}
+
+func (noSpans) count() (int64, error) { return 0, nil }
+
 // otlpSink is an OTLP/gRPC trace receiver that counts the spans it gets.
 type otlpSink struct {
 	coltracepb.UnimplementedTraceServiceServer
@@ -125,6 +130,10 @@ func (c *childSink) count() (int64, error) {
 // receiver in another process (receiver "process", as a collector runs) or in this one ("inprocess": its CPU and
 // garbage are then counted against the traced pipeline).
 func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio float64, receiver string) (*pipeline, spanCounter, error) {
+	if ratio == 0 { // the A/A control: a second untraced pipeline, so the ratio shows the comparison's own noise
+		p, err := newPipeline(e, 1024, false, nil)
+		return p, noSpans{}, err
+	}
 	var sink spanCounter
 	var addr string
 	switch receiver {
