@@ -8,7 +8,10 @@
 // policies' memo off: the cost of a pod template the webhook has not seen); "repeat" is the same pipeline with the
 // memo on, what the further Pods of a ReplicaSet cost. One client at a time gives latency without
 // queueing (the p99 ratio the product brief sets); -c clients at once give throughput. Targets alternate in
-// rounds, and each figure is the median of the rounds.
+// rounds, and each figure is the median of the rounds. -traced adds "traced": the validate pipeline with
+// OpenTelemetry tracing on (-trace-ratio of the admissions sampled), exporting over OTLP/gRPC to a receiver that
+// runs, by default, in a child process (loadgen itself, as `loadgen otlp-receiver`), as a collector runs beside
+// attest serve.
 //
 // Memory (-cache N): it pushes N signed and attested images, starts the attest binary (-attest) as `attest serve`
 // with --verify-cache-size N, admits a Pod of each image so that N verdicts are cached, and reports the serve
@@ -38,17 +41,26 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == receiverCommand {
+		if err := runReceiver(); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen otlp-receiver:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o := options{}
 	flag.DurationVar(&o.duration, "duration", 2*time.Second, "load per target and round")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each target runs once per round, alternating (0: only the memory part)")
-	flag.IntVar(&o.workers, "c", 8, "concurrent clients of the throughput runs (latency runs use one)")
+	flag.IntVar(&o.workers, "c", 8, "concurrent clients of the throughput runs (latency runs use one; 1: no throughput runs)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "warm-up per target, not measured")
 	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config whose policies /validate runs")
 	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
 	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary of the memory part (the full build: it runs attest serve)")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client /validate runs to this file")
-	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio)")
-	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, every admission's spans exported over OTLP/gRPC to a receiver in this process on loopback (attest serve --otlp-endpoint)")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file")
+	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
+	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
+	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
+	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process, as a collector runs beside attest serve) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
 	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit), unless GOGC or GOMEMLIMIT
@@ -73,8 +85,10 @@ type options struct {
 	cache            int
 	attest           string
 	cpuprofile       string
+	profileTarget    string
 	traced           bool
 	traceRatio       float64
+	receiver         string
 }
 
 func run(t *loadenv.TB, o options) error {
@@ -106,9 +120,9 @@ func run(t *loadenv.TB, o options) error {
 		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b1c2d3e","allowed":true}}`))
 	})
 	targets := []target{{name: "noop", h: noop}, {name: "validate", h: p.validate}, {name: "repeat", h: repeat.validate}}
-	var sink *otlpSink
+	var sink spanCounter
 	if o.traced {
-		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio)
+		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio, o.receiver)
 		if err != nil {
 			return err
 		}
@@ -124,8 +138,11 @@ func run(t *loadenv.TB, o options) error {
 	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up\n",
 		len(body), o.rounds, o.duration, o.warmup)
 	clients := []int{1, o.workers}
-	if o.rounds == 0 { // the memory part only
+	switch {
+	case o.rounds == 0: // the memory part only
 		clients = nil
+	case o.workers <= 1: // the one-client latency only
+		clients = clients[:1]
 	}
 	for _, workers := range clients {
 		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
@@ -136,7 +153,7 @@ func run(t *loadenv.TB, o options) error {
 		for range o.rounds {
 			for i := range targets {
 				stop := func() {}
-				if o.cpuprofile != "" && workers == 1 && targets[i].name == "validate" {
+				if o.cpuprofile != "" && workers == 1 && targets[i].name == o.profileTarget {
 					if stop, err = profile(o.cpuprofile); err != nil {
 						return err
 					}
@@ -151,8 +168,14 @@ func run(t *loadenv.TB, o options) error {
 			fmt.Printf("%-10s %9.0f %9s %9s %9s %9s   p99 by round: %s\n", tg.name, med[i].rps, us(med[i].p50), us(med[i].p90), us(med[i].p99), us(med[i].p999), p99s(res[i]))
 		}
 		if sink != nil {
-			fmt.Printf("traced/validate: p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
-				float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99), sink.count())
+			n, err := sink.count()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx; paired by round (median of each round's ratio): p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
+				o.traceRatio, o.receiver, float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99),
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p50 }),
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p99 }), n)
 		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99),
@@ -228,6 +251,17 @@ func median(rs []result) result {
 	return result{rps: rps[len(rps)/2],
 		p50: pick(func(r result) time.Duration { return r.p50 }), p90: pick(func(r result) time.Duration { return r.p90 }),
 		p99: pick(func(r result) time.Duration { return r.p99 }), p999: pick(func(r result) time.Duration { return r.p999 })}
+}
+
+// pairedRatio is the median over rounds of a's figure over b's in the same round: the targets of a round run
+// seconds apart, so a pair shares the machine's load of the moment better than the medians of all rounds do.
+func pairedRatio(a, b []result, f func(result) time.Duration) float64 {
+	r := make([]float64, len(a))
+	for i := range a {
+		r[i] = float64(f(a[i])) / float64(f(b[i]))
+	}
+	sort.Float64s(r)
+	return r[len(r)/2]
 }
 
 func p99s(rs []result) string {

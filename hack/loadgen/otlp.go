@@ -1,9 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -13,7 +20,21 @@ import (
 	"github.com/continuums/attest/tracing"
 )
 
-// otlpSink is an OTLP/gRPC trace receiver on loopback that counts the spans it gets, standing in for a collector.
+// receiverCommand is the hidden first argument that makes loadgen the OTLP receiver process of -otlp-receiver
+// process.
+const receiverCommand = "otlp-receiver"
+
+// spanCounter is an OTLP/gRPC receiver on loopback standing in for a collector: it says how many spans it got.
+type spanCounter interface {
+	count() (int64, error)
+}
+
+// noSpans is the receiver of the A/A control (-trace-ratio 0), which exports nothing.
+type noSpans struct{}
+
+func (noSpans) count() (int64, error) { return 0, nil }
+
+// otlpSink is an OTLP/gRPC trace receiver that counts the spans it gets.
 type otlpSink struct {
 	coltracepb.UnimplementedTraceServiceServer
 	spans atomic.Int64
@@ -28,21 +49,111 @@ func (s *otlpSink) Export(_ context.Context, req *coltracepb.ExportTraceServiceR
 	return &coltracepb.ExportTraceServiceResponse{}, nil
 }
 
-func (s *otlpSink) count() int64 { return s.spans.Load() }
+func (s *otlpSink) count() (int64, error) { return s.spans.Load(), nil }
 
-// tracedPipeline is the validate pipeline with tracing exported, as attest serve --otlp-endpoint runs it, to a
-// receiver in this process.
-func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio float64) (*pipeline, *otlpSink, error) {
+// listenSink serves an otlpSink on 127.0.0.1 and returns it with its address and the function that stops it.
+func listenSink() (*otlpSink, string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, nil, err
+		return nil, "", nil, fmt.Errorf("OTLP receiver: %w", err)
 	}
 	sink := &otlpSink{}
 	srv := grpc.NewServer()
 	coltracepb.RegisterTraceServiceServer(srv, sink)
 	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(srv.Stop)
-	tr, err := tracing.New(ctx, tracing.Options{Endpoint: "http://" + l.Addr().String(), SampleRatio: ratio, Version: "loadgen"})
+	return sink, l.Addr().String(), srv.Stop, nil
+}
+
+// runReceiver is the receiver process: it prints its address, then answers each line on stdin with the number
+// of spans received, and exits when stdin closes.
+func runReceiver() error {
+	sink, addr, stop, err := listenSink()
+	if err != nil {
+		return err
+	}
+	defer stop()
+	fmt.Println(addr)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		n, _ := sink.count()
+		fmt.Println(n)
+	}
+	return in.Err()
+}
+
+// childSink is the receiver process seen from loadgen.
+type childSink struct {
+	stdin io.WriteCloser
+	out   *bufio.Reader
+}
+
+// startChildSink starts this program as the receiver process, as a collector runs beside attest serve.
+func startChildSink(t *loadenv.TB) (*childSink, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", fmt.Errorf("OTLP receiver process: %w", err)
+	}
+	cmd := exec.Command(self, receiverCommand)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", fmt.Errorf("OTLP receiver process: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", fmt.Errorf("OTLP receiver process: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("OTLP receiver process: %w", err)
+	}
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	c := &childSink{stdin: stdin, out: bufio.NewReader(stdout)}
+	addr, err := c.out.ReadString('\n')
+	if err != nil {
+		return nil, "", fmt.Errorf("OTLP receiver process did not say its address: %w", err)
+	}
+	return c, strings.TrimSpace(addr), nil
+}
+
+func (c *childSink) count() (int64, error) {
+	if _, err := io.WriteString(c.stdin, "count\n"); err != nil {
+		return 0, fmt.Errorf("OTLP receiver process: %w", err)
+	}
+	line, err := c.out.ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("OTLP receiver process: %w", err)
+	}
+	return strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+}
+
+// tracedPipeline is the validate pipeline with tracing exported, as attest serve --otlp-endpoint runs it, to a
+// receiver in another process (receiver "process", as a collector runs) or in this one ("inprocess": its CPU and
+// garbage are then counted against the traced pipeline).
+func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio float64, receiver string) (*pipeline, spanCounter, error) {
+	if ratio == 0 { // the A/A control: a second untraced pipeline, so the ratio shows the comparison's own noise
+		p, err := newPipeline(e, 1024, false, nil)
+		return p, noSpans{}, err
+	}
+	var sink spanCounter
+	var addr string
+	switch receiver {
+	case "process":
+		c, a, err := startChildSink(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		sink, addr = c, a
+	case "inprocess":
+		s, a, stop, err := listenSink()
+		if err != nil {
+			return nil, nil, err
+		}
+		t.Cleanup(stop)
+		sink, addr = s, a
+	default:
+		return nil, nil, errors.New(`-otlp-receiver: want "process" or "inprocess"`)
+	}
+	tr, err := tracing.New(ctx, tracing.Options{Endpoint: "http://" + addr, SampleRatio: ratio, Version: "loadgen"})
 	if err != nil {
 		return nil, nil, fmt.Errorf("tracing: %w", err)
 	}
