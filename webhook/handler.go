@@ -59,7 +59,10 @@ type HandlerOptions struct {
 }
 
 // Handler serves /validate or /mutate.
-type Handler struct{ o HandlerOptions }
+type Handler struct {
+	o       HandlerOptions
+	workers workers
+}
 
 // NewHandler validates options.
 func NewHandler(o HandlerOptions) (*Handler, error) {
@@ -85,7 +88,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Handler{o: o}, nil
+	return &Handler{o: o, workers: workers{jobs: make(chan func())}}, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +145,7 @@ func (h *Handler) decide(parent context.Context, in admission.Input) admission.D
 	ctx, cancel := context.WithTimeout(parent, h.o.Budget)
 	defer cancel()
 	done := make(chan admission.Decision, 1)
-	go func() {
+	h.workers.run(func() {
 		defer func() {
 			if p := recover(); p != nil {
 				h.o.Log.Error("panic during admission", "uid", in.Request.UID, "panic", p, "stack", string(debug.Stack()))
@@ -161,7 +164,7 @@ func (h *Handler) decide(parent context.Context, in admission.Input) admission.D
 			return
 		}
 		done <- h.o.Decider.Evaluate(ctx, in)
-	}()
+	})
 	var dec admission.Decision
 	select {
 	case dec = <-done:
@@ -209,4 +212,35 @@ func (h *Handler) refuse(w http.ResponseWriter, start time.Time, rerr *reviewErr
 		status = http.StatusOK
 	}
 	writeReview(w, status, response(rerr.UID, dec))
+}
+
+// workerIdle is how long a worker goroutine waits for the next admission before it exits.
+const workerIdle = time.Minute
+
+// workers run each admission on a goroutine that outlives it: OPA's evaluation recurses deeply, and a new
+// goroutine per admission spent a fifth of /validate's CPU growing and copying its stack, where a reused one keeps
+// it grown. run never waits: with no worker idle it starts one, so an admission stuck past its budget holds its own
+// goroutine only, as before; idle workers exit after workerIdle.
+type workers struct{ jobs chan func() }
+
+func (w workers) run(f func()) {
+	select {
+	case w.jobs <- f:
+	default:
+		go w.work(f)
+	}
+}
+
+func (w workers) work(f func()) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		f()
+		idle.Reset(workerIdle)
+		select {
+		case f = <-w.jobs:
+		case <-idle.C:
+			return
+		}
+	}
 }
