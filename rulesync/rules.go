@@ -175,7 +175,7 @@ func Rules(rules []admissionregistrationv1.RuleWithOperations, needed []string) 
 		if len(deletes) > 0 {
 			d := r
 			d.Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}
-			d.Rule.Resources = deletes
+			d.Resources = deletes
 			out = append(out, d)
 		}
 	}
