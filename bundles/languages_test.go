@@ -4,8 +4,6 @@ package bundles_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,27 +12,11 @@ import (
 	"github.com/continuums/attest/policies"
 )
 
-// mixedFiles is testdata/mixed (a Cedar policy set, and a ConstraintTemplate with its constraint) as a file map,
+// mixedFiles is bundlestest.Mixed (a Cedar policy set, and a ConstraintTemplate with its constraint) as a file map,
 // changed by the options.
 func mixedFiles(t *testing.T, opts ...func(map[string]string)) map[string]string {
 	t.Helper()
-	m := map[string]string{}
-	root := filepath.Join("testdata", "mixed")
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		m[filepath.ToSlash(rel)] = string(data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := bundlestest.Mixed()
 	for _, o := range opts {
 		o(m)
 	}

@@ -4,48 +4,25 @@ package config_test
 
 import (
 	"context"
-	"os"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/bundles"
+	"github.com/continuums/attest/bundles/bundlestest"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
 )
 
-// mixedBundle is bundles/testdata/mixed (the Cedar set no-host-network, the constraint
-// AcmeRequiredLabels/pods-have-owner) copied to a directory, with extra files.
+// mixedBundle is bundlestest.Mixed (the Cedar set no-host-network, the constraint
+// AcmeRequiredLabels/pods-have-owner) written to a directory, with extra files.
 func mixedBundle(t *testing.T, extra map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	root := filepath.Join("..", "bundles", "testdata", "mixed")
-	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		extra[filepath.ToSlash(rel)] = string(data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for p, text := range extra {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	files := maps.Clone(extra)
+	maps.Copy(files, bundlestest.Mixed())
+	return bundlestest.WriteDir(t, files)
 }
 
 // mfaCedar forbids changing a Pod without MFA, where cedar.mfa says what MFA is.

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,20 +16,11 @@ import (
 // and signs its digest with key.
 func pushSignedBundle(t *testing.T, reg *attestationtest.Registry, key *attestationtest.Signer, repoTag, message string) string {
 	t.Helper()
-	dir := t.TempDir()
-	for p, text := range map[string]string{
+	dir := bundlestest.WriteDir(t, map[string]string{
 		".manifest":                 `{"revision": "` + message + `", "roots": ["acme"]}`,
 		"acme/team_label.rego":      strings.Replace(bundlestest.TeamLabelPolicy, bundlestest.TeamLabelMessage, message, 1),
 		"acme/team_label_test.rego": bundlestest.TeamLabelTest,
-	} {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 	b, err := bundles.ReadDir(dir, bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)

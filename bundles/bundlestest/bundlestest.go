@@ -2,6 +2,15 @@
 // that denies workloads without a team label, and its Rego tests.
 package bundlestest
 
+import (
+	"embed"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
 // TeamLabelMessage is the policy's message, which tests replace to tell two versions of the bundle apart.
 const TeamLabelMessage = "workloads carry a team label"
 
@@ -36,3 +45,40 @@ test_allows_with_label if {
 	count(team_label.violation) == 0 with input as {"resource": {"metadata": {"labels": {"team": "a"}}}}
 }
 `
+
+//go:embed all:mixed
+var mixed embed.FS
+
+// Mixed is a bundle of other languages, by path (with its .manifest): the Cedar set no-host-network (cedar/no-host-network.cedar) and a
+// Gatekeeper template with its constraint AcmeRequiredLabels/pods-have-owner (gatekeeper/required-labels.yaml).
+func Mixed() map[string]string {
+	out := map[string]string{}
+	err := fs.WalkDir(mixed, "mixed", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := mixed.ReadFile(p)
+		out[strings.TrimPrefix(p, "mixed/")] = string(data)
+		return err
+	})
+	if err != nil {
+		panic(err) // embedded at build time: cannot fail
+	}
+	return out
+}
+
+// WriteDir writes files (slash path → text) into a new temporary directory of t, as a bundle directory.
+func WriteDir(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, text := range files {
+		full := filepath.Join(dir, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

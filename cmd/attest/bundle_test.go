@@ -81,7 +81,7 @@ func TestBundleBuild(t *testing.T) {
 	}
 
 	// Cedar and Gatekeeper files are checked and listed beside the Rego policies.
-	mixed := filepath.Join("..", "..", "bundles", "testdata", "mixed")
+	mixed := bundlestest.WriteDir(t, bundlestest.Mixed())
 	stdout, errOut, code = attest(t, "", "policy", "bundle", "build", mixed, "-o", filepath.Join(t.TempDir(), "mixed.tar.gz"))
 	if code != 0 || !strings.Contains(stdout, "policies: 2\n  no-host-network (high, enforce)\tcedar/no-host-network.cedar\n"+
 		"  AcmeRequiredLabels/pods-have-owner (medium, enforce)\tgatekeeper/required-labels.yaml:32\n") {
@@ -294,7 +294,7 @@ func TestServeLoadsCedarAndGatekeeperFromPolicySource(t *testing.T) {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bundles.ReadDir(filepath.Join("..", "..", "bundles", "testdata", "mixed"), bundles.Limits{})
+	b, err := bundles.ReadDir(bundlestest.WriteDir(t, bundlestest.Mixed()), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
