@@ -40,22 +40,6 @@ func without(path string) func(map[string]string) {
 	return func(m map[string]string) { delete(m, path) }
 }
 
-// writeDir writes files under a new directory.
-func writeDir(t *testing.T, fs map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for p, text := range fs {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // entry is one tar entry for hand-made archives.
 type entry struct {
 	name     string
@@ -97,7 +81,7 @@ func tarGz(t testing.TB, entries ...entry) []byte {
 }
 
 func TestArchiveRoundTripIsDeterministic(t *testing.T) {
-	b, err := bundles.ReadDir(writeDir(t, files()), bundles.Limits{})
+	b, err := bundles.ReadDir(bundlestest.WriteDir(t, files()), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +90,7 @@ func TestArchiveRoundTripIsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same files written again, in another directory at another time, give the same bytes.
-	b2, err := bundles.ReadDir(writeDir(t, files()), bundles.Limits{})
+	b2, err := bundles.ReadDir(bundlestest.WriteDir(t, files()), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +126,7 @@ func TestArchiveRoundTripIsDeterministic(t *testing.T) {
 		t.Error("archive of the read archive differs")
 	}
 	// A changed file changes the digest.
-	b4, err := bundles.ReadDir(writeDir(t, files(with("acme/team_label.rego", bundlestest.TeamLabelPolicy+"\n"))), bundles.Limits{})
+	b4, err := bundles.ReadDir(bundlestest.WriteDir(t, files(with("acme/team_label.rego", bundlestest.TeamLabelPolicy+"\n"))), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +235,7 @@ func TestGzipBombStopsAtTheLimit(t *testing.T) {
 }
 
 func TestReadDirRefusesSymlinks(t *testing.T) {
-	dir := writeDir(t, files())
+	dir := bundlestest.WriteDir(t, files())
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "acme", "passwd.rego")); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +246,7 @@ func TestReadDirRefusesSymlinks(t *testing.T) {
 }
 
 func TestReadDirSkipsHiddenFiles(t *testing.T) {
-	b, err := bundles.ReadDir(writeDir(t, files(with(".git/config", "x"), with("acme/.team_label.rego.swp", "x"))), bundles.Limits{})
+	b, err := bundles.ReadDir(bundlestest.WriteDir(t, files(with(".git/config", "x"), with("acme/.team_label.rego.swp", "x"))), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +280,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := bundles.ReadDir(writeDir(t, tc.files), bundles.Limits{})
+			b, err := bundles.ReadDir(bundlestest.WriteDir(t, tc.files), bundles.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}

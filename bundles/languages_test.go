@@ -106,7 +106,7 @@ func TestCheckCedarAndGatekeeper(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			b, err := bundles.ReadDir(writeDir(t, tc.files), bundles.Limits{})
+			b, err := bundles.ReadDir(bundlestest.WriteDir(t, tc.files), bundles.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestCheckedPoliciesDecide(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := bundles.ReadDir(writeDir(t, mixedFiles(t)), bundles.Limits{})
+	b, err := bundles.ReadDir(bundlestest.WriteDir(t, mixedFiles(t)), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,7 +94,7 @@ func verifierFor(t *testing.T, r *testRegistry, key *attestationtest.Signer) *at
 
 func archiveOf(t *testing.T, fs map[string]string) []byte {
 	t.Helper()
-	b, err := bundles.ReadDir(writeDir(t, fs), bundles.Limits{})
+	b, err := bundles.ReadDir(bundlestest.WriteDir(t, fs), bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

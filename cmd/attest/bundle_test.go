@@ -99,6 +99,25 @@ func TestBundleBuild(t *testing.T) {
 	}
 }
 
+// pushSignedDir pushes the bundle in dir to reg as repoTag without checking it (bundles.Push, as another tool
+// could) and signs its digest with key.
+func pushSignedDir(t *testing.T, reg *attestationtest.Registry, key *attestationtest.Signer, dir, repoTag string) {
+	t.Helper()
+	b, err := bundles.ReadDir(dir, bundles.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := b.Archive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, repoTag), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Sign(t, d)
+}
+
 // bundleFixture is a registry, a key, and a policies.yaml whose trust section trusts bundles under
 // <registry>/policies signed by the key.
 func bundleFixture(t *testing.T) (reg *attestationtest.Registry, key *attestationtest.Signer, cfgPath string) {
@@ -182,19 +201,7 @@ func TestBundlePushSignValidatePull(t *testing.T) {
 		t.Fatalf("push failing: exit %d %s", code, errOut)
 	}
 	// A signed one pushed by other means (here bundles.Push, which checks nothing) is refused at validation.
-	fb, err := bundles.ReadDir(failing, bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := fb.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:bad"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Sign(t, bad)
+	pushSignedDir(t, reg, key, failing, "policies/acme:bad")
 	if _, errOut, code = attest(t, "", "policy", "validate-bundle", "--config", cfg, reg.Tagged("policies/acme", "bad")); code != 1 || !strings.Contains(errOut, "1 of 2 bundle tests failed") {
 		t.Fatalf("signed failing bundle: exit %d %s", code, errOut)
 	}
@@ -225,22 +232,7 @@ func TestServeLoadsPolicySources(t *testing.T) {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	push := func(dir string) {
-		t.Helper()
-		b, err := bundles.ReadDir(dir, bundles.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		archive, err := b.Archive()
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:prod"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key.Sign(t, d)
-	}
+	push := func(dir string) { t.Helper(); pushSignedDir(t, reg, key, dir, "policies/acme:prod") }
 	push(bundleDir(t, false))
 	sv := startServe(t, "--config", cfg)
 	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "default"},
@@ -294,19 +286,7 @@ func TestServeLoadsCedarAndGatekeeperFromPolicySource(t *testing.T) {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	b, err := bundles.ReadDir(bundlestest.WriteDir(t, bundlestest.Mixed()), bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := b.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, "policies/acme:prod"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Sign(t, d)
+	pushSignedDir(t, reg, key, bundlestest.WriteDir(t, bundlestest.Mixed()), "policies/acme:prod")
 	sv := startServe(t, "--config", cfg)
 	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "web", "namespace": "default"},
 		"spec": map[string]any{"hostNetwork": true, "containers": []any{map[string]any{"name": "app", "image": "gcr.io/company/app:1"}}}}
