@@ -258,6 +258,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	// Metrics and probes serve at once (/readyz says not ready until the webhook port is up); the webhook port
 	// opens once --cert-dir holds a serving pair.
 	g.Go(func() error { return srv.Start(ctx) })
+	g.Go(func() error { releaseStartupPages(ctx, srv, log); return nil })
 	g.Go(func() error {
 		select {
 		case <-certsWritten:
@@ -342,4 +343,24 @@ func namespaceLookup(ctx context.Context, cfg *rest.Config, log *slog.Logger) (w
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
 	return webhook.NewInformerNamespaces(ctx, client, 10*time.Minute), nil
+}
+
+// releaseStartupPages waits until the server is ready (configuration loaded, caches filled, certificates written),
+// then lets go of the binary's pages that start-up mapped (webhook.ReleaseStartupPages).
+func releaseStartupPages(ctx context.Context, srv *webhook.Server, log *slog.Logger) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for srv.Ready() != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	before, after, err := webhook.ReleaseStartupPages()
+	if err != nil {
+		log.Warn("could not release start-up pages", "error", err)
+		return
+	}
+	log.Info("released start-up pages of the binary", "resident_before_mib", before>>20, "resident_after_mib", after>>20)
 }
