@@ -213,11 +213,11 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	if restConfig != nil && o.manageRules {
-		syncer, err := webhookRules(restConfig, o.webhookName, func() map[string][]string {
+		syncer, err := webhookRules(restConfig, o.webhookName, func() (map[string][]string, []string) {
 			if c := current(); c != nil {
-				return c.OperationKinds(engine)
+				return c.OperationKinds(engine), c.WriteKinds(engine)
 			}
-			return nil
+			return nil, nil
 		}, log)
 		if err != nil {
 			return err
@@ -302,16 +302,32 @@ func manageCerts(ctx context.Context, g *errgroup.Group, o serveOptions, cfg *re
 	return m.Written(), nil
 }
 
-// webhookRules keeps the operations of the validating webhook attest.continuu.ms of configuration in step with
-// the policies' needs: each operation for the kinds the policies judge it for, resources found by discovery.
-func webhookRules(cfg *rest.Config, configuration string, opKinds func() map[string][]string, log *slog.Logger) (*rulesync.Syncer, error) {
+// webhookRules keeps the rules of configuration's validating webhooks in step with the policies' needs (kinds
+// returns, for each operation, the kinds the policies judge it for, and the kinds beyond the workloads whose writes
+// they judge): attest.continuu.ms's operations, and kinds.attest.continuu.ms's rules; resources found by discovery,
+// read again (at most every 30 s) while a kind is not found, as for a CRD created after its policy.
+func webhookRules(cfg *rest.Config, configuration string, kinds func() (map[string][]string, []string), log *slog.Logger) (*rulesync.Syncer, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
 	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
-	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms",
-		Needed: func() []string { return rulesync.Needs(opKinds(), mapper) }, Log: log.With("component", "webhook-rules")})
+	var reset time.Time // the last time discovery was read again for a kind it had not found; Run asks from one goroutine
+	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms", WritesWebhook: "kinds.attest.continuu.ms",
+		Needed: func() []string {
+			opKinds, _ := kinds()
+			return rulesync.Needs(opKinds, mapper)
+		},
+		Writes: func() []string {
+			_, writeKinds := kinds()
+			res := rulesync.Resources(writeKinds, mapper)
+			if len(res) < len(writeKinds) && time.Since(reset) > 30*time.Second {
+				mapper.Reset()
+				reset = time.Now()
+			}
+			return res
+		},
+		Log: log.With("component", "webhook-rules")})
 }
 
 // clusterConfig finds the cluster: --kubeconfig, else in-cluster when running in a Pod, else none (nil).
