@@ -3,6 +3,7 @@ package webhook
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,8 +16,10 @@ import (
 // kernel to map them back in small pages: the kernel maps a binary held in the page cache in 2 MiB folios, so
 // package initialisation and configuration loading leave tens of MiB resident that admissions never run. The
 // pages stay in the page cache; what admissions run is mapped again on its first use (a minor fault). Only
-// mappings that cannot have been written (r-xp, r--p) are touched, so nothing is lost. It returns the resident
-// bytes of those mappings before and after.
+// read-only mappings (r-xp, r--p) that hold no page of their own are touched: a read-only mapping can still hold
+// pages written before it was made read-only (the dynamic loader's relocations of a cgo binary, RELRO), and
+// dropping those would bring back the file's unrelocated bytes. It returns the resident bytes of the read-only
+// mappings of the binary before and after.
 func ReleaseStartupPages() (before, after int64, err error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -25,7 +28,7 @@ func ReleaseStartupPages() (before, after int64, err error) {
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return 0, 0, fmt.Errorf("the executable: %w", err)
 	}
-	ranges, before, err := readOnlyMappings(exe)
+	ranges, before, err := smapsOf(exe)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -36,34 +39,48 @@ func ReleaseStartupPages() (before, after int64, err error) {
 			}
 		}
 	}
-	_, after, err = readOnlyMappings(exe)
+	_, after, err = smapsOf(exe)
 	return before, after, err
 }
 
-// readOnlyMappings lists this process's read-only mappings of exe (code and read-only data) and their resident
-// bytes, from /proc/self/smaps.
-func readOnlyMappings(exe string) ([][2]uintptr, int64, error) {
+// smapsOf reads this process's /proc/self/smaps for readOnlyMappings.
+func smapsOf(exe string) ([][2]uintptr, int64, error) {
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return nil, 0, fmt.Errorf("the process's mappings: %w", err)
 	}
 	defer func() { _ = f.Close() }()
-	var ranges [][2]uintptr
+	return readOnlyMappings(f, exe)
+}
+
+// readOnlyMappings reads smaps: the read-only mappings of exe (code and read-only data) that can be released
+// (no anonymous page), and the resident bytes of all its read-only mappings.
+func readOnlyMappings(smaps io.Reader, exe string) ([][2]uintptr, int64, error) {
+	type mapping struct {
+		r    [2]uintptr
+		anon bool
+	}
+	var maps []mapping
 	var rss int64
 	in := false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(smaps)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) == 0 {
 			continue
 		}
 		if strings.HasSuffix(fields[0], ":") { // a field of the current mapping
-			if in && fields[0] == "Rss:" && len(fields) >= 2 {
-				kib, err := strconv.ParseInt(fields[1], 10, 64)
-				if err != nil {
-					return nil, 0, fmt.Errorf("smaps: %q: %w", sc.Text(), err)
-				}
+			if !in || len(fields) < 2 || (fields[0] != "Rss:" && fields[0] != "Anonymous:") {
+				continue
+			}
+			kib, err := strconv.ParseInt(fields[1], 10, 64)
+			if err != nil {
+				return nil, 0, fmt.Errorf("smaps: %q: %w", sc.Text(), err)
+			}
+			if fields[0] == "Rss:" {
 				rss += kib << 10
+			} else if kib > 0 {
+				maps[len(maps)-1].anon = true
 			}
 			continue
 		}
@@ -77,11 +94,17 @@ func readOnlyMappings(exe string) ([][2]uintptr, int64, error) {
 		if !ok || err1 != nil || err2 != nil {
 			return nil, 0, fmt.Errorf("smaps: mapping %q", fields[0])
 		}
-		ranges = append(ranges, [2]uintptr{uintptr(start), uintptr(end)})
+		maps = append(maps, mapping{r: [2]uintptr{uintptr(start), uintptr(end)}})
 		in = true
 	}
 	if err := sc.Err(); err != nil {
 		return nil, 0, fmt.Errorf("smaps: %w", err)
+	}
+	var ranges [][2]uintptr
+	for _, m := range maps {
+		if !m.anon {
+			ranges = append(ranges, m.r)
+		}
 	}
 	return ranges, rss, nil
 }
