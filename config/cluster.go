@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/continuums/attest/api/v1alpha1"
+	"github.com/continuums/attest/policies/cedar"
 )
 
 // ClusterResources keeps a Layered up to date from informers on Policy and PolicyConfig and writes each
@@ -36,6 +39,10 @@ type ClusterResources struct {
 	noCRDs  atomic.Bool // the last attempt to watch found the CRDs not installed
 	// sources is set once PolicySources are watched (their CRD may be missing while the others are installed).
 	sources atomic.Bool
+	// crds is set once CustomResourceDefinitions are watched: their kinds are in the Cedar schema.
+	crds atomic.Bool
+	// crdKey identifies the CRDs last given to cedar.UseCustomKinds (only sync reads and writes it).
+	crdKey string
 }
 
 // NewClusterResources prepares the informers; Start runs them.
@@ -47,7 +54,12 @@ func NewClusterResources(cfg *rest.Config, layered *Layered, log *slog.Logger) (
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&apiextensionsv1.CustomResourceDefinition{}: {Transform: slimCRD},
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("policy resources cache: %w", err)
 	}
@@ -125,6 +137,14 @@ func (c *ClusterResources) watch(ctx context.Context) error {
 	} else {
 		c.sources.Store(true)
 	}
+	// CustomResourceDefinitions: their kinds join the Cedar schema, so that Policies about them validate.
+	if inf, err := c.cache.GetInformer(ctx, &apiextensionsv1.CustomResourceDefinition{}, cache.BlockUntilSynced(false)); err != nil {
+		c.log.Warn("CustomResourceDefinitions are not available; Cedar policies can name built-in kinds only", "error", err.Error())
+	} else if _, err := inf.AddEventHandler(notify); err != nil {
+		return err
+	} else {
+		c.crds.Store(true)
+	}
 	if !c.cache.WaitForCacheSync(ctx) {
 		return ctx.Err()
 	}
@@ -152,6 +172,7 @@ func (c *ClusterResources) sync(ctx context.Context) {
 		c.log.Error("list PolicyConfigs", "error", err.Error())
 		return
 	}
+	c.syncCRDs(ctx)
 	var srcs v1alpha1.PolicySourceList
 	if c.sources.Load() {
 		if err := c.cache.List(ctx, &srcs); err != nil {
@@ -193,6 +214,51 @@ func (c *ClusterResources) sync(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// syncCRDs gives the cluster's CustomResourceDefinitions to the Cedar schema when they changed (a served version,
+// a schema: their generation), before the Policies are validated again against it. A CRD that cannot be
+// converted is logged and left out; the built-in kinds and the other CRDs' stay.
+func (c *ClusterResources) syncCRDs(ctx context.Context) {
+	if !c.crds.Load() {
+		return
+	}
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := c.cache.List(ctx, &crds); err != nil {
+		c.log.Error("list CustomResourceDefinitions", "error", err.Error())
+		return
+	}
+	keys := make([]string, 0, len(crds.Items))
+	for _, crd := range crds.Items {
+		keys = append(keys, crd.Name+"/"+string(crd.UID)+"/"+strconv.FormatInt(crd.Generation, 10))
+	}
+	slices.Sort(keys)
+	key := fmt.Sprint(keys)
+	if key == c.crdKey {
+		return
+	}
+	start := time.Now()
+	skipped, err := cedar.UseCustomKinds(crds.Items)
+	for _, s := range skipped {
+		c.log.Warn("custom kind left out of the Cedar schema", "error", s.Error())
+	}
+	if err != nil {
+		c.log.Error("the Cedar schema keeps the custom kinds it had", "error", err.Error())
+		return
+	}
+	c.crdKey = key
+	c.log.Info("Cedar schema updated with the cluster's custom kinds", "crds", len(crds.Items), "skipped", len(skipped), "took", time.Since(start).String())
+}
+
+// slimCRD keeps of a cached CRD what the Cedar schema reads (names, group, versions and their schemas): the
+// last-applied annotation, managed fields and status can be as large as the schema itself.
+func slimCRD(obj any) (any, error) {
+	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
+		crd.Annotations = nil
+		crd.ManagedFields = nil
+		crd.Status = apiextensionsv1.CustomResourceDefinitionStatus{}
+	}
+	return obj, nil
 }
 
 // SetSourceStatus writes a PolicySource's status when it changed: the syncer's view of its bundle, or why the
