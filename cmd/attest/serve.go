@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
@@ -308,9 +311,36 @@ func webhookRules(cfg *rest.Config, configuration string, opKinds func() map[str
 	if err != nil {
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
+	mapper := &refreshingMapper{DeferredDiscoveryRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery())), every: 10 * time.Second}
 	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms",
 		Needed: func() []string { return rulesync.Needs(opKinds(), mapper) }, Log: log.With("component", "webhook-rules")})
+}
+
+// refreshingMapper reads discovery again when it does not know a kind (a CRD created since it was read: a Cedar
+// policy about a custom kind must get its DELETE rule), at most once per every.
+type refreshingMapper struct {
+	*restmapper.DeferredDiscoveryRESTMapper
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (m *refreshingMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	mapping, err := m.DeferredDiscoveryRESTMapper.RESTMapping(gk, versions...)
+	if err == nil || !meta.IsNoMatchError(err) {
+		return mapping, err
+	}
+	m.mu.Lock()
+	stale := time.Since(m.last) >= m.every
+	if stale {
+		m.last = time.Now()
+	}
+	m.mu.Unlock()
+	if !stale {
+		return nil, err
+	}
+	m.Reset()
+	return m.DeferredDiscoveryRESTMapper.RESTMapping(gk, versions...)
 }
 
 // clusterConfig finds the cluster: --kubeconfig, else in-cluster when running in a Pod, else none (nil).

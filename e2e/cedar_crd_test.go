@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/continuums/attest/e2e/harness"
+)
+
+// vaultCRD is a custom resource of the e2e suite's own: Vaults, with spec.protected.
+const vaultCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: vaults.e2e.example.com
+spec:
+  group: e2e.example.com
+  scope: Namespaced
+  names: {plural: vaults, singular: vault, kind: Vault, listKind: VaultList}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [owner]
+            properties:
+              owner: {type: string}
+              protected: {type: boolean}
+`
+
+func vaultPolicy(name, condition string) string {
+	return "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: " + name + "}\nspec:\n  cedar: |\n" +
+		"    @message(\"this Vault is protected: set spec.protected to false first\")\n" +
+		"    forbid (principal, action == k8s::admission::Action::\"delete\", resource is com::example::e2e::v1::Vault)\n" +
+		"    when { " + condition + " };\n"
+}
+
+func vault(ns, name string, protected bool) string {
+	return fmt.Sprintf("apiVersion: e2e.example.com/v1\nkind: Vault\nmetadata: {name: %s, namespace: %s}\nspec: {owner: team-a, protected: %v}\n", name, ns, protected)
+}
+
+// TestCedarCustomKinds: a Cedar policy about a custom resource. ATTEST's CRD informer puts the Vault kind in the
+// Cedar schema, so the Policy is accepted at kubectl apply (it is refused while the kind is unknown), a misspelt
+// field is refused with the validator's message, the DELETE rule for vaults is added (discovery read again for
+// the new kind), a protected Vault cannot be deleted and an unprotected one can; `attest policy cedar-schema
+// --kubeconfig` prints the kind.
+func TestCedarCustomKinds(t *testing.T) {
+	ns := namespace(t, "cedar-crd")
+	t.Cleanup(func() {
+		kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "protected-vaults", "--ignore-not-found")
+		kubectl(t, "", "delete", "crd", "vaults.e2e.example.com", "--ignore-not-found", "--wait=false")
+	})
+	if out, errOut, ok := kubectl(t, vaultCRD, "apply", "-f", "-"); !ok {
+		t.Fatalf("apply the CRD: %s%s", out, errOut)
+	}
+	if out, errOut, ok := kubectl(t, "", "wait", "--for=condition=Established", "crd/vaults.e2e.example.com", "--timeout=60s"); !ok {
+		t.Fatalf("CRD not established: %s%s", out, errOut)
+	}
+	// ATTEST refuses the Policy until its informer has the CRD; then accepts it.
+	policy := vaultPolicy("protected-vaults", "resource has spec && resource.spec has protected && resource.spec.protected")
+	eventually(t, 30*time.Second, func() error {
+		if out, errOut, ok := kubectl(t, policy, "apply", "-f", "-"); !ok {
+			return fmt.Errorf("the Policy about Vaults is refused: %s%s", out, errOut)
+		}
+		return nil
+	})
+
+	t.Run("a misspelt custom field is refused at apply with the validator's message", func(t *testing.T) {
+		_, errOut, ok := kubectl(t, vaultPolicy("misspelt-vaults", "resource has spec && resource.spec.protectd"), "apply", "-f", "-")
+		if ok || !strings.Contains(errOut, "attribute `spec.protectd` on entity type `com::example::e2e::v1::Vault` not found") {
+			t.Fatalf("misspelt field: ok=%v %s", ok, errOut)
+		}
+	})
+
+	t.Run("deleting a protected Vault is denied with the policy's message, an unprotected one is deleted", func(t *testing.T) {
+		if out, errOut, ok := kubectl(t, vault(ns, "locked", true)+"---\n"+vault(ns, "open", false), "apply", "-f", "-"); !ok {
+			t.Fatalf("create the Vaults: %s%s", out, errOut)
+		}
+		// Discovery, read again for the kind it did not know, maps it to e2e.example.com/vaults: a DELETE rule for them.
+		eventually(t, 60*time.Second, func() error {
+			vwc, err := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), harness.LocalWebhookConfiguration, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			for _, r := range vwc.Webhooks[0].Rules {
+				if slices.Equal(r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}) &&
+					slices.Equal(r.APIGroups, []string{"e2e.example.com"}) && slices.Equal(r.Resources, []string{"vaults"}) {
+					return nil
+				}
+			}
+			return fmt.Errorf("no DELETE rule for e2e.example.com/vaults yet: %+v", vwc.Webhooks[0].Rules)
+		})
+		if _, errOut, ok := kubectl(t, "", "delete", "vaults.e2e.example.com", "locked", "-n", ns, "--wait=false"); ok || !strings.Contains(errOut, "this Vault is protected: set spec.protected to false first") {
+			t.Fatalf("deleting the protected Vault: ok=%v %s", ok, errOut)
+		}
+		if out, errOut, ok := kubectl(t, "", "delete", "vaults.e2e.example.com", "open", "-n", ns, "--wait=false"); !ok {
+			t.Fatalf("deleting the unprotected Vault: %s%s", out, errOut)
+		}
+	})
+
+	t.Run("attest policy cedar-schema --kubeconfig prints the custom kind", func(t *testing.T) {
+		out, errOut, ok := attestCLI(t, cluster.Kubeconfig, "policy", "cedar-schema")
+		if !ok || !strings.Contains(out, "namespace com::example::e2e::v1 {\n\tentity Vault = {") || !strings.Contains(out, `"spec"?: {"owner": __cedar::String, "protected"?: __cedar::Bool}`) {
+			t.Fatalf("cedar-schema: ok=%v\n%s\n%s", ok, errOut, out[:min(len(out), 2000)])
+		}
+	})
+}
