@@ -36,6 +36,8 @@ func TestCedarCRDs(t *testing.T) {
 				"2 objects checked, 1 violations would be denied, 0 warnings (1 Cedar policies applied from the inputs)\n", warning},
 		{"check without --crds refuses the Policy", []string{"policy", "check", "--offline", "-f", "testdata/cedar/database-policy.yaml"}, 2,
 			"", "unrecognized entity type `com::example::storage::v1::Database`"},
+		{"test runs Cedar cases about the custom kind", []string{"policy", "test", "--crds", crds + "/databases.yaml", "testdata/cedar/database_test.yaml"}, 0, "PASS: 2/2\n", ""},
+		{"test without --crds", []string{"policy", "test", "testdata/cedar/database_test.yaml"}, 2, "", "unrecognized entity type `com::example::storage::v1::Database`"},
 		{"--crds with no CRD", []string{"policy", "cedar-schema", "--crds", "testdata/cedar/policy.yaml"}, 2, "",
 			"--crds: no CustomResourceDefinition (apiextensions.k8s.io/v1) in testdata/cedar/policy.yaml"},
 		{"--crds that does not exist", []string{"policy", "cedar-schema", "--crds", "testdata/cedar/nope"}, 2, "", "--crds: stat testdata/cedar/nope"},
