@@ -61,6 +61,17 @@ func TestCedarCustomKinds(t *testing.T) {
 		kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "protected-vaults", "--ignore-not-found")
 		kubectl(t, "", "delete", "crd", "vaults.e2e.example.com", "--ignore-not-found", "--wait=false")
 	})
+	// A Policy narrowing DELETE to Deployments first, so that ATTEST has read discovery before the CRD exists: it
+	// must read it again for the Vault kind.
+	warmUp := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: crd-warm-up}\nspec:\n  cedar: |\n" +
+		"    forbid (principal, action == k8s::admission::Action::\"delete\", resource is apps::v1::Deployment) when { false };\n"
+	t.Cleanup(func() {
+		kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "crd-warm-up", "--ignore-not-found")
+	})
+	if out, errOut, ok := kubectl(t, warmUp, "apply", "-f", "-"); !ok {
+		t.Fatalf("apply the warm-up Policy: %s%s", out, errOut)
+	}
+	eventually(t, 30*time.Second, func() error { return deleteRuleFor("apps", "deployments") })
 	if out, errOut, ok := kubectl(t, vaultCRD, "apply", "-f", "-"); !ok {
 		t.Fatalf("apply the CRD: %s%s", out, errOut)
 	}
@@ -88,19 +99,7 @@ func TestCedarCustomKinds(t *testing.T) {
 			t.Fatalf("create the Vaults: %s%s", out, errOut)
 		}
 		// Discovery, read again for the kind it did not know, maps it to e2e.example.com/vaults: a DELETE rule for them.
-		eventually(t, 60*time.Second, func() error {
-			vwc, err := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), harness.LocalWebhookConfiguration, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			for _, r := range vwc.Webhooks[0].Rules {
-				if slices.Equal(r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}) &&
-					slices.Equal(r.APIGroups, []string{"e2e.example.com"}) && slices.Equal(r.Resources, []string{"vaults"}) {
-					return nil
-				}
-			}
-			return fmt.Errorf("no DELETE rule for e2e.example.com/vaults yet: %+v", vwc.Webhooks[0].Rules)
-		})
+		eventually(t, 60*time.Second, func() error { return deleteRuleFor("e2e.example.com", "vaults") })
 		if _, errOut, ok := kubectl(t, "", "delete", "vaults.e2e.example.com", "locked", "-n", ns, "--wait=false"); ok || !strings.Contains(errOut, "this Vault is protected: set spec.protected to false first") {
 			t.Fatalf("deleting the protected Vault: ok=%v %s", ok, errOut)
 		}
@@ -115,4 +114,19 @@ func TestCedarCustomKinds(t *testing.T) {
 			t.Fatalf("cedar-schema: ok=%v\n%s\n%s", ok, errOut, out[:min(len(out), 2000)])
 		}
 	})
+}
+
+// deleteRuleFor is nil once ATTEST's validating webhook has a DELETE rule for group/resource.
+func deleteRuleFor(group, resource string) error {
+	vwc, err := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), harness.LocalWebhookConfiguration, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	for _, r := range vwc.Webhooks[0].Rules {
+		if slices.Equal(r.Operations, []admissionregistrationv1.OperationType{admissionregistrationv1.Delete}) &&
+			slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no DELETE rule for %s/%s yet: %+v", group, resource, vwc.Webhooks[0].Rules)
 }
