@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -105,6 +107,33 @@ func TestCedarCustomKinds(t *testing.T) {
 		}
 		if out, errOut, ok := kubectl(t, "", "delete", "vaults.e2e.example.com", "open", "-n", ns, "--wait=false"); !ok {
 			t.Fatalf("deleting the unprotected Vault: %s%s", out, errOut)
+		}
+	})
+
+	t.Run("a config file's .cedar file about the custom kind loads at serve start", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "cedar"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string]string{
+			"policies.yaml":           "cedar:\n  directories: [cedar]\n",
+			"cedar/vault-files.cedar": "forbid (principal, action == k8s::admission::Action::\"delete\", resource is com::example::e2e::v1::Vault)\nwhen { resource has spec && resource.spec.owner == \"nobody\" };\n",
+		}
+		for name, text := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Validated when the file loads, before the CRD informer runs: serve reads the cluster's CRDs first (a
+		// replica without that exits with "unrecognized entity type").
+		replica, err := cluster.StartReplica(context.Background(), harness.ReplicaOptions{Name: "cedar-crd-file",
+			Args: []string{"--config=" + filepath.Join(dir, "policies.yaml"), "--manage-webhook-rules=false"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(replica.Stop)
+		if err := replica.WaitReady(context.Background(), 60*time.Second); err != nil {
+			t.Fatal(err)
 		}
 	})
 

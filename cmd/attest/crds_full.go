@@ -8,6 +8,7 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -17,6 +18,11 @@ func clusterCRDs(ctx context.Context, f clusterFlags) ([]apiextensionsv1.CustomR
 	if err != nil {
 		return nil, err
 	}
+	return listCRDs(ctx, cfg)
+}
+
+// listCRDs lists the CustomResourceDefinitions of the cluster of cfg.
+func listCRDs(ctx context.Context, cfg *rest.Config) ([]apiextensionsv1.CustomResourceDefinition, error) {
 	s := runtime.NewScheme()
 	if err := apiextensionsv1.AddToScheme(s); err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ import (
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/cedar"
 	"github.com/continuums/attest/rulesync"
 	"github.com/continuums/attest/webhook"
 )
@@ -122,6 +123,15 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if engine, err = o.gatekeeper.withPolicies(ctx, engine); err != nil {
 		return usageError(err)
 	}
+	restConfig, err := clusterConfig(o.kubeconfig)
+	if err != nil {
+		return usageError(err)
+	}
+	if restConfig != nil && o.config != "" {
+		// The cluster's custom kinds before the config file's .cedar files are validated (the CRD informer keeps
+		// them current afterwards); without them, a file about a custom kind would not load.
+		preloadCRDs(ctx, restConfig, log)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	var current func() *config.Config
 	if o.config == "" {
@@ -137,10 +147,6 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
 		return err
-	}
-	restConfig, err := clusterConfig(o.kubeconfig)
-	if err != nil {
-		return usageError(err)
 	}
 	// Policy and PolicyConfig resources layer over the file: defaults < file < Policy < PolicyConfig.
 	lib, _, err := policies.Library()
@@ -314,6 +320,25 @@ func webhookRules(cfg *rest.Config, configuration string, opKinds func() map[str
 	mapper := &refreshingMapper{DeferredDiscoveryRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery())), every: 10 * time.Second}
 	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms",
 		Needed: func() []string { return rulesync.Needs(opKinds(), mapper) }, Log: log.With("component", "webhook-rules")})
+}
+
+// preloadCRDs gives the cluster's CRDs to the Cedar schema once, waiting at most 10 s; a failure is logged and
+// the file's policies about custom kinds, if any, then fail to load as they would without a cluster.
+func preloadCRDs(ctx context.Context, cfg *rest.Config, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	crds, err := listCRDs(ctx, cfg)
+	if err != nil {
+		log.Warn("cannot read the cluster's CustomResourceDefinitions before loading the config file", "error", err.Error())
+		return
+	}
+	skipped, err := cedar.UseCustomKinds(crds)
+	for _, s := range skipped {
+		log.Warn("custom kind left out of the Cedar schema", "error", s.Error())
+	}
+	if err != nil {
+		log.Error("the Cedar schema has the built-in kinds only", "error", err.Error())
+	}
 }
 
 // refreshingMapper reads discovery again when it does not know a kind (a CRD created since it was read: a Cedar
