@@ -43,6 +43,8 @@ type ClusterResources struct {
 	crds atomic.Bool
 	// crdKey identifies the CRDs last given to cedar.UseCustomKinds (only sync reads and writes it).
 	crdKey string
+	// resChanged is set by an event on a Policy, PolicyConfig or PolicySource: sync hands them over again.
+	resChanged atomic.Bool
 }
 
 // NewClusterResources prepares the informers; Start runs them.
@@ -115,7 +117,14 @@ func (c *ClusterResources) Synced() error {
 }
 
 func (c *ClusterResources) watch(ctx context.Context) error {
+	changed := func() { c.resChanged.Store(true); c.poke() }
 	notify := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { changed() },
+		UpdateFunc: func(any, any) { changed() },
+		DeleteFunc: func(any) { changed() },
+	}
+	// A CRD event changes the configuration only when it changes the Cedar schema (syncCRDs decides).
+	crdNotify := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.poke() },
 		UpdateFunc: func(any, any) { c.poke() },
 		DeleteFunc: func(any) { c.poke() },
@@ -140,7 +149,7 @@ func (c *ClusterResources) watch(ctx context.Context) error {
 	// CustomResourceDefinitions: their kinds join the Cedar schema, so that Policies about them validate.
 	if inf, err := c.cache.GetInformer(ctx, &apiextensionsv1.CustomResourceDefinition{}, cache.BlockUntilSynced(false)); err != nil {
 		c.log.Warn("CustomResourceDefinitions are not available; Cedar policies can name built-in kinds only", "error", err.Error())
-	} else if _, err := inf.AddEventHandler(notify); err != nil {
+	} else if _, err := inf.AddEventHandler(crdNotify); err != nil {
 		return err
 	} else {
 		c.crds.Store(true)
@@ -162,6 +171,16 @@ func (c *ClusterResources) poke() {
 
 // sync hands the resources to the Layered, recomputes, and writes statuses that changed.
 func (c *ClusterResources) sync(ctx context.Context) {
+	schemaChanged := c.syncCRDs(ctx)
+	if !c.resChanged.Swap(false) && !schemaChanged && c.synced.Load() {
+		return // a CRD event that left the Cedar schema as it was (status, a field it does not read)
+	}
+	handed := false
+	defer func() {
+		if !handed { // listing failed: the next event hands the resources over again
+			c.resChanged.Store(true)
+		}
+	}()
 	var pols v1alpha1.PolicyList
 	var cfgs v1alpha1.PolicyConfigList
 	if err := c.cache.List(ctx, &pols); err != nil {
@@ -172,7 +191,6 @@ func (c *ClusterResources) sync(ctx context.Context) {
 		c.log.Error("list PolicyConfigs", "error", err.Error())
 		return
 	}
-	c.syncCRDs(ctx)
 	var srcs v1alpha1.PolicySourceList
 	if c.sources.Load() {
 		if err := c.cache.List(ctx, &srcs); err != nil {
@@ -181,6 +199,7 @@ func (c *ClusterResources) sync(ctx context.Context) {
 		}
 	}
 	c.layered.SetResources(Resources{Policies: pols.Items, Configs: cfgs.Items, Sources: srcs.Items})
+	handed = true
 	c.synced.Store(true)
 	eff := c.layered.Current()
 	if eff == nil {
@@ -218,15 +237,16 @@ func (c *ClusterResources) sync(ctx context.Context) {
 
 // syncCRDs gives the cluster's CustomResourceDefinitions to the Cedar schema when they changed (a served version,
 // a schema: their generation), before the Policies are validated again against it. A CRD that cannot be
-// converted is logged and left out; the built-in kinds and the other CRDs' stay.
-func (c *ClusterResources) syncCRDs(ctx context.Context) {
+// converted is logged and left out; the built-in kinds and the other CRDs' stay. It reports whether the schema
+// changed.
+func (c *ClusterResources) syncCRDs(ctx context.Context) bool {
 	if !c.crds.Load() {
-		return
+		return false
 	}
 	var crds apiextensionsv1.CustomResourceDefinitionList
 	if err := c.cache.List(ctx, &crds); err != nil {
 		c.log.Error("list CustomResourceDefinitions", "error", err.Error())
-		return
+		return false
 	}
 	keys := make([]string, 0, len(crds.Items))
 	for _, crd := range crds.Items {
@@ -235,7 +255,7 @@ func (c *ClusterResources) syncCRDs(ctx context.Context) {
 	slices.Sort(keys)
 	key := fmt.Sprint(keys)
 	if key == c.crdKey {
-		return
+		return false
 	}
 	start := time.Now()
 	skipped, err := cedar.UseCustomKinds(crds.Items)
@@ -244,10 +264,11 @@ func (c *ClusterResources) syncCRDs(ctx context.Context) {
 	}
 	if err != nil {
 		c.log.Error("the Cedar schema keeps the custom kinds it had", "error", err.Error())
-		return
+		return false
 	}
 	c.crdKey = key
 	c.log.Info("Cedar schema updated with the cluster's custom kinds", "crds", len(crds.Items), "skipped", len(skipped), "took", time.Since(start).String())
+	return true
 }
 
 // slimCRD keeps of a cached CRD what the Cedar schema reads (names, group, versions and their schemas): the
