@@ -59,9 +59,9 @@ func NewClusterResources(cfg *rest.Config, layered *Layered, log *slog.Logger) (
 	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
-		&apiextensionsv1.CustomResourceDefinition{}: {Transform: slimCRD},
-	}})
+	// DefaultTransform, not ByObject: ByObject asks the API server for a RESTMapping here, and serve must start
+	// while the API server is down. slimCRD leaves other objects as they are.
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultTransform: slimCRD})
 	if err != nil {
 		return nil, fmt.Errorf("policy resources cache: %w", err)
 	}
