@@ -28,6 +28,7 @@ LDFLAGS := -s -w
 FUZZ_TARGETS := \
 	./webhook:FuzzReadReview \
 	./webhook:FuzzReviewKindAgreement \
+	./webhook:FuzzOnePass \
 	./workload:FuzzExtract \
 	./manifest:FuzzParse \
 	./attestation:FuzzParseReference \

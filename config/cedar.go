@@ -209,6 +209,26 @@ func (cfg *Config) OperationKinds(engine *policies.Engine) map[string][]string {
 	return out
 }
 
+// WriteKinds are the kinds beyond the webhook's workload kinds whose CREATE and UPDATE the configuration's enabled
+// policies judge ("/ConfigMap"), sorted: what ATTEST's webhook rules must send it as well. engine is used when the
+// configuration carries none.
+func (cfg *Config) WriteKinds(engine *policies.Engine) []string {
+	if cfg.Engine != nil {
+		engine = cfg.Engine
+	}
+	if engine == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range engine.Policies() {
+		if s := cfg.Policies[p.Name]; s.Mode != "" && s.Mode != policies.ModeOff {
+			out = append(out, p.WriteKinds...)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // cedarFingerprint identifies the names and contents of the .cedar files in the configuration's directories now,
 // so that the watcher reloads when one changes ("" without cedar directories).
 func (cfg *Config) cedarFingerprint() string {

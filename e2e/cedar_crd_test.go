@@ -110,6 +110,29 @@ func TestCedarCustomKinds(t *testing.T) {
 		}
 	})
 
+	t.Run("creating a Vault a policy forbids is denied through the kinds webhook's rule", func(t *testing.T) {
+		owners := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: vault-owners}\nspec:\n  cedar: |\n" +
+			"    @message(\"a Vault needs a real owner\")\n" +
+			"    forbid (principal, action in [k8s::admission::Action::\"create\", k8s::admission::Action::\"update\"], resource is com::example::e2e::v1::Vault)\n" +
+			"    when { resource has spec && resource.spec.owner == \"nobody\" };\n"
+		t.Cleanup(func() {
+			kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "vault-owners", "--ignore-not-found")
+		})
+		if out, errOut, ok := kubectl(t, owners, "apply", "-f", "-"); !ok {
+			t.Fatalf("apply the owners Policy: %s%s", out, errOut)
+		}
+		orphan := strings.Replace(vault(ns, "orphan", false), "owner: team-a", "owner: nobody", 1)
+		eventually(t, 60*time.Second, func() error {
+			if _, errOut, ok := kubectl(t, orphan, "apply", "--dry-run=server", "-f", "-"); ok || !strings.Contains(errOut, "a Vault needs a real owner") {
+				return fmt.Errorf("a Vault owned by nobody is not denied yet: ok=%v %s", ok, errOut)
+			}
+			return nil
+		})
+		if out, errOut, ok := kubectl(t, vault(ns, "owned", false), "apply", "-f", "-"); !ok {
+			t.Fatalf("a Vault with an owner: %s%s", out, errOut)
+		}
+	})
+
 	t.Run("a config file's .cedar file about the custom kind loads at serve start", func(t *testing.T) {
 		dir := t.TempDir()
 		if err := os.MkdirAll(filepath.Join(dir, "cedar"), 0o755); err != nil {

@@ -293,4 +293,62 @@ subjects:
 			t.Fatalf("audit deleting a Deployment: ok=%v %s", ok, errOut)
 		}
 	})
+	t.Run("a forbid typed to ConfigMaps sends their writes to ATTEST, and only while it is loaded", func(t *testing.T) {
+		configMaps := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: production-configmaps}\nspec:\n  cedar: |\n" +
+			"    @message(\"developers may not change ConfigMaps in production\")\n" +
+			"    forbid (principal in k8s::Group::\"developers\", action in [k8s::admission::Action::\"create\", k8s::admission::Action::\"update\"],\n" +
+			"      resource is core::v1::ConfigMap) when { context.namespace.production };\n"
+		t.Cleanup(func() {
+			kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "production-configmaps", "--ignore-not-found")
+		})
+		if out, errOut, ok := kubectl(t, configMaps, "apply", "-f", "-"); !ok {
+			t.Fatalf("%s%s", out, errOut)
+		}
+		waitForWriteRules(t, "/configmaps:CREATE,UPDATE")
+		_, errOut, ok := kubectlAs(t, "dana", developer, "", "create", "configmap", "settings", "-n", prod, "--from-literal=mode=fast")
+		if ok || !strings.Contains(errOut, "developers may not change ConfigMaps in production") {
+			t.Fatalf("a developer creating a ConfigMap in production: ok=%v %s", ok, errOut)
+		}
+		if out, errOut, ok := kubectlAs(t, "dana", developer, "", "create", "configmap", "settings", "-n", dev, "--from-literal=mode=fast"); !ok {
+			t.Fatalf("a developer creating a ConfigMap in development: %s%s", out, errOut)
+		}
+		if out, errOut, ok := kubectlAs(t, "sam", []string{"sre"}, "", "create", "configmap", "settings", "-n", prod, "--from-literal=mode=fast"); !ok {
+			t.Fatalf("an SRE creating a ConfigMap in production: %s%s", out, errOut)
+		}
+		if out, errOut, ok := kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "production-configmaps"); !ok {
+			t.Fatalf("%s%s", out, errOut)
+		}
+		waitForWriteRules(t, "")
+		if out, errOut, ok := kubectlAs(t, "dana", developer, "", "create", "configmap", "later", "-n", prod, "--from-literal=mode=fast"); !ok {
+			t.Fatalf("without the policy ConfigMaps are not ATTEST's (RBAC allows it): %s%s", out, errOut)
+		}
+	})
+}
+
+// waitForWriteRules waits until the rules of the kinds.attest.continuu.ms entry read want ("group/resources:
+// OPERATIONS", space-separated; "" for none).
+func waitForWriteRules(t *testing.T, want string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		vwc, err := cluster.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(context.Background(), harness.LocalWebhookConfiguration, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(vwc.Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == "kinds.attest.continuu.ms" })
+		if i < 0 {
+			return fmt.Errorf("no webhook kinds.attest.continuu.ms in %s", vwc.Name)
+		}
+		var got []string
+		for _, r := range vwc.Webhooks[i].Rules {
+			ops := make([]string, len(r.Operations))
+			for j, op := range r.Operations {
+				ops[j] = string(op)
+			}
+			got = append(got, strings.Join(r.APIGroups, ",")+"/"+strings.Join(r.Resources, ",")+":"+strings.Join(ops, ","))
+		}
+		if strings.Join(got, " ") != want {
+			return fmt.Errorf("write rules %q, want %q", strings.Join(got, " "), want)
+		}
+		return nil
+	})
 }

@@ -72,6 +72,9 @@ type Metadata struct {
 	// OperationKinds narrows an operation of Operations to the kinds it is judged for ("apps/Deployment", core
 	// kinds "/Pod"); an operation it does not list is judged for every kind.
 	OperationKinds map[string][]string `json:"operationKinds,omitempty"`
+	// WriteKinds are kinds beyond the webhook's workload kinds whose CREATE and UPDATE the policy judges
+	// ("/ConfigMap", "rbac.authorization.k8s.io/RoleBinding"): ATTEST's webhook rules are widened to send them.
+	WriteKinds []string `json:"writeKinds,omitempty"`
 	// Package is the Rego package, e.g. "attest.library.no_privileged".
 	Package string `json:"package"`
 	// File is where the policy came from.

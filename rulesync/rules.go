@@ -1,7 +1,8 @@
 // Package rulesync keeps the operations of ATTEST's validating webhook in step with its policies: DELETE and
 // CONNECT requests reach ATTEST only while a loaded policy judges them, so a cluster without such policies sends
-// it no deletions. It changes operations only: the namespaceSelector (never kube-system or attest-system) and
-// matchConditions stay as the manifests wrote them.
+// it no deletions; CREATE and UPDATE of kinds beyond the workloads (a Cedar policy on ConfigMaps) reach it through
+// a second entry whose rules are exactly those kinds. It changes rules only: the namespaceSelector (never
+// kube-system or attest-system) and matchConditions stay as the manifests wrote them.
 package rulesync
 
 import (
@@ -35,6 +36,12 @@ type Options struct {
 	// Needed returns the operations beyond CREATE and UPDATE that the loaded policies judge: "DELETE" (every
 	// resource the webhook's rules cover), "DELETE apps/deployments" (that resource only), "CONNECT".
 	Needed func() []string
+	// Writes returns the resources ("group/resource", core "/configmaps") whose CREATE and UPDATE the loaded
+	// policies judge beyond the workload kinds; nil: none.
+	Writes func() []string
+	// WritesWebhook is the entry of Configuration that carries a rule for each resource of Writes that Webhook's
+	// rules do not cover (none when Writes is empty). The manifests ship it with no rules.
+	WritesWebhook string
 	// Interval is how often Needed is asked (default 2 s); the configuration is read again when it changes, and
 	// every 30 intervals to restore what someone else changed.
 	Interval time.Duration
@@ -64,21 +71,21 @@ func New(o Options) (*Syncer, error) {
 func (s *Syncer) Run(ctx context.Context) error {
 	t := time.NewTicker(s.o.Interval)
 	defer t.Stop()
-	var last []string
+	var last, lastWrites []string
 	synced := false
 	for n := 0; ; n++ {
-		want := normalize(s.o.Needed())
-		if !synced || !slices.Equal(want, last) || n%30 == 0 {
-			changed, err := s.Sync(ctx, want)
+		want, writes := normalize(s.o.Needed()), s.writes()
+		if !synced || !slices.Equal(want, last) || !slices.Equal(writes, lastWrites) || n%30 == 0 {
+			changed, err := s.sync(ctx, want, writes)
 			switch {
 			case err != nil:
 				s.o.Log.Error("cannot keep the webhook's operations in step with the policies", "configuration", s.o.Configuration, "error", err)
 				synced = false
 			case changed:
-				s.o.Log.Info("webhook operations updated for the loaded policies", "configuration", s.o.Configuration, "webhook", s.o.Webhook, "judged", want)
-				last, synced = want, true
+				s.o.Log.Info("webhook operations updated for the loaded policies", "configuration", s.o.Configuration, "webhook", s.o.Webhook, "judged", want, "writes", writes)
+				last, lastWrites, synced = want, writes, true
 			default:
-				last, synced = want, true
+				last, lastWrites, synced = want, writes, true
 			}
 		}
 		select {
@@ -89,10 +96,24 @@ func (s *Syncer) Run(ctx context.Context) error {
 	}
 }
 
+// writes are the resources of Options.Writes, sorted, once each.
+func (s *Syncer) writes() []string {
+	if s.o.Writes == nil {
+		return nil
+	}
+	w := slices.Clone(s.o.Writes())
+	slices.Sort(w)
+	return slices.Compact(w)
+}
+
 // Sync makes the webhook's rules carry exactly the operations needed: DELETE beside CREATE and UPDATE in every
-// rule, and a CONNECT rule for ConnectResources. It reports whether it changed the configuration.
+// rule, and a CONNECT rule for ConnectResources; and WritesWebhook's rules the resources of Writes. It reports
+// whether it changed the configuration.
 func (s *Syncer) Sync(ctx context.Context, needed []string) (bool, error) {
-	needed = normalize(needed)
+	return s.sync(ctx, normalize(needed), s.writes())
+}
+
+func (s *Syncer) sync(ctx context.Context, needed, writes []string) (bool, error) {
 	changed := false
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		changed = false
@@ -114,15 +135,28 @@ func (s *Syncer) Sync(ctx context.Context, needed []string) (bool, error) {
 			return fmt.Errorf("ValidatingWebhookConfiguration %s has no webhook %s", s.o.Configuration, s.o.Webhook)
 		}
 		rules := Rules(vwc.Webhooks[i].Rules, needed)
-		if equalRules(rules, vwc.Webhooks[i].Rules) {
-			return nil
-		}
+		update := !equalRules(rules, vwc.Webhooks[i].Rules)
 		vwc.Webhooks[i].Rules = rules
+		var missing error // the main webhook's rules are kept all the same
+		if s.o.WritesWebhook != "" {
+			w := slices.IndexFunc(vwc.Webhooks, func(w admissionregistrationv1.ValidatingWebhook) bool { return w.Name == s.o.WritesWebhook })
+			want := WriteRules(rules, writes)
+			switch {
+			case w >= 0 && !equalRules(want, vwc.Webhooks[w].Rules):
+				vwc.Webhooks[w].Rules, update = want, true
+			case w < 0 && len(want) > 0:
+				missing = fmt.Errorf("ValidatingWebhookConfiguration %s has no webhook %s for the writes of %s that policies judge (apply ATTEST's manifests of this version)",
+					s.o.Configuration, s.o.WritesWebhook, strings.Join(writes, ", "))
+			}
+		}
+		if !update {
+			return missing
+		}
 		if _, err := vwcs.Update(ctx, &vwc, metav1.UpdateOptions{}); err != nil {
 			return err
 		}
 		changed = true
-		return nil
+		return missing
 	})
 	return changed, err
 }
@@ -203,6 +237,59 @@ func Rules(rules []admissionregistrationv1.RuleWithOperations, needed []string) 
 		})
 	}
 	return out
+}
+
+// WriteRules are the rules that send CREATE and UPDATE of the resources of writes ("group/resource") that rules
+// do not already send: one rule per group, every version, any scope.
+func WriteRules(rules []admissionregistrationv1.RuleWithOperations, writes []string) []admissionregistrationv1.RuleWithOperations {
+	byGroup := map[string][]string{}
+	for _, gr := range writes {
+		group, resource, _ := strings.Cut(gr, "/")
+		if !covers(rules, group, resource) && !slices.Contains(byGroup[group], resource) {
+			byGroup[group] = append(byGroup[group], resource)
+		}
+	}
+	out := []admissionregistrationv1.RuleWithOperations{}
+	for _, g := range slices.Sorted(maps.Keys(byGroup)) {
+		scope := admissionregistrationv1.AllScopes
+		out = append(out, admissionregistrationv1.RuleWithOperations{
+			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create, admissionregistrationv1.Update},
+			Rule:       admissionregistrationv1.Rule{APIGroups: []string{g}, APIVersions: []string{"*"}, Resources: slices.Sorted(slices.Values(byGroup[g])), Scope: &scope},
+		})
+	}
+	return out
+}
+
+// covers reports whether a rule sends CREATE and UPDATE of group/resource.
+func covers(rules []admissionregistrationv1.RuleWithOperations, group, resource string) bool {
+	for _, r := range rules {
+		ops := r.Operations
+		if !slices.Contains(ops, admissionregistrationv1.OperationAll) &&
+			(!slices.Contains(ops, admissionregistrationv1.Create) || !slices.Contains(ops, admissionregistrationv1.Update)) {
+			continue
+		}
+		if (slices.Contains(r.APIGroups, group) || slices.Contains(r.APIGroups, "*")) &&
+			(slices.Contains(r.Resources, resource) || slices.Contains(r.Resources, "*")) {
+			return true // the webhooks match equivalent versions (matchPolicy: Equivalent)
+		}
+	}
+	return false
+}
+
+// Resources maps kinds ("group/Kind") to the resources ("group/resource") that serve them, with the mapper (the
+// cluster's discovery); a kind the cluster does not serve is left out, as no request can name it.
+func Resources(kinds []string, mapper meta.RESTMapper) []string {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		group, kind, _ := strings.Cut(k, "/")
+		m, err := mapper.RESTMapping(schema.GroupKind{Group: group, Kind: kind})
+		if err != nil {
+			continue
+		}
+		out = append(out, m.Resource.Group+"/"+m.Resource.Resource)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // isDeleteRule reports whether a rule is one Rules wrote for narrowed deletions (DELETE alone).

@@ -81,8 +81,11 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 		return nil, badReview(http.StatusBadRequest, "", "empty request body: send an AdmissionReview")
 	}
 	d := &decoded{}
-	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &d.review); err != nil {
-		return nil, badReview(http.StatusBadRequest, "", "request body is not an AdmissionReview: %v", err)
+	onePass := d.decodeOnePass(body)
+	if !onePass {
+		if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &d.review); err != nil {
+			return nil, badReview(http.StatusBadRequest, "", "request body is not an AdmissionReview: %v", err)
+		}
 	}
 	if d.review.APIVersion != "admission.k8s.io/v1" || d.review.Kind != "AdmissionReview" {
 		return nil, badReview(http.StatusBadRequest, "", "unsupported %q %q: ATTEST reads kind AdmissionReview of apiVersion admission.k8s.io/v1 (set admissionReviewVersions: [v1])",
@@ -96,14 +99,16 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 		return nil, badReview(http.StatusBadRequest, "", "AdmissionReview request has no uid")
 	}
 	uid := string(req.UID)
-	if d.object, err = objectMap(req.Object.Raw); err != nil {
-		return nil, badReview(http.StatusBadRequest, uid, "request.object: %v", err)
-	}
-	if d.oldObject, err = objectMap(req.OldObject.Raw); err != nil {
-		return nil, badReview(http.StatusBadRequest, uid, "request.oldObject: %v", err)
-	}
-	if d.options, err = objectMap(req.Options.Raw); err != nil {
-		return nil, badReview(http.StatusBadRequest, uid, "request.options: %v", err)
+	if !onePass {
+		if d.object, err = objectMap(req.Object.Raw); err != nil {
+			return nil, badReview(http.StatusBadRequest, uid, "request.object: %v", err)
+		}
+		if d.oldObject, err = objectMap(req.OldObject.Raw); err != nil {
+			return nil, badReview(http.StatusBadRequest, uid, "request.oldObject: %v", err)
+		}
+		if d.options, err = objectMap(req.Options.Raw); err != nil {
+			return nil, badReview(http.StatusBadRequest, uid, "request.options: %v", err)
+		}
 	}
 	// Containers are found where request.kind keeps them: a CREATE or UPDATE whose object states another kind
 	// would be judged as what it is not (a privileged Deployment read as a Pod). CONNECT carries its options
@@ -167,6 +172,44 @@ func jsonType(v any) string {
 		return "string"
 	}
 	return "number"
+}
+
+// oneReview is an AdmissionReview whose request's objects decode with the rest of the body in one pass, rather
+// than kept as raw bytes and decoded again (a third of reading a review).
+type oneReview struct {
+	metav1.TypeMeta `json:",inline"`
+	Request         *oneRequest `json:"request"`
+}
+
+// oneRequest shadows the request's object, oldObject and options (RawExtensions) with decoded JSON values.
+type oneRequest struct {
+	admissionv1.AdmissionRequest `json:",inline"`
+	Object                       any `json:"object"`
+	OldObject                    any `json:"oldObject"`
+	Options                      any `json:"options"`
+}
+
+// decodeOnePass reads a well-formed review in one pass; false when body is not one whose objects are all JSON
+// objects (or absent), which the two-pass reading then refuses with the field at fault.
+func (d *decoded) decodeOnePass(body []byte) bool {
+	var r oneReview
+	if err := kjson.UnmarshalCaseSensitivePreserveInts(body, &r); err != nil || r.Request == nil {
+		return false
+	}
+	objs := [3]map[string]any{}
+	for i, v := range []any{r.Request.Object, r.Request.OldObject, r.Request.Options} {
+		if v == nil {
+			continue
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		objs[i] = m
+	}
+	d.review = admissionv1.AdmissionReview{TypeMeta: r.TypeMeta, Request: &r.Request.AdmissionRequest}
+	d.object, d.oldObject, d.options = objs[0], objs[1], objs[2]
+	return true
 }
 
 // objectMap decodes a raw object; absent or null is nil.

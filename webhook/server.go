@@ -58,6 +58,25 @@ type Server struct {
 	webhook      crwebhook.Server
 	certsWritten <-chan struct{}
 	plain        []plainServer
+	readyOpt     func() error
+}
+
+// Ready says whether /readyz answers ok: the options' Ready check holds and the TLS port serves.
+func (s *Server) Ready() error {
+	req, err := http.NewRequest(http.MethodGet, "/readyz", nil)
+	if err != nil {
+		return err
+	}
+	return s.ready(req)
+}
+
+func (s *Server) ready(r *http.Request) error {
+	if s.readyOpt != nil {
+		if err := s.readyOpt(); err != nil {
+			return err
+		}
+	}
+	return s.webhook.StartedChecker()(r)
 }
 
 type plainServer struct {
@@ -127,7 +146,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 	// so their rules and failure policy are separate from the workloads'; the pipeline tells them apart by kind.
 	srv.Register("/validate-policy-resources", o.Validate)
 	srv.Register("/mutate-policy-resources", o.Mutate)
-	s := &Server{webhook: srv, certsWritten: o.CertificatesWritten}
+	s := &Server{webhook: srv, certsWritten: o.CertificatesWritten, readyOpt: o.Ready}
 	if metricsOn {
 		gatherers := firstWins{crmetrics.Registry}
 		if o.Gatherer != nil {
@@ -143,13 +162,7 @@ func NewServer(o ServerOptions) (*Server, error) {
 			_, _ = w.Write([]byte("ok"))
 		})
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-			if o.Ready != nil {
-				if err := o.Ready(); err != nil {
-					http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-					return
-				}
-			}
-			if err := srv.StartedChecker()(r); err != nil {
+			if err := s.ready(r); err != nil {
 				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 				return
 			}

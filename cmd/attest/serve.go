@@ -222,11 +222,11 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	if restConfig != nil && o.manageRules {
-		syncer, err := webhookRules(restConfig, o.webhookName, func() map[string][]string {
+		syncer, err := webhookRules(restConfig, o.webhookName, func() (map[string][]string, []string) {
 			if c := current(); c != nil {
-				return c.OperationKinds(engine)
+				return c.OperationKinds(engine), c.WriteKinds(engine)
 			}
-			return nil
+			return nil, nil
 		}, log)
 		if err != nil {
 			return err
@@ -267,6 +267,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	// Metrics and probes serve at once (/readyz says not ready until the webhook port is up); the webhook port
 	// opens once --cert-dir holds a serving pair.
 	g.Go(func() error { return srv.Start(ctx) })
+	g.Go(func() error { releaseStartupPages(ctx, srv, log); return nil })
 	g.Go(func() error {
 		select {
 		case <-certsWritten:
@@ -310,16 +311,28 @@ func manageCerts(ctx context.Context, g *errgroup.Group, o serveOptions, cfg *re
 	return m.Written(), nil
 }
 
-// webhookRules keeps the operations of the validating webhook attest.continuu.ms of configuration in step with
-// the policies' needs: each operation for the kinds the policies judge it for, resources found by discovery.
-func webhookRules(cfg *rest.Config, configuration string, opKinds func() map[string][]string, log *slog.Logger) (*rulesync.Syncer, error) {
+// webhookRules keeps the rules of configuration's validating webhooks in step with the policies' needs (kinds
+// returns, for each operation, the kinds the policies judge it for, and the kinds beyond the workloads whose writes
+// they judge): attest.continuu.ms's operations, and kinds.attest.continuu.ms's rules; resources found by discovery,
+// read again (at most every 10 s) while a kind is not found, as for a CRD created after its policy.
+func webhookRules(cfg *rest.Config, configuration string, kinds func() (map[string][]string, []string), log *slog.Logger) (*rulesync.Syncer, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
+	// Read again (at most every 10 s) when a kind is not found: a CRD created after its policy, for the DELETE
+	// rules (Needed) and kinds.attest.continuu.ms's rules (Writes) alike.
 	mapper := &refreshingMapper{DeferredDiscoveryRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery())), every: 10 * time.Second}
-	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms",
-		Needed: func() []string { return rulesync.Needs(opKinds(), mapper) }, Log: log.With("component", "webhook-rules")})
+	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms", WritesWebhook: "kinds.attest.continuu.ms",
+		Needed: func() []string {
+			opKinds, _ := kinds()
+			return rulesync.Needs(opKinds, mapper)
+		},
+		Writes: func() []string {
+			_, writeKinds := kinds()
+			return rulesync.Resources(writeKinds, mapper)
+		},
+		Log: log.With("component", "webhook-rules")})
 }
 
 // preloadCRDs gives the cluster's CRDs to the Cedar schema once, waiting at most 10 s; a failure is logged and
@@ -397,4 +410,24 @@ func namespaceLookup(ctx context.Context, cfg *rest.Config, log *slog.Logger) (w
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
 	return webhook.NewInformerNamespaces(ctx, client, 10*time.Minute), nil
+}
+
+// releaseStartupPages waits until the server is ready (configuration loaded, caches filled, certificates written),
+// then lets go of the binary's pages that start-up mapped (webhook.ReleaseStartupPages).
+func releaseStartupPages(ctx context.Context, srv *webhook.Server, log *slog.Logger) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for srv.Ready() != nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	before, after, err := webhook.ReleaseStartupPages()
+	if err != nil {
+		log.Warn("could not release start-up pages", "error", err)
+		return
+	}
+	log.Info("released start-up pages of the binary", "resident_before_mib", before>>20, "resident_after_mib", after>>20)
 }

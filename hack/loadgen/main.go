@@ -41,8 +41,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == receiverCommand {
-		if err := runReceiver(); err != nil {
+	if len(os.Args) >= 2 && os.Args[1] == receiverCommand {
+		if err := runReceiver(len(os.Args) == 3 && os.Args[2] == discardArg); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen otlp-receiver:", err)
 			os.Exit(1)
 		}
@@ -60,7 +60,7 @@ func main() {
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
-	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process, as a collector runs beside attest serve) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
+	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
 	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit), unless GOGC or GOMEMLIMIT
@@ -172,10 +172,14 @@ func run(t *loadenv.TB, o options) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx; paired by round (median of each round's ratio): p50 %.3fx, p99 %.3fx (%d spans received by the OTLP receiver so far)\n",
+			unit := "spans"
+			if o.receiver == "discard" {
+				unit = "bytes"
+			}
+			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx; paired by round (median of each round's ratio): p50 %.3fx, p99 %.3fx (%d %s received by the OTLP receiver so far)\n",
 				o.traceRatio, o.receiver, float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99),
 				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p50 }),
-				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p99 }), n)
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p99 }), n, unit)
 		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99),

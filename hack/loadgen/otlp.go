@@ -24,7 +24,11 @@ import (
 // process.
 const receiverCommand = "otlp-receiver"
 
-// spanCounter is an OTLP/gRPC receiver on loopback standing in for a collector: it says how many spans it got.
+// discardArg follows receiverCommand for a receiver that discards what it gets (-otlp-receiver discard).
+const discardArg = "discard"
+
+// spanCounter is an OTLP/gRPC receiver on loopback standing in for a collector: it says how many spans it got
+// (a discarding receiver, how many bytes).
 type spanCounter interface {
 	count() (int64, error)
 }
@@ -33,6 +37,47 @@ type spanCounter interface {
 type noSpans struct{}
 
 func (noSpans) count() (int64, error) { return 0, nil }
+
+// discardSink answers OTLP/gRPC trace exports without decoding them, counting their bytes: the receiver process of
+// -otlp-receiver discard, which stands for a collector on another machine (what the exporter does is all that
+// runs on these cores, not a collector's decoding).
+type discardSink struct{ bytes atomic.Int64 }
+
+func (s *discardSink) count() (int64, error) { return s.bytes.Load(), nil }
+
+// rawExport is an export request left encoded: its size.
+type rawExport int
+
+// rawCodec hands the receiver each request's size instead of decoding it, and answers with an empty
+// ExportTraceServiceResponse (which encodes to no bytes).
+type rawCodec struct{}
+
+func (rawCodec) Marshal(any) ([]byte, error) { return nil, nil }
+
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	p, ok := v.(*rawExport)
+	if !ok {
+		return fmt.Errorf("discarding receiver: unexpected message %T", v)
+	}
+	*p = rawExport(len(data))
+	return nil
+}
+
+func (rawCodec) Name() string { return "proto" }
+
+// discardService is OTLP's TraceService/Export served by a discardSink.
+var discardService = grpc.ServiceDesc{
+	ServiceName: "opentelemetry.proto.collector.trace.v1.TraceService",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{MethodName: "Export", Handler: func(srv any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		var n rawExport
+		if err := dec(&n); err != nil {
+			return nil, err
+		}
+		srv.(*discardSink).bytes.Add(int64(n))
+		return &n, nil
+	}}},
+}
 
 // otlpSink is an OTLP/gRPC trace receiver that counts the spans it gets.
 type otlpSink struct {
@@ -51,23 +96,34 @@ func (s *otlpSink) Export(_ context.Context, req *coltracepb.ExportTraceServiceR
 
 func (s *otlpSink) count() (int64, error) { return s.spans.Load(), nil }
 
-// listenSink serves an otlpSink on 127.0.0.1 and returns it with its address and the function that stops it.
-func listenSink() (*otlpSink, string, func(), error) {
+// listenSink serves an otlpSink (with discard, a discardSink) on 127.0.0.1 and returns it with its address and the
+// function that stops it.
+func listenSink(discard bool) (spanCounter, string, func(), error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("OTLP receiver: %w", err)
 	}
-	sink := &otlpSink{}
-	srv := grpc.NewServer()
-	coltracepb.RegisterTraceServiceServer(srv, sink)
+	var sink spanCounter
+	var srv *grpc.Server
+	if discard {
+		d := &discardSink{}
+		srv = grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
+		srv.RegisterService(&discardService, d)
+		sink = d
+	} else {
+		s := &otlpSink{}
+		srv = grpc.NewServer()
+		coltracepb.RegisterTraceServiceServer(srv, s)
+		sink = s
+	}
 	go func() { _ = srv.Serve(l) }()
 	return sink, l.Addr().String(), srv.Stop, nil
 }
 
 // runReceiver is the receiver process: it prints its address, then answers each line on stdin with the number
 // of spans received, and exits when stdin closes.
-func runReceiver() error {
-	sink, addr, stop, err := listenSink()
+func runReceiver(discard bool) error {
+	sink, addr, stop, err := listenSink(discard)
 	if err != nil {
 		return err
 	}
@@ -88,12 +144,15 @@ type childSink struct {
 }
 
 // startChildSink starts this program as the receiver process, as a collector runs beside attest serve.
-func startChildSink(t *loadenv.TB) (*childSink, string, error) {
+func startChildSink(t *loadenv.TB, discard bool) (*childSink, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", fmt.Errorf("OTLP receiver process: %w", err)
 	}
 	cmd := exec.Command(self, receiverCommand)
+	if discard {
+		cmd = exec.Command(self, receiverCommand, discardArg)
+	}
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -137,21 +196,21 @@ func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio fl
 	var sink spanCounter
 	var addr string
 	switch receiver {
-	case "process":
-		c, a, err := startChildSink(t)
+	case "process", "discard":
+		c, a, err := startChildSink(t, receiver == "discard")
 		if err != nil {
 			return nil, nil, err
 		}
 		sink, addr = c, a
 	case "inprocess":
-		s, a, stop, err := listenSink()
+		s, a, stop, err := listenSink(false)
 		if err != nil {
 			return nil, nil, err
 		}
 		t.Cleanup(stop)
 		sink, addr = s, a
 	default:
-		return nil, nil, errors.New(`-otlp-receiver: want "process" or "inprocess"`)
+		return nil, nil, errors.New(`-otlp-receiver: want "process", "discard" or "inprocess"`)
 	}
 	tr, err := tracing.New(ctx, tracing.Options{Endpoint: "http://" + addr, SampleRatio: ratio, Version: "loadgen"})
 	if err != nil {

@@ -139,6 +139,7 @@ func NewPolicy(name, file string, set *Set, text string, o Options) (*policies.P
 		File:        file,
 		Digest:      "sha256:" + hex.EncodeToString(sum[:]),
 		Operations:  set.Operations(),
+		WriteKinds:  set.WriteKinds(),
 	}
 	for op, kinds := range set.OperationKinds() {
 		if kinds != nil {

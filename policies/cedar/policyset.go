@@ -225,6 +225,24 @@ func (s *Set) OperationKinds() map[string][]string {
 	return out
 }
 
+// WriteKinds are the kinds ("group/Kind", core kinds "/ConfigMap") whose CREATE or UPDATE the set's forbids and
+// default-deny scopes name in their resource scope (`resource is core::v1::ConfigMap`): what the webhook must be
+// sent beyond its workload kinds. A scope that names no type adds none (it judges the kinds the webhook is sent).
+func (s *Set) WriteKinds() []string {
+	var kinds []string
+	for _, op := range []string{"CREATE", "UPDATE"} {
+		for t := range s.opKinds[op] {
+			if t == anyType {
+				continue
+			}
+			group, kind := KindOf(t)
+			kinds = append(kinds, group+"/"+kind)
+		}
+	}
+	sort.Strings(kinds)
+	return slices.Compact(kinds)
+}
+
 // anyType stands for a resource scope that names no entity type.
 const anyType = types.EntityType("*")
 
