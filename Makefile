@@ -38,6 +38,7 @@ FUZZ_TARGETS := \
 	./attestation:FuzzRetryAfter \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse \
+	./policies/cedar:FuzzCustomKinds \
 	./bundles:FuzzRead \
 	./workbench:FuzzReadLog \
 	./cmd/attest:FuzzReviewInput

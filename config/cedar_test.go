@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/continuums/attest/api/v1alpha1"
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/cedar"
 )
 
 const forbidHostNetwork = `@id("no-host-network") @message("no host network")
@@ -195,5 +197,68 @@ func TestWatcherReloadsCedarFiles(t *testing.T) {
 	w.Reload()
 	if digest() != second {
 		t.Fatal("an invalid edit replaced the last good set")
+	}
+}
+
+// TestCedarPolicyAboutACustomKind: a Policy naming a CRD's kind is refused (webhook and status) while the schema
+// does not know the kind, starts deciding once the CRD is given to the schema (as serve does when its CRD
+// informer syncs), and its DELETE rule names the CRD's group and kind.
+func TestCedarPolicyAboutACustomKind(t *testing.T) {
+	ctx := context.Background()
+	file, err := config.Parse(nil, newEngine(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := cedarPolicy("protected-gadgets", `@id("protected") @message("this Gadget is protected")
+forbid (principal, action == k8s::admission::Action::"delete", resource is com::example::toys::v2::Gadget)
+when { resource has spec && resource.spec.protected };`)
+	res := config.Resources{Policies: []v1alpha1.Policy{pol}}
+	t.Cleanup(func() {
+		if _, err := cedar.UseCustomKinds(nil); err != nil {
+			t.Error(err)
+		}
+	})
+
+	before := config.Overlay(ctx, librarySources(t), file, nil, res)
+	const unknown = "unrecognized entity type `com::example::toys::v2::Gadget`"
+	if st := before.Resources["Policy/protected-gadgets"]; st.Valid || !strings.Contains(st.Message, unknown) {
+		t.Fatalf("status before the CRD: %+v", st)
+	}
+	if err := config.ValidatePolicy(ctx, librarySources(t), before, before.Engine, &pol); err == nil || !strings.Contains(err.Error(), unknown) {
+		t.Fatalf("webhook before the CRD: %v", err)
+	}
+
+	gadget := apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "gadgets.toys.example.com"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{Group: "toys.example.com", Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: "Gadget"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v2", Served: true, Schema: &apiextensionsv1.CustomResourceValidation{
+				OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object", Properties: map[string]apiextensionsv1.JSONSchemaProps{
+					"spec": {Type: "object", Required: []string{"protected"}, Properties: map[string]apiextensionsv1.JSONSchemaProps{"protected": {Type: "boolean"}}},
+				}}}}}}}
+	if skipped, err := cedar.UseCustomKinds([]apiextensionsv1.CustomResourceDefinition{gadget}); err != nil || len(skipped) > 0 {
+		t.Fatal(err, skipped)
+	}
+	after := config.Overlay(ctx, librarySources(t), file, before, res)
+	if st := after.Resources["Policy/protected-gadgets"]; !st.Valid {
+		t.Fatalf("status after the CRD: %+v", st)
+	}
+	if err := config.ValidatePolicy(ctx, librarySources(t), after, after.Engine, &pol); err != nil {
+		t.Fatalf("webhook after the CRD: %v", err)
+	}
+	if kinds := after.OperationKinds(nil)["DELETE"]; len(kinds) != 1 || kinds[0] != "toys.example.com/Gadget" {
+		t.Fatalf("DELETE kinds %v", kinds)
+	}
+	in := policies.Input{Request: policies.Request{UID: "u", Operation: "DELETE", Group: "toys.example.com", Version: "v2", Kind: "Gadget", Name: "g", Namespace: "default", Username: "alice"},
+		OldResource: map[string]any{"apiVersion": "toys.example.com/v2", "kind": "Gadget", "metadata": map[string]any{"name": "g"}, "spec": map[string]any{"protected": true}}}
+	p, ok := after.Engine.Lookup("protected-gadgets")
+	if !ok {
+		t.Fatal("the policy is not in the engine")
+	}
+	doc, err := policies.NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	findings, err := p.Evaluator().Evaluate(ctx, doc, after.Policies["protected-gadgets"])
+	if err != nil || len(findings) != 1 || findings[0].Message != "this Gadget is protected" {
+		t.Fatalf("findings %+v, error %v", findings, err)
 	}
 }

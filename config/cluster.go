@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/continuums/attest/api/v1alpha1"
+	"github.com/continuums/attest/policies/cedar"
 )
 
 // ClusterResources keeps a Layered up to date from informers on Policy and PolicyConfig and writes each
@@ -36,6 +39,12 @@ type ClusterResources struct {
 	noCRDs  atomic.Bool // the last attempt to watch found the CRDs not installed
 	// sources is set once PolicySources are watched (their CRD may be missing while the others are installed).
 	sources atomic.Bool
+	// crds is set once CustomResourceDefinitions are watched: their kinds are in the Cedar schema.
+	crds atomic.Bool
+	// crdKey identifies the CRDs last given to cedar.UseCustomKinds (only sync reads and writes it).
+	crdKey string
+	// resChanged is set by an event on a Policy, PolicyConfig or PolicySource: sync hands them over again.
+	resChanged atomic.Bool
 }
 
 // NewClusterResources prepares the informers; Start runs them.
@@ -47,7 +56,12 @@ func NewClusterResources(cfg *rest.Config, layered *Layered, log *slog.Logger) (
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
-	c, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	// DefaultTransform, not ByObject: ByObject asks the API server for a RESTMapping here, and serve must start
+	// while the API server is down. slimCRD leaves other objects as they are.
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, DefaultTransform: slimCRD})
 	if err != nil {
 		return nil, fmt.Errorf("policy resources cache: %w", err)
 	}
@@ -103,7 +117,14 @@ func (c *ClusterResources) Synced() error {
 }
 
 func (c *ClusterResources) watch(ctx context.Context) error {
+	changed := func() { c.resChanged.Store(true); c.poke() }
 	notify := toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { changed() },
+		UpdateFunc: func(any, any) { changed() },
+		DeleteFunc: func(any) { changed() },
+	}
+	// A CRD event changes the configuration only when it changes the Cedar schema (syncCRDs decides).
+	crdNotify := toolscache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.poke() },
 		UpdateFunc: func(any, any) { c.poke() },
 		DeleteFunc: func(any) { c.poke() },
@@ -125,6 +146,14 @@ func (c *ClusterResources) watch(ctx context.Context) error {
 	} else {
 		c.sources.Store(true)
 	}
+	// CustomResourceDefinitions: their kinds join the Cedar schema, so that Policies about them validate.
+	if inf, err := c.cache.GetInformer(ctx, &apiextensionsv1.CustomResourceDefinition{}, cache.BlockUntilSynced(false)); err != nil {
+		c.log.Warn("CustomResourceDefinitions are not available; Cedar policies can name built-in kinds only", "error", err.Error())
+	} else if _, err := inf.AddEventHandler(crdNotify); err != nil {
+		return err
+	} else {
+		c.crds.Store(true)
+	}
 	if !c.cache.WaitForCacheSync(ctx) {
 		return ctx.Err()
 	}
@@ -142,6 +171,16 @@ func (c *ClusterResources) poke() {
 
 // sync hands the resources to the Layered, recomputes, and writes statuses that changed.
 func (c *ClusterResources) sync(ctx context.Context) {
+	schemaChanged := c.syncCRDs(ctx)
+	if !c.resChanged.Swap(false) && !schemaChanged && c.synced.Load() {
+		return // a CRD event that left the Cedar schema as it was (status, a field it does not read)
+	}
+	handed := false
+	defer func() {
+		if !handed { // listing failed: the next event hands the resources over again
+			c.resChanged.Store(true)
+		}
+	}()
 	var pols v1alpha1.PolicyList
 	var cfgs v1alpha1.PolicyConfigList
 	if err := c.cache.List(ctx, &pols); err != nil {
@@ -160,6 +199,7 @@ func (c *ClusterResources) sync(ctx context.Context) {
 		}
 	}
 	c.layered.SetResources(Resources{Policies: pols.Items, Configs: cfgs.Items, Sources: srcs.Items})
+	handed = true
 	c.synced.Store(true)
 	eff := c.layered.Current()
 	if eff == nil {
@@ -193,6 +233,53 @@ func (c *ClusterResources) sync(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// syncCRDs gives the cluster's CustomResourceDefinitions to the Cedar schema when they changed (a served version,
+// a schema: their generation), before the Policies are validated again against it. A CRD that cannot be
+// converted is logged and left out; the built-in kinds and the other CRDs' stay. It reports whether the schema
+// changed.
+func (c *ClusterResources) syncCRDs(ctx context.Context) bool {
+	if !c.crds.Load() {
+		return false
+	}
+	var crds apiextensionsv1.CustomResourceDefinitionList
+	if err := c.cache.List(ctx, &crds); err != nil {
+		c.log.Error("list CustomResourceDefinitions", "error", err.Error())
+		return false
+	}
+	keys := make([]string, 0, len(crds.Items))
+	for _, crd := range crds.Items {
+		keys = append(keys, crd.Name+"/"+string(crd.UID)+"/"+strconv.FormatInt(crd.Generation, 10))
+	}
+	slices.Sort(keys)
+	key := fmt.Sprint(keys)
+	if key == c.crdKey {
+		return false
+	}
+	start := time.Now()
+	skipped, err := cedar.UseCustomKinds(crds.Items)
+	for _, s := range skipped {
+		c.log.Warn("custom kind left out of the Cedar schema", "error", s.Error())
+	}
+	if err != nil {
+		c.log.Error("the Cedar schema keeps the custom kinds it had", "error", err.Error())
+		return false
+	}
+	c.crdKey = key
+	c.log.Info("Cedar schema updated with the cluster's custom kinds", "crds", len(crds.Items), "skipped", len(skipped), "took", time.Since(start).String())
+	return true
+}
+
+// slimCRD keeps of a cached CRD what the Cedar schema reads (names, group, versions and their schemas): the
+// last-applied annotation, managed fields and status can be as large as the schema itself.
+func slimCRD(obj any) (any, error) {
+	if crd, ok := obj.(*apiextensionsv1.CustomResourceDefinition); ok {
+		crd.Annotations = nil
+		crd.ManagedFields = nil
+		crd.Status = apiextensionsv1.CustomResourceDefinitionStatus{}
+	}
+	return obj, nil
 }
 
 // SetSourceStatus writes a PolicySource's status when it changed: the syncer's view of its bundle, or why the

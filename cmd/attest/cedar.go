@@ -17,15 +17,23 @@ import (
 )
 
 func newCedarSchemaCommand() *cobra.Command {
-	return &cobra.Command{
+	var crds crdOptions
+	cmd := &cobra.Command{
 		Use:   "cedar-schema",
 		Short: "Print the Cedar schema ATTEST validates and evaluates Cedar policies with",
 		Long: "Prints, in Cedar's schema format, Cedar for Kubernetes' principals (k8s::User, k8s::ServiceAccount,\n" +
 			"k8s::Node in k8s::Group) and admission actions (k8s::admission::Action::\"create|update|delete|connect\"),\n" +
 			"an entity type for every built-in kind (core::v1::Pod, apps::v1::Deployment, ...) and ATTEST's context\n" +
-			"(attest::Context). `attest policy validate` checks .cedar files against it.",
-		Args: cobra.NoArgs,
+			"(attest::Context). With --crds, or --kubeconfig/--context (the cluster's CustomResourceDefinitions, as\n" +
+			"`attest serve` sees them), also an entity type for every served version of each custom kind\n" +
+			"(widgets.example.com/v1 Widget: com::example::widgets::v1::Widget). `attest policy validate` checks .cedar\n" +
+			"files against it.",
+		Example: "  attest policy cedar-schema --crds deploy/crds/\n  attest policy cedar-schema --kubeconfig ~/.kube/config --context staging",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := crds.use(cmd.Context(), cmd.ErrOrStderr()); err != nil {
+				return err
+			}
 			text, err := cedar.SchemaText()
 			if err != nil {
 				return err
@@ -34,12 +42,15 @@ func newCedarSchemaCommand() *cobra.Command {
 			return err
 		},
 	}
+	crds.add(cmd.Flags(), true)
+	return cmd
 }
 
 type authorizeOptions struct {
 	principal, action, resource, oldResource string
 	context, entities, now                   string
 	groups, policies                         []string
+	crds                                     crdOptions
 }
 
 func newAuthorizeCommand() *cobra.Command {
@@ -68,6 +79,7 @@ func newAuthorizeCommand() *cobra.Command {
 	f.StringVar(&o.context, "context", "", "JSON object laid over ATTEST's context (Cedar JSON values)")
 	f.StringVar(&o.entities, "entities", "", "file of further entities (Cedar JSON entity format)")
 	f.StringVar(&o.now, "now", "", "request time as RFC 3339 (default: now)")
+	o.crds.add(f, false) // --context is Cedar's context here
 	return cmd
 }
 
@@ -77,6 +89,9 @@ func runAuthorize(cmd *cobra.Command, o authorizeOptions) error {
 	}
 	now, err := parseNow(o.now)
 	if err != nil {
+		return err
+	}
+	if err := o.crds.use(cmd.Context(), cmd.ErrOrStderr()); err != nil {
 		return err
 	}
 	srcs, err := readCedarSources(o.policies)

@@ -38,6 +38,7 @@ type checkOptions struct {
 	cluster       bool
 	allNamespaces bool
 	clusterFlags  clusterFlags
+	crds          crdOptions
 	// strict fails the check on audit findings (warnings) too, not only on denials.
 	strict bool
 }
@@ -159,6 +160,7 @@ func newCheckCommand() *cobra.Command {
 	f.BoolVarP(&o.allNamespaces, "all-namespaces", "A", false, "with --cluster: check every namespace")
 	f.BoolVar(&o.strict, "strict", false, "exit 1 on audit findings (warnings) too, not only on what would be denied")
 	o.clusterFlags.add(f)
+	o.crds.add(f, false)
 	return cmd
 }
 
@@ -188,6 +190,9 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	}
 	tuneGC(batchGCPercent, noMemoryLimit)
 	ctx := cmd.Context()
+	if err := o.crds.use(ctx, cmd.ErrOrStderr()); err != nil { // before the configuration's Cedar policies are validated
+		return err
+	}
 	engine, err := compileLibrary(ctx)
 	if err != nil {
 		return err

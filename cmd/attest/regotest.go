@@ -23,6 +23,7 @@ type testOptions struct {
 	// --resource F, the documents' form of `policy check --policy NAME -f F`).
 	all      bool
 	resource []string
+	crds     []string
 }
 
 // testReport is `attest policy test --format json`.
@@ -57,6 +58,7 @@ func newTestCommand() *cobra.Command {
 	f.StringVarP(&o.output, "output", "o", "", "write the report to FILE instead of stdout")
 	f.BoolVar(&o.withLibrary, "with-library", false, "compile the embedded library's policies with those of PATH (to test library policies from PATH)")
 	f.StringSliceVar(&o.resource, "resource", nil, "test NAME --resource F: check policy NAME on the manifests F, as `policy check --policy NAME -f F` (repeatable)")
+	addCRDsFlag(f, &o.crds)
 	return cmd
 }
 
@@ -129,6 +131,15 @@ func runTest(cmd *cobra.Command, o testOptions, paths []string) error {
 	cedarFiles, err := cedarTestFiles(paths)
 	if err != nil {
 		return usageError(err)
+	}
+	if len(o.crds) > 0 {
+		crds, err := readCRDFiles(o.crds)
+		if err != nil {
+			return usageError(err)
+		}
+		if err := useCRDs(cmd.ErrOrStderr(), crds); err != nil {
+			return err
+		}
 	}
 	if len(tests) == 0 && len(cedarFiles) == 0 {
 		return usageError(fmt.Errorf("no Rego tests (*_test.rego) or Cedar test files (*_test.yaml) found in %s", strings.Join(paths, ", ")))

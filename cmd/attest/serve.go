@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
@@ -30,6 +33,7 @@ import (
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/policies/cedar"
 	"github.com/continuums/attest/rulesync"
 	"github.com/continuums/attest/webhook"
 )
@@ -119,6 +123,15 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	if engine, err = o.gatekeeper.withPolicies(ctx, engine); err != nil {
 		return usageError(err)
 	}
+	restConfig, err := clusterConfig(o.kubeconfig)
+	if err != nil {
+		return usageError(err)
+	}
+	if restConfig != nil && o.config != "" {
+		// The cluster's custom kinds before the config file's .cedar files are validated (the CRD informer keeps
+		// them current afterwards); without them, a file about a custom kind would not load.
+		preloadCRDs(ctx, restConfig, log)
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	var current func() *config.Config
 	if o.config == "" {
@@ -134,10 +147,6 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	metrics, err := webhook.NewMetrics(reg)
 	if err != nil {
 		return err
-	}
-	restConfig, err := clusterConfig(o.kubeconfig)
-	if err != nil {
-		return usageError(err)
 	}
 	// Policy and PolicyConfig resources layer over the file: defaults < file < Policy < PolicyConfig.
 	lib, _, err := policies.Library()
@@ -305,14 +314,15 @@ func manageCerts(ctx context.Context, g *errgroup.Group, o serveOptions, cfg *re
 // webhookRules keeps the rules of configuration's validating webhooks in step with the policies' needs (kinds
 // returns, for each operation, the kinds the policies judge it for, and the kinds beyond the workloads whose writes
 // they judge): attest.continuu.ms's operations, and kinds.attest.continuu.ms's rules; resources found by discovery,
-// read again (at most every 30 s) while a kind is not found, as for a CRD created after its policy.
+// read again (at most every 10 s) while a kind is not found, as for a CRD created after its policy.
 func webhookRules(cfg *rest.Config, configuration string, kinds func() (map[string][]string, []string), log *slog.Logger) (*rulesync.Syncer, error) {
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster client: %w", err)
 	}
-	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery()))
-	var reset time.Time // the last time discovery was read again for a kind it had not found; Run asks from one goroutine
+	// Read again (at most every 10 s) when a kind is not found: a CRD created after its policy, for the DELETE
+	// rules (Needed) and kinds.attest.continuu.ms's rules (Writes) alike.
+	mapper := &refreshingMapper{DeferredDiscoveryRESTMapper: restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(client.Discovery())), every: 10 * time.Second}
 	return rulesync.New(rulesync.Options{Client: client, Configuration: configuration, Webhook: "attest.continuu.ms", WritesWebhook: "kinds.attest.continuu.ms",
 		Needed: func() []string {
 			opKinds, _ := kinds()
@@ -320,14 +330,55 @@ func webhookRules(cfg *rest.Config, configuration string, kinds func() (map[stri
 		},
 		Writes: func() []string {
 			_, writeKinds := kinds()
-			res := rulesync.Resources(writeKinds, mapper)
-			if len(res) < len(writeKinds) && time.Since(reset) > 30*time.Second {
-				mapper.Reset()
-				reset = time.Now()
-			}
-			return res
+			return rulesync.Resources(writeKinds, mapper)
 		},
 		Log: log.With("component", "webhook-rules")})
+}
+
+// preloadCRDs gives the cluster's CRDs to the Cedar schema once, waiting at most 10 s; a failure is logged and
+// the file's policies about custom kinds, if any, then fail to load as they would without a cluster.
+func preloadCRDs(ctx context.Context, cfg *rest.Config, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	crds, err := listCRDs(ctx, cfg)
+	if err != nil {
+		log.Warn("cannot read the cluster's CustomResourceDefinitions before loading the config file", "error", err.Error())
+		return
+	}
+	skipped, err := cedar.UseCustomKinds(crds)
+	for _, s := range skipped {
+		log.Warn("custom kind left out of the Cedar schema", "error", s.Error())
+	}
+	if err != nil {
+		log.Error("the Cedar schema has the built-in kinds only", "error", err.Error())
+	}
+}
+
+// refreshingMapper reads discovery again when it does not know a kind (a CRD created since it was read: a Cedar
+// policy about a custom kind must get its DELETE rule), at most once per every.
+type refreshingMapper struct {
+	*restmapper.DeferredDiscoveryRESTMapper
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+func (m *refreshingMapper) RESTMapping(gk schema.GroupKind, versions ...string) (*meta.RESTMapping, error) {
+	mapping, err := m.DeferredDiscoveryRESTMapper.RESTMapping(gk, versions...)
+	if err == nil || !meta.IsNoMatchError(err) {
+		return mapping, err
+	}
+	m.mu.Lock()
+	stale := time.Since(m.last) >= m.every
+	if stale {
+		m.last = time.Now()
+	}
+	m.mu.Unlock()
+	if !stale {
+		return nil, err
+	}
+	m.Reset()
+	return m.DeferredDiscoveryRESTMapper.RESTMapping(gk, versions...)
 }
 
 // clusterConfig finds the cluster: --kubeconfig, else in-cluster when running in a Pod, else none (nil).

@@ -16,6 +16,7 @@ import (
 type validateOptions struct {
 	withLibrary bool
 	format      string
+	crds        crdOptions
 }
 
 // problem is one reason a policy file does not load, located in the file.
@@ -49,7 +50,7 @@ func newValidateCommand() *cobra.Command {
 		Short: "Compile policies as the webhook would and report every error with file:line",
 		Long: "Parses and compiles Rego policies (Rego v0 or v1, directories recursively; *_test.rego files are left\n" +
 			"to `attest policy test`) and validates Cedar policy sets (*.cedar, each file alone) against the schema of\n" +
-			"`attest policy cedar-schema`. For Rego: the webhook's rules (the rest of this text)\n" +
+			"`attest policy cedar-schema` (with the custom kinds of --crds, or of the cluster of --kubeconfig/--context).\nFor Rego: the webhook's rules (the rest of this text)\n" +
 			"to `attest policy test`) with the webhook's rules: pure capabilities (http.send, time.now_ns and the other\n" +
 			"impure built-ins are refused by name), METADATA and a violation, deny or warn rule in each package.\n" +
 			"Gatekeeper ConstraintTemplates in YAML files (named, or found in the directories) are compiled as the\n" +
@@ -62,11 +63,15 @@ func newValidateCommand() *cobra.Command {
 	f := cmd.Flags()
 	f.BoolVar(&o.withLibrary, "with-library", false, "compile together with the embedded library, as custom policies are in the cluster (finds name and package clashes)")
 	f.StringVar(&o.format, "format", "text", "output format: text or json")
+	o.crds.add(f, true)
 	return cmd
 }
 
 func runValidate(cmd *cobra.Command, o validateOptions, paths []string) error {
 	if err := checkFormat(o.format, "text", "json"); err != nil {
+		return err
+	}
+	if err := o.crds.use(cmd.Context(), cmd.ErrOrStderr()); err != nil {
 		return err
 	}
 	cedarValid, cedarProblems, cedarFound, err := validateCedar(paths)

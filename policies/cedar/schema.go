@@ -1,16 +1,20 @@
 package cedar
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cedar-policy/cedar-go/types"
 	cedarschema "github.com/cedar-policy/cedar-go/x/exp/schema"
 	"github.com/cedar-policy/cedar-go/x/exp/schema/resolved"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -73,7 +77,8 @@ func groupNamespace(group string) string {
 	return strings.Join(out, "::")
 }
 
-// kindSchema is the schema ATTEST evaluates Cedar policies with, built once from the Kubernetes API's Go types.
+// kindSchema is the schema ATTEST evaluates Cedar policies with: the built-in kinds, derived once from the
+// Kubernetes API's Go types, and the custom kinds of the CustomResourceDefinitions last given to UseCustomKinds.
 type kindSchema struct {
 	text     string
 	resolved *resolved.Schema
@@ -83,21 +88,47 @@ type kindSchema struct {
 	groupKinds map[types.EntityType]schema.GroupKind
 }
 
+// builtinKinds are the built-in kinds' shapes: the reflection walk over client-go's types, done once per process
+// and shared by every schema built after it (a schema with custom kinds only adds to it).
+type builtinKinds struct {
+	ss                   *shapes
+	kinds                map[types.EntityType]*shape
+	groupKinds           map[types.EntityType]schema.GroupKind
+	objectKinds, connect []string
+	// meta is meta::v1::ObjectMeta, the metadata of every custom kind.
+	meta *shape
+}
+
 var (
+	builtins     *builtinKinds
+	builtinsOnce sync.Once
+	builtinsErr  error
+
 	builtSchema   *kindSchema
 	buildSchemaMu sync.Once
 	buildErr      error
+
+	// current is the schema UseCustomKinds installed; nil means the built-in one.
+	current atomic.Pointer[kindSchema]
 )
 
-// theSchema builds the schema on first use (about the cost of parsing it: done once per process).
+func theBuiltins() (*builtinKinds, error) {
+	builtinsOnce.Do(func() { builtins, builtinsErr = walkBuiltins() })
+	return builtins, builtinsErr
+}
+
+// theSchema is the schema in use: the one UseCustomKinds installed, else the built-in one, built on first use
+// (about the cost of parsing it: done once per process).
 func theSchema() (*kindSchema, error) {
-	buildSchemaMu.Do(func() { builtSchema, buildErr = buildSchema() })
-	return builtSchema, buildErr
+	if s := current.Load(); s != nil {
+		return s, nil
+	}
+	return buildSchemaOnce()
 }
 
 // SchemaText is the Cedar schema (human-readable format) that ATTEST validates and evaluates policies with:
-// Cedar for Kubernetes' principals and admission actions, a resource entity type for every built-in kind, and
-// ATTEST's context.
+// Cedar for Kubernetes' principals and admission actions, a resource entity type for every built-in kind and
+// every custom kind given to UseCustomKinds, and ATTEST's context.
 func SchemaText() (string, error) {
 	s, err := theSchema()
 	if err != nil {
@@ -106,7 +137,16 @@ func SchemaText() (string, error) {
 	return s.text, nil
 }
 
+// buildSchema is the schema of the built-in kinds alone.
 func buildSchema() (*kindSchema, error) {
+	b, err := theBuiltins()
+	if err != nil {
+		return nil, err
+	}
+	return b.schema(nil)
+}
+
+func walkBuiltins() (*builtinKinds, error) {
 	ss := newShapes()
 	kinds := map[types.EntityType]*shape{}
 	groupKinds := map[types.EntityType]schema.GroupKind{}
@@ -144,7 +184,27 @@ func buildSchema() (*kindSchema, error) {
 			objectKinds = append(objectKinds, string(et))
 		}
 	}
-	text := writeSchema(ss, kinds, objectKinds, connect)
+	meta := ss.of(reflect.TypeOf(metav1.ObjectMeta{}))
+	if meta == nil {
+		return nil, errors.New("the Kubernetes API types: no shape for ObjectMeta")
+	}
+	return &builtinKinds{ss: ss, kinds: kinds, groupKinds: groupKinds, objectKinds: objectKinds, connect: connect, meta: meta}, nil
+}
+
+// schema writes, parses and resolves the schema of the built-in kinds and the custom ones.
+func (b *builtinKinds) schema(custom []customKind) (*kindSchema, error) {
+	kinds, groupKinds, objectKinds := b.kinds, b.groupKinds, b.objectKinds
+	if len(custom) > 0 {
+		kinds = maps.Clone(b.kinds)
+		groupKinds = maps.Clone(b.groupKinds)
+		objectKinds = slices.Clone(b.objectKinds)
+		for _, c := range custom {
+			kinds[c.et] = c.shape
+			groupKinds[c.et] = c.gk
+			objectKinds = append(objectKinds, string(c.et))
+		}
+	}
+	text := writeSchema(b.ss, kinds, objectKinds, b.connect)
 	var sch cedarschema.Schema
 	sch.SetFilename("attest.cedarschema")
 	if err := sch.UnmarshalCedar([]byte(text)); err != nil {
@@ -325,6 +385,9 @@ func typeRef(s *shape, rename map[string]string) string {
 	case kindKeyValueSlice:
 		return "Set<meta::v1::KeyValueStringSlice>"
 	case kindRecord:
+		if s.name == "" { // a custom kind's nested object: declared inline
+			return recordText(s, func(e *shape) string { return typeRef(e, rename) })
+		}
 		if n, ok := rename[s.name]; ok {
 			return n
 		}
@@ -337,7 +400,11 @@ func recordText(s *shape, ref func(*shape) string) string {
 	names := s.sortedFields()
 	parts := make([]string, 0, len(names))
 	for _, n := range names {
-		parts = append(parts, fmt.Sprintf("%q?: %s", n, ref(s.fields[n].s)))
+		opt := "?"
+		if s.fields[n].required {
+			opt = ""
+		}
+		parts = append(parts, fmt.Sprintf("%q%s: %s", n, opt, ref(s.fields[n].s)))
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
 }

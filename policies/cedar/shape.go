@@ -25,6 +25,9 @@ type shape struct {
 
 type field struct {
 	s *shape
+	// required is set only for a custom kind's field its openAPIV3Schema requires (the API server has checked it
+	// is there); a built-in kind's fields are all optional.
+	required bool
 }
 
 type shapeKind uint8

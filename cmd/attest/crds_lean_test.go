@@ -1,0 +1,5 @@
+//go:build lean
+
+package main
+
+const kubeconfigMissing = "this command needs the full build of attest"
