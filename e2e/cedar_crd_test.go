@@ -42,10 +42,9 @@ spec:
 `
 
 func vaultPolicy(name, condition string) string {
-	return "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: " + name + "}\nspec:\n  cedar: |\n" +
-		"    @message(\"this Vault is protected: set spec.protected to false first\")\n" +
-		"    forbid (principal, action == k8s::admission::Action::\"delete\", resource is com::example::e2e::v1::Vault)\n" +
-		"    when { " + condition + " };\n"
+	return cedarPolicyResource(name, `@message("this Vault is protected: set spec.protected to false first")
+forbid (principal, action == k8s::admission::Action::"delete", resource is com::example::e2e::v1::Vault)
+when { `+condition+` };`)
 }
 
 func vault(ns, name string, protected bool) string {
@@ -65,8 +64,7 @@ func TestCedarCustomKinds(t *testing.T) {
 	})
 	// A Policy narrowing DELETE to Deployments first, so that ATTEST has read discovery before the CRD exists: it
 	// must read it again for the Vault kind.
-	warmUp := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: crd-warm-up}\nspec:\n  cedar: |\n" +
-		"    forbid (principal, action == k8s::admission::Action::\"delete\", resource is apps::v1::Deployment) when { false };\n"
+	warmUp := cedarPolicyResource("crd-warm-up", `forbid (principal, action == k8s::admission::Action::"delete", resource is apps::v1::Deployment) when { false };`)
 	t.Cleanup(func() {
 		kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "crd-warm-up", "--ignore-not-found")
 	})
@@ -111,10 +109,9 @@ func TestCedarCustomKinds(t *testing.T) {
 	})
 
 	t.Run("creating a Vault a policy forbids is denied through the kinds webhook's rule", func(t *testing.T) {
-		owners := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: vault-owners}\nspec:\n  cedar: |\n" +
-			"    @message(\"a Vault needs a real owner\")\n" +
-			"    forbid (principal, action in [k8s::admission::Action::\"create\", k8s::admission::Action::\"update\"], resource is com::example::e2e::v1::Vault)\n" +
-			"    when { resource has spec && resource.spec.owner == \"nobody\" };\n"
+		owners := cedarPolicyResource("vault-owners", `@message("a Vault needs a real owner")
+forbid (principal, action in [k8s::admission::Action::"create", k8s::admission::Action::"update"], resource is com::example::e2e::v1::Vault)
+when { resource has spec && resource.spec.owner == "nobody" };`)
 		t.Cleanup(func() {
 			kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "vault-owners", "--ignore-not-found")
 		})

@@ -41,7 +41,12 @@ func cedarPolicy(t *testing.T, from, to int) string {
 	if src == string(text) {
 		t.Fatal("production.cedar no longer has the business hours this test moves")
 	}
-	return "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: production-access}\nspec:\n  cedar: |\n" + indent(src, 4)
+	return cedarPolicyResource("production-access", src)
+}
+
+// cedarPolicyResource is a Policy resource named name whose spec.cedar is src.
+func cedarPolicyResource(name, src string) string {
+	return "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: " + name + "}\nspec:\n  cedar: |\n" + indent(src, 4)
 }
 
 // clientAs is a client impersonating user, groups and userInfo.extra (kubectl cannot set extra).
@@ -259,9 +264,8 @@ subjects:
 		}
 	})
 	t.Run("a forbid typed to Deployments narrows DELETE to deployments", func(t *testing.T) {
-		narrow := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: no-deployment-deletes}\nspec:\n  cedar: |\n" +
-			"    @message(\"the audit group may not delete Deployments\")\n" +
-			"    forbid (principal in k8s::Group::\"audit\", action == k8s::admission::Action::\"delete\", resource is apps::v1::Deployment);\n"
+		narrow := cedarPolicyResource("no-deployment-deletes", `@message("the audit group may not delete Deployments")
+forbid (principal in k8s::Group::"audit", action == k8s::admission::Action::"delete", resource is apps::v1::Deployment);`)
 		t.Cleanup(func() {
 			kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "no-deployment-deletes", "--ignore-not-found")
 		})
@@ -294,10 +298,9 @@ subjects:
 		}
 	})
 	t.Run("a forbid typed to ConfigMaps sends their writes to ATTEST, and only while it is loaded", func(t *testing.T) {
-		configMaps := "apiVersion: policy.attest.continuu.ms/v1alpha1\nkind: Policy\nmetadata: {name: production-configmaps}\nspec:\n  cedar: |\n" +
-			"    @message(\"developers may not change ConfigMaps in production\")\n" +
-			"    forbid (principal in k8s::Group::\"developers\", action in [k8s::admission::Action::\"create\", k8s::admission::Action::\"update\"],\n" +
-			"      resource is core::v1::ConfigMap) when { context.namespace.production };\n"
+		configMaps := cedarPolicyResource("production-configmaps", `@message("developers may not change ConfigMaps in production")
+forbid (principal in k8s::Group::"developers", action in [k8s::admission::Action::"create", k8s::admission::Action::"update"],
+  resource is core::v1::ConfigMap) when { context.namespace.production };`)
 		t.Cleanup(func() {
 			kubectl(t, "", "delete", "policies.policy.attest.continuu.ms", "production-configmaps", "--ignore-not-found")
 		})
