@@ -230,12 +230,14 @@ func (cfg *Config) WriteKinds(engine *policies.Engine) []string {
 }
 
 // cedarFingerprint identifies the names and contents of the .cedar files in the configuration's directories now,
-// so that the watcher reloads when one changes ("" without cedar directories).
+// and the Cedar schema's version, so that the watcher reloads when one changes: an edited file, or a CRD that a
+// file names arriving after the file failed to load ("" without cedar directories).
 func (cfg *Config) cedarFingerprint() string {
 	if len(cfg.cedarDirs) == 0 {
 		return ""
 	}
 	h := sha256.New()
+	fmt.Fprintf(h, "schema %d\x00", cedar.SchemaVersion())
 	for _, d := range cfg.cedarDirs {
 		files, _ := filepath.Glob(filepath.Join(d, "*.cedar"))
 		sort.Strings(files)

@@ -200,6 +200,42 @@ func TestWatcherReloadsCedarFiles(t *testing.T) {
 	}
 }
 
+// TestWatcherReloadsCedarFilesForNewKinds: a .cedar file about a kind the schema does not know fails to load and
+// the last good set stays; once the kind's CRD is given to the schema, the next poll loads the file unchanged.
+func TestWatcherReloadsCedarFilesForNewKinds(t *testing.T) {
+	dir := t.TempDir()
+	writeCedarFile(t, filepath.Join(dir, "cedar", "pods.cedar"), forbidHostNetwork)
+	writeCedarFile(t, filepath.Join(dir, "policies.yaml"), "cedar:\n  directories: [cedar]\n")
+	w, err := config.NewWatcher(filepath.Join(dir, "policies.yaml"), newEngine(t), discard, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := cedar.UseCustomKinds(nil); err != nil {
+			t.Error(err)
+		}
+	})
+	writeCedarFile(t, filepath.Join(dir, "cedar", "widgets.cedar"), `forbid (principal, action == k8s::admission::Action::"delete", resource is com::example::toys::v1::Widget);`)
+	w.Reload()
+	if _, ok := w.Current().Engine.Lookup("widgets"); ok {
+		t.Fatal("a file about an unknown kind was loaded")
+	}
+	if _, ok := w.Current().Engine.Lookup("pods"); !ok {
+		t.Fatal("the last good set was lost")
+	}
+	widget := apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "widgets.toys.example.com"},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{Group: "toys.example.com", Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: "Widget"},
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{Name: "v1", Served: true, Schema: &apiextensionsv1.CustomResourceValidation{
+				OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{Type: "object"}}}}}}
+	if skipped, err := cedar.UseCustomKinds([]apiextensionsv1.CustomResourceDefinition{widget}); err != nil || len(skipped) > 0 {
+		t.Fatal(err, skipped)
+	}
+	w.Reload()
+	if _, ok := w.Current().Engine.Lookup("widgets"); !ok {
+		t.Fatal("the file was not loaded once its kind was known")
+	}
+}
+
 // TestCedarPolicyAboutACustomKind: a Policy naming a CRD's kind is refused (webhook and status) while the schema
 // does not know the kind, starts deciding once the CRD is given to the schema (as serve does when its CRD
 // informer syncs), and its DELETE rule names the CRD's group and kind.

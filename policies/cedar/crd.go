@@ -40,6 +40,7 @@ func UseCustomKinds(crds []apiextensionsv1.CustomResourceDefinition) (skipped []
 			return nil, err
 		}
 		current.Store(s)
+		installed.Add(1)
 		return nil, nil
 	}
 	custom, skipped := b.customKinds(crds)
@@ -48,6 +49,7 @@ func UseCustomKinds(crds []apiextensionsv1.CustomResourceDefinition) (skipped []
 		return skipped, fmt.Errorf("the Cedar schema with %d custom kinds: %w", len(custom), err)
 	}
 	current.Store(s)
+	installed.Add(1)
 	return skipped, nil
 }
 

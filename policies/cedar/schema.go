@@ -110,7 +110,13 @@ var (
 
 	// current is the schema UseCustomKinds installed; nil means the built-in one.
 	current atomic.Pointer[kindSchema]
+	// installed counts the schemas UseCustomKinds installed (SchemaVersion).
+	installed atomic.Uint64
 )
+
+// SchemaVersion changes each time UseCustomKinds installs a schema: a policy that did not validate against the
+// schema of an older version may validate now (its CRD has arrived), so what loaded policies once reads them again.
+func SchemaVersion() uint64 { return installed.Load() }
 
 func theBuiltins() (*builtinKinds, error) {
 	builtinsOnce.Do(func() { builtins, builtinsErr = walkBuiltins() })
