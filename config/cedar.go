@@ -176,18 +176,13 @@ func (cfg *Config) Operations(engine *policies.Engine) []string {
 // Deployment", "/Pod"), sorted; nil when one of them judges it for every kind. What the webhook's rules send
 // ATTEST is narrowed to them.
 func (cfg *Config) OperationKinds(engine *policies.Engine) map[string][]string {
-	if cfg.Engine != nil {
-		engine = cfg.Engine
-	}
-	if engine == nil {
+	enabled := cfg.enabledPolicies(engine)
+	if enabled == nil {
 		return nil
 	}
 	out := map[string][]string{}
 	every := map[string]bool{}
-	for _, p := range engine.Policies() {
-		if s := cfg.Policies[p.Name]; s.Mode == "" || s.Mode == policies.ModeOff {
-			continue
-		}
+	for _, p := range enabled {
 		for _, op := range p.Operations {
 			kinds, narrowed := p.OperationKinds[op]
 			if !narrowed {
@@ -213,20 +208,30 @@ func (cfg *Config) OperationKinds(engine *policies.Engine) map[string][]string {
 // policies judge ("/ConfigMap"), sorted: what ATTEST's webhook rules must send it as well. engine is used when the
 // configuration carries none.
 func (cfg *Config) WriteKinds(engine *policies.Engine) []string {
+	var out []string
+	for _, p := range cfg.enabledPolicies(engine) {
+		out = append(out, p.WriteKinds...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// enabledPolicies are the policies of the configuration's engine (else engine) whose mode is not off; nil without
+// an engine.
+func (cfg *Config) enabledPolicies(engine *policies.Engine) []*policies.Policy {
 	if cfg.Engine != nil {
 		engine = cfg.Engine
 	}
 	if engine == nil {
 		return nil
 	}
-	var out []string
+	out := []*policies.Policy{}
 	for _, p := range engine.Policies() {
 		if s := cfg.Policies[p.Name]; s.Mode != "" && s.Mode != policies.ModeOff {
-			out = append(out, p.WriteKinds...)
+			out = append(out, p)
 		}
 	}
-	slices.Sort(out)
-	return slices.Compact(out)
+	return out
 }
 
 // cedarFingerprint identifies the names and contents of the .cedar files in the configuration's directories now,
