@@ -157,6 +157,33 @@ when { resource has spec && resource.spec.owner == "nobody" };`)
 		}
 	})
 
+	t.Run("attest policy check --cluster validates a config's Cedar about the custom kind with the cluster's CRDs", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dir, "cedar"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		check := func(condition string) (string, string, bool) {
+			for name, text := range map[string]string{
+				"policies.yaml":           "cedar:\n  directories: [cedar]\n",
+				"cedar/vault-check.cedar": "forbid (principal, action == k8s::admission::Action::\"delete\", resource is com::example::e2e::v1::Vault)\nwhen { " + condition + " };\n",
+			} {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return attestCLI(t, cluster.Kubeconfig, "policy", "check", "--cluster", "-n", ns, "--offline", "--config", filepath.Join(dir, "policies.yaml"))
+		}
+		// The Vault's shape comes from the cluster's CRD: spec.protected is optional there, so reading it unguarded
+		// is refused, and guarded it validates.
+		_, errOut, ok := check("resource has spec && resource.spec.protected")
+		if ok || !strings.Contains(errOut, "optional attribute `spec.protected` on entity type `com::example::e2e::v1::Vault`") {
+			t.Fatalf("an unguarded optional field of the CRD's schema: ok=%v %s", ok, errOut)
+		}
+		if out, errOut, ok := check("resource has spec && resource.spec has protected && resource.spec.protected"); !ok {
+			t.Fatalf("check --cluster with a .cedar file about Vaults: %s%s", out, errOut)
+		}
+	})
+
 	t.Run("attest policy cedar-schema --kubeconfig prints the custom kind", func(t *testing.T) {
 		out, errOut, ok := attestCLI(t, cluster.Kubeconfig, "policy", "cedar-schema")
 		if !ok || !strings.Contains(out, "namespace com::example::e2e::v1 {\n\tentity Vault = {") || !strings.Contains(out, `"spec"?: {"owner": __cedar::String, "protected"?: __cedar::Bool}`) {

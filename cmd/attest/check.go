@@ -190,6 +190,9 @@ func runCheck(cmd *cobra.Command, o checkOptions) error {
 	}
 	tuneGC(batchGCPercent, noMemoryLimit)
 	ctx := cmd.Context()
+	if o.cluster { // the cluster's custom kinds, as attest serve's schema has them
+		o.crds.fromCluster(o.clusterFlags)
+	}
 	if err := o.crds.use(ctx, cmd.ErrOrStderr()); err != nil { // before the configuration's Cedar policies are validated
 		return err
 	}

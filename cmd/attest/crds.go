@@ -67,6 +67,13 @@ type crdOptions struct {
 	cluster clusterFlags
 	// withCluster is set on the commands that offer --kubeconfig and --context.
 	withCluster bool
+	// always reads the cluster's CRDs even without --kubeconfig or --context (`policy check --cluster`).
+	always bool
+}
+
+// fromCluster makes use read the CRDs of the cluster f connects to, as a command that reads that cluster anyway.
+func (o *crdOptions) fromCluster(f clusterFlags) {
+	o.withCluster, o.always, o.cluster = true, true, f
 }
 
 func (o *crdOptions) add(f *pflag.FlagSet, withCluster bool) {
@@ -86,7 +93,7 @@ func (o *crdOptions) use(ctx context.Context, stderr io.Writer) error {
 			return usageError(err)
 		}
 	}
-	if o.withCluster && (o.cluster.kubeconfig != "" || o.cluster.context != "") {
+	if o.withCluster && (o.always || o.cluster.kubeconfig != "" || o.cluster.context != "") {
 		fromCluster, err := clusterCRDs(ctx, o.cluster)
 		if err != nil {
 			return failure(err)
