@@ -1,14 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/continuums/attest/attestation/attestationtest"
-	"github.com/continuums/attest/bundles"
 	"github.com/continuums/attest/bundles/bundlestest"
 )
 
@@ -21,20 +19,7 @@ func pushSignedBundle(t *testing.T, reg *attestationtest.Registry, key *attestat
 		"acme/team_label.rego":      strings.Replace(bundlestest.TeamLabelPolicy, bundlestest.TeamLabelMessage, message, 1),
 		"acme/team_label_test.rego": bundlestest.TeamLabelTest,
 	})
-	b, err := bundles.ReadDir(dir, bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := b.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, repoTag), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Sign(t, d)
-	return d.DigestStr()
+	return bundlestest.PushSignedDir(t, reg, key, dir, repoTag).DigestStr()
 }
 
 // TestPolicySourceFromALoopbackRegistry: a PolicySource names a signed bundle in a registry on 127.0.0.1; its

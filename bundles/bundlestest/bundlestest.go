@@ -3,12 +3,18 @@
 package bundlestest
 
 import (
+	"context"
 	"embed"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/continuums/attest/attestation/attestationtest"
+	"github.com/continuums/attest/bundles"
 )
 
 // TeamLabelMessage is the policy's message, which tests replace to tell two versions of the bundle apart.
@@ -65,6 +71,26 @@ func Mixed() map[string]string {
 		panic(err) // embedded at build time: cannot fail
 	}
 	return out
+}
+
+// PushSignedDir pushes the bundle in dir to reg as repoTag without checking it (bundles.Push, as another tool
+// could) and signs its digest with key.
+func PushSignedDir(t testing.TB, reg *attestationtest.Registry, key *attestationtest.Signer, dir, repoTag string) name.Digest {
+	t.Helper()
+	b, err := bundles.ReadDir(dir, bundles.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, err := b.Archive()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, repoTag), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Sign(t, d)
+	return d
 }
 
 // WriteDir writes files (slash path → text) into a new temporary directory of t, as a bundle directory.

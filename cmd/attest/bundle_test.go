@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,32 +14,21 @@ import (
 
 	"github.com/continuums/attest/admission"
 	"github.com/continuums/attest/attestation/attestationtest"
-	"github.com/continuums/attest/bundles"
 	"github.com/continuums/attest/bundles/bundlestest"
 )
 
 // bundleDir writes a bundle directory; failing makes one of its tests fail.
 func bundleDir(t *testing.T, failing bool) string {
 	t.Helper()
-	dir := t.TempDir()
 	test := bundlestest.TeamLabelTest
 	if failing {
 		test = strings.Replace(test, "count(team_label.violation) == 0", "count(team_label.violation) == 3", 1)
 	}
-	for p, text := range map[string]string{
+	return bundlestest.WriteDir(t, map[string]string{
 		".manifest":                 `{"revision": "r1", "roots": ["acme"]}`,
 		"acme/team_label.rego":      bundlestest.TeamLabelPolicy,
 		"acme/team_label_test.rego": test,
-	} {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	})
 }
 
 func TestBundleBuild(t *testing.T) {
@@ -97,25 +85,6 @@ func TestBundleBuild(t *testing.T) {
 	if _, errOut, code = attest(t, "", "policy", "bundle", "build", broken, "-o", filepath.Join(t.TempDir(), "b.tar.gz")); code != 1 || !strings.Contains(errOut, "parse error at pods.cedar:2:") {
 		t.Errorf("broken Cedar: exit %d %s", code, errOut)
 	}
-}
-
-// pushSignedDir pushes the bundle in dir to reg as repoTag without checking it (bundles.Push, as another tool
-// could) and signs its digest with key.
-func pushSignedDir(t *testing.T, reg *attestationtest.Registry, key *attestationtest.Signer, dir, repoTag string) {
-	t.Helper()
-	b, err := bundles.ReadDir(dir, bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := b.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, repoTag), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Sign(t, d)
 }
 
 // bundleFixture is a registry, a key, and a policies.yaml whose trust section trusts bundles under
@@ -201,7 +170,7 @@ func TestBundlePushSignValidatePull(t *testing.T) {
 		t.Fatalf("push failing: exit %d %s", code, errOut)
 	}
 	// A signed one pushed by other means (here bundles.Push, which checks nothing) is refused at validation.
-	pushSignedDir(t, reg, key, failing, "policies/acme:bad")
+	bundlestest.PushSignedDir(t, reg, key, failing, "policies/acme:bad")
 	if _, errOut, code = attest(t, "", "policy", "validate-bundle", "--config", cfg, reg.Tagged("policies/acme", "bad")); code != 1 || !strings.Contains(errOut, "1 of 2 bundle tests failed") {
 		t.Fatalf("signed failing bundle: exit %d %s", code, errOut)
 	}
@@ -232,7 +201,7 @@ func TestServeLoadsPolicySources(t *testing.T) {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	push := func(dir string) { t.Helper(); pushSignedDir(t, reg, key, dir, "policies/acme:prod") }
+	push := func(dir string) { t.Helper(); bundlestest.PushSignedDir(t, reg, key, dir, "policies/acme:prod") }
 	push(bundleDir(t, false))
 	sv := startServe(t, "--config", cfg)
 	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": "default"},
@@ -286,7 +255,7 @@ func TestServeLoadsCedarAndGatekeeperFromPolicySource(t *testing.T) {
 	if err := os.WriteFile(cfg, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	pushSignedDir(t, reg, key, bundlestest.WriteDir(t, bundlestest.Mixed()), "policies/acme:prod")
+	bundlestest.PushSignedDir(t, reg, key, bundlestest.WriteDir(t, bundlestest.Mixed()), "policies/acme:prod")
 	sv := startServe(t, "--config", cfg)
 	pod := map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "web", "namespace": "default"},
 		"spec": map[string]any{"hostNetwork": true, "containers": []any{map[string]any{"name": "app", "image": "gcr.io/company/app:1"}}}}
