@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -19,13 +18,7 @@ func TestDocumentAliases(t *testing.T) {
 		}
 	}
 	privileged := "testdata/mixed/deployment-privileged.yaml"
-	cases := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr string
-	}{
+	cases := []cliCase{
 		// check --strict: a warning alone fails the check; without --strict it does not.
 		{"warning passes without --strict", []string{"policy", "check", "-f", deploy, "--config", firstRun}, 0, []string{"0 violations would be denied, 4 warnings"}, ""},
 		{"warning fails with --strict", []string{"policy", "check", "-f", deploy, "--config", firstRun, "--strict"}, 1, []string{"0 violations would be denied, 4 warnings"}, ""},
@@ -44,19 +37,7 @@ func TestDocumentAliases(t *testing.T) {
 		{"test-all with a failing test", []string{"policy", "test-all", "testdata/rego/fail"}, 1, []string{"FAIL data.custom.two_replicas_test.test_two_replicas_denied", "PASS data.attest.library.no_privileged_test."}, ""},
 		{"test-all broken Rego", []string{"policy", "test-all", "testdata/rego/broken"}, 2, nil, "testdata/rego/broken/syntax.rego:6: rego_parse_error"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := attest(t, "", tc.args...)
-			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
-				t.Fatalf("exit %d (want %d), stderr:\n%s\nwant it to contain %q\nstdout:\n%s", code, tc.code, errOut, tc.stderr, out)
-			}
-			for _, want := range tc.stdout {
-				if !strings.Contains(out, want) {
-					t.Errorf("stdout lacks %q:\n%s", want, out)
-				}
-			}
-		})
-	}
+	runCLICases(t, nil, cases)
 }
 
 // TestTestAllCountsBoth: test-all's JSON report holds the library's tests and the directory's, all run.

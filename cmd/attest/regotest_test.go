@@ -9,13 +9,7 @@ import (
 
 func TestPolicyTest(t *testing.T) {
 	dir := t.TempDir()
-	cases := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout []string
-		stderr string
-	}{
+	cases := []cliCase{
 		{"embedded library passes", nil, 0, []string{"PASS data.attest.library.no_privileged_test.", "\nPASS: "}, ""},
 		{"directory passes", []string{"testdata/rego/pass"}, 0, []string{"PASS data.custom.two_replicas_test.test_one_replica_denied (testdata/rego/pass/replicas_test.rego:7)", "PASS: 2/2\n"}, ""},
 		{"files as arguments", []string{"testdata/rego/pass/replicas.rego", "testdata/rego/pass/replicas_test.rego"}, 0, []string{"PASS: 2/2\n"}, ""},
@@ -27,19 +21,7 @@ func TestPolicyTest(t *testing.T) {
 		{"missing path", []string{filepath.Join(dir, "nope")}, 2, nil, "no such file or directory"},
 		{"bad format", []string{"--format", "tap"}, 2, nil, "--format must be text or json"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := attest(t, "", append([]string{"policy", "test"}, tc.args...)...)
-			if code != tc.code || !strings.Contains(errOut, tc.stderr) {
-				t.Fatalf("exit %d (want %d), stderr:\n%s\nwant it to contain %q", code, tc.code, errOut, tc.stderr)
-			}
-			for _, want := range tc.stdout {
-				if !strings.Contains(out, want) {
-					t.Errorf("stdout lacks %q:\n%s", want, out)
-				}
-			}
-		})
-	}
+	runCLICases(t, []string{"policy", "test"}, cases)
 }
 
 func TestPolicyTestGolden(t *testing.T) {
