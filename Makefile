@@ -36,6 +36,7 @@ FUZZ_TARGETS := \
 	./exemptions:FuzzAnnotationExemption \
 	./attestation:FuzzImageGlob \
 	./attestation:FuzzRetryAfter \
+	./policies:FuzzPlanMatchesTopdown \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse \
 	./policies/cedar:FuzzCustomKinds \

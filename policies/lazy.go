@@ -137,6 +137,7 @@ func (s *sourceSet) compile(md Metadata) (*compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", md.File, err)
 	}
+	c.planRules(context.Background(), modules, mod)
 	compiledGroup := make([]*ast.Module, 0, len(group))
 	for _, file := range group {
 		compiledGroup = append(compiledGroup, compiler.Modules[file])

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -244,9 +245,21 @@ var messageCases = []struct {
 // TestMessagesGolden renders every finding of messageCases as the admission response words it,
 // `[<policy>] <path> (<container>): <problem>; <fix>`, with the JSON Patch of policies that define one, and
 // compares the lot with testdata/messages.golden (go test -update rewrites it).
+// TestMessagesGolden writes every case's findings and patch, evaluated through the plans admissions use and again
+// with topdown (each with an engine of its own, so no memo carries a result across): both give the golden file.
 func TestMessagesGolden(t *testing.T) {
+	for _, planned := range []bool{true, false} {
+		t.Run(fmt.Sprintf("planned=%v", planned), func(t *testing.T) {
+			e := library(t)
+			e.SetPlanned(planned)
+			golden(t, "messages.golden", messages(t, e))
+		})
+	}
+}
+
+// messages evaluates every message case with e.
+func messages(t *testing.T, e *policies.Engine) string {
 	ctx := context.Background()
-	e := library(t)
 	var b strings.Builder
 	covered := map[string]bool{}
 	for _, tc := range messageCases {
@@ -292,7 +305,7 @@ func TestMessagesGolden(t *testing.T) {
 			t.Errorf("policy %s has no golden message case", p.Name)
 		}
 	}
-	golden(t, "messages.golden", b.String())
+	return b.String()
 }
 
 // format is the admission layer's message format, written out here because policies cannot import admission.

@@ -99,14 +99,14 @@ func (p *Policy) Sampled(ctx context.Context, doc *Document, s Settings) (bool, 
 
 // evalRule runs the prepared query of one optional rule; ok is false when the rule is undefined for doc.
 func (p *Policy) evalRule(ctx context.Context, c *compiled, q *rego.PreparedEvalQuery, rule string, doc *Document, s Settings) (any, bool, error) {
-	rs, err := evalQuery(ctx, q, doc.input(c.reads, s.paramsTerm()))
+	bindings, err := c.evalRules(ctx, q, []string{rule}, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
 	if err != nil {
 		return nil, false, fmt.Errorf("evaluate rule %s of policy %s: %w", rule, p.Name, err)
 	}
-	if len(rs) == 0 {
+	if bindings == nil {
 		return nil, false, nil
 	}
-	return rs[0].Bindings[rule], true, nil
+	return bindings[rule], true, nil
 }
 
 // patchOp validates one operation: a known op, a JSON pointer path, a value where the op needs one, nothing else.

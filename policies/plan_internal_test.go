@@ -1,0 +1,136 @@
+package policies
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+)
+
+// planSeeds are input documents on which the library has work to do: a Deployment with a receipt and every image
+// fact, a privileged Pod with unverified images and broken quantities, a CronJob in a production namespace.
+func planSeeds(t testing.TB) []string {
+	receipt := `{"version":1,"images":{"gcr.io/company/app:1.0":{"digest":"sha256:9b2a0e0c8ad1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabb","signer":"release-key","predicate_types":["https://slsa.dev/provenance/v1"],"verified_at":"2026-11-28T14:00:00Z"}}}`
+	facts := map[string]any{"name": "gcr.io/company/app", "tag": "1.0", "reference": "gcr.io/company/app:1.0", "trusted_registry": true,
+		"digest":       "sha256:9b2a0e0c8ad1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabb",
+		"signature":    map[string]any{"verified": true, "signer": "release-key"},
+		"attestations": map[string]any{"verified": true, "types": []any{"https://slsa.dev/provenance/v1"}}}
+	ins := []struct {
+		in     Input
+		params map[string]any
+	}{
+		{Input{
+			Request:   Request{Operation: "CREATE", Kind: "Deployment", Group: "apps", Version: "v1", Namespace: "shop", Name: "web", Username: "alice", TimestampNS: 1795874580000000000},
+			Resource:  map[string]any{"metadata": map[string]any{"name": "web", "annotations": map[string]any{"attest.continuu.ms/receipt": receipt, "attest.continuu.ms/audit-logging": "enabled"}}, "spec": map[string]any{"replicas": 1}},
+			Namespace: Namespace{Name: "shop", Labels: map[string]string{"environment": "production"}, Production: true},
+			Containers: []Container{{Path: "spec.template.spec.containers[0]", Type: "container", Name: "app", Image: "gcr.io/company/app:1.0",
+				Fields: map[string]any{"name": "app", "image": "gcr.io/company/app:1.0", "resources": map[string]any{"limits": map[string]any{"cpu": "2", "memory": "1Gi"}, "requests": map[string]any{"cpu": "100m"}}}}},
+			Images: map[string]map[string]any{"gcr.io/company/app:1.0": facts},
+		}, map[string]any{"trusted_registries": []any{"gcr.io/company"}, "require_limits": true, "max_cpu": "1", "max_memory": "512Mi", "min_replicas": 2,
+			"default_limits": map[string]any{"cpu": "500m", "memory": "512Mi"}, "default_requests": map[string]any{"cpu": "100m", "memory": "128Mi"}}},
+		{Input{
+			Request:   Request{Operation: "UPDATE", Kind: "Pod", Version: "v1", Namespace: "dev", Name: "p", Username: "bob"},
+			Resource:  map[string]any{"metadata": map[string]any{"name": "p", "annotations": map[string]any{"attest.continuu.ms/receipt": "{not json"}}},
+			Namespace: Namespace{Name: "dev"},
+			Containers: []Container{
+				{Path: "spec.containers[0]", Type: "container", Name: "c", Image: "nginx", Fields: map[string]any{"securityContext": map[string]any{"privileged": true}, "resources": map[string]any{"limits": map[string]any{"cpu": "lots", "memory": 5}}}},
+				{Path: "spec.initContainers[0]", Type: "init", Name: "i", Image: "evil.io/x:latest", Fields: map[string]any{}},
+			},
+			Images: map[string]map[string]any{"nginx": {"name": "index.docker.io/library/nginx", "reference": "nginx", "trusted_registry": false},
+				"evil.io/x:latest": {"error": "could not resolve", "tag": "latest", "reference": "evil.io/x:latest"}},
+		}, map[string]any{"trusted_registries": []any{}, "require_limits": true}},
+		{Input{
+			Request:    Request{Operation: "CREATE", Kind: "CronJob", Group: "batch", Version: "v1", Namespace: "prod", Name: "nightly", Groups: []string{"developers"}},
+			Resource:   map[string]any{"metadata": map[string]any{"name": "nightly", "labels": map[string]any{"gdpr.attest.continuu.ms/personal-data": "true"}}},
+			Namespace:  Namespace{Name: "prod", Production: true, Annotations: map[string]string{"owner": "x"}},
+			Containers: []Container{{Path: "spec.jobTemplate.spec.template.spec.containers[0]", Type: "container", Name: "job", Image: "gcr.io/company/job@sha256:1111111111111111111111111111111111111111111111111111111111111111", Fields: map[string]any{}}},
+		}, map[string]any{"timezone": "Europe/Berlin", "windows": []any{map[string]any{"days": []any{"Mon"}, "start": "09:00", "end": "17:00"}}}},
+	}
+	var out []string
+	for _, c := range ins {
+		doc, err := NewDocument(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		params, err := ParamsTerm(c.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := ast.JSON(doc.input(inputReads{all: true}, params))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(js)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(b))
+	}
+	return out
+}
+
+// FuzzPlanMatchesTopdown evaluates every library policy's rules (and patch) over an arbitrary input document with
+// the plan and with topdown: the same values, and an error from both or neither.
+func FuzzPlanMatchesTopdown(f *testing.F) {
+	srcs, _, err := Library()
+	if err != nil {
+		f.Fatal(err)
+	}
+	e, err := Compile(context.Background(), srcs)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range planSeeds(f) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		var raw any
+		if json.Unmarshal([]byte(doc), &raw) != nil {
+			return
+		}
+		v, err := ast.InterfaceToValue(raw)
+		if err != nil {
+			return
+		}
+		if _, ok := v.(ast.Object); !ok {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, p := range e.Policies() {
+			c, err := p.compiled()
+			if err != nil || c.plan == nil {
+				t.Fatalf("%s: not planned: %v %v", p.Name, err, c.planErr)
+			}
+			queries := []struct {
+				q     *rego.PreparedEvalQuery
+				rules []string
+			}{{&c.query, c.rules}}
+			if c.patch != nil {
+				queries = append(queries, struct {
+					q     *rego.PreparedEvalQuery
+					rules []string
+				}{c.patch, []string{patchRule}})
+			}
+			for _, q := range queries {
+				t0 := time.Now()
+				want, wantErr := c.evalRules(ctx, q.q, q.rules, v, true)
+				t1 := time.Now()
+				got, gotErr := c.evalRules(ctx, q.q, q.rules, v, false)
+				if ctx.Err() != nil {
+					t.Fatalf("%s %v: took too long: topdown %s, plan %s", p.Name, q.rules, t1.Sub(t0), time.Since(t1))
+				}
+				if (wantErr == nil) != (gotErr == nil) {
+					t.Fatalf("%s %v: topdown error %v, plan error %v", p.Name, q.rules, wantErr, gotErr)
+				}
+				if !reflect.DeepEqual(want, got) {
+					t.Fatalf("%s %v:\nplan    %v\ntopdown %v", p.Name, q.rules, got, want)
+				}
+			}
+		}
+	})
+}

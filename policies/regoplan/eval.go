@@ -1,0 +1,592 @@
+package regoplan
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/builtins"
+)
+
+// Break levels a block reports to the construct around it: done ran to its end; a value >= 0 leaves that many
+// enclosing blocks beyond the current one (0: the current block ends, as a statement that is undefined ends it);
+// returned unwinds to the function, whose return local is set.
+const (
+	done     = -1
+	returned = 1 << 30
+)
+
+// checkEvery is how many loop iterations and calls run between two looks at the context.
+const checkEvery = 1024
+
+// Entrypoints lists the plans of p by name ("attest/library/no_privileged/violation").
+func (p *Program) Entrypoints() []string {
+	out := make([]string, 0, len(p.plans))
+	for name := range p.plans {
+		out = append(out, name)
+	}
+	return out
+}
+
+// Eval runs the plan of entrypoint over input (data is empty: policies receive everything as input) and returns
+// the entrypoint's value, or false when it is undefined. Errors are those topdown reports in its default, lax
+// mode: a built-in that fails makes its expression undefined, a rule producing conflicting values is an error,
+// and so is the context ending.
+func (p *Program) Eval(ctx context.Context, entrypoint string, input *ast.Term) (*ast.Term, bool, error) {
+	plan, ok := p.plans[entrypoint]
+	if !ok {
+		return nil, false, fmt.Errorf("no plan for entrypoint %s", entrypoint)
+	}
+	m := machines.Get().(*machine)
+	defer m.release()
+	m.ctx, m.p = ctx, p
+	m.bctx = topdown.BuiltinContext{Context: ctx, Seed: rand.Reader, Cache: builtins.Cache{}}
+	locals := m.frame(plan.locals)
+	locals[0], locals[1] = input, emptyData
+	if input == nil {
+		locals[0] = nil
+	}
+	if _, err := m.run(plan, locals); err != nil {
+		return nil, false, err
+	}
+	for _, r := range m.results {
+		obj, ok := r.Value.(ast.Object)
+		if !ok {
+			continue
+		}
+		if v := obj.Get(resultKey); v != nil {
+			return v, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
+var (
+	emptyData = ast.ObjectTerm()
+	resultKey = ast.StringTerm("result")
+	machines  = sync.Pool{New: func() any { return &machine{memo: map[*function]*ast.Term{}} }}
+	small     = func() [64]*ast.Term {
+		var out [64]*ast.Term
+		for i := range out {
+			out[i] = ast.IntNumberTerm(i)
+		}
+		return out
+	}()
+)
+
+// machine is one evaluation's state: the locals of its calls, the values of rules of no arguments (which do not
+// change within an evaluation but for `with`), and the result set.
+type machine struct {
+	ctx     context.Context
+	p       *Program
+	bctx    topdown.BuiltinContext
+	stack   []*ast.Term
+	sp      int
+	memo    map[*function]*ast.Term
+	with    int
+	results []*ast.Term
+	out     *ast.Term
+	iter    func(*ast.Term) error
+	args    []*ast.Term
+	steps   int
+}
+
+func (m *machine) release() {
+	clear(m.stack[:m.sp])
+	m.sp = 0
+	clear(m.memo)
+	clear(m.results)
+	m.results = m.results[:0]
+	m.ctx, m.p, m.bctx, m.out, m.with, m.steps = nil, nil, topdown.BuiltinContext{}, nil, 0, 0
+	machines.Put(m)
+}
+
+// frame takes n cleared locals from the stack; pop gives them back.
+func (m *machine) frame(n int) []*ast.Term {
+	if m.sp+n > len(m.stack) {
+		grown := make([]*ast.Term, max(2*len(m.stack), m.sp+n, 256))
+		copy(grown, m.stack[:m.sp])
+		m.stack = grown
+	}
+	f := m.stack[m.sp : m.sp+n : m.sp+n]
+	m.sp += n
+	return f
+}
+
+func (m *machine) pop(n int) {
+	clear(m.stack[m.sp-n : m.sp])
+	m.sp -= n
+}
+
+// tick looks at the context every checkEvery steps.
+func (m *machine) tick() error {
+	m.steps++
+	if m.steps%checkEvery != 0 {
+		return nil
+	}
+	if err := m.ctx.Err(); err != nil {
+		return &topdown.Error{Code: topdown.CancelErr, Message: "caller cancelled query execution", Location: nil}
+	}
+	return nil
+}
+
+// run executes a function's blocks in order over its locals and returns its return local (nil: undefined).
+func (m *machine) run(fn *function, locals []*ast.Term) (*ast.Term, error) {
+	for _, b := range fn.blocks {
+		k, err := m.block(b, locals)
+		if err != nil {
+			return nil, err
+		}
+		if k == returned || k > 0 {
+			break
+		}
+	}
+	if fn.ret < 0 {
+		return nil, nil
+	}
+	return locals[fn.ret], nil
+}
+
+// call runs fn with args, from the memo for a rule of no arguments outside any `with`.
+func (m *machine) call(fn *function, args []*ast.Term) (*ast.Term, error) {
+	if err := m.tick(); err != nil {
+		return nil, err
+	}
+	memo := fn.memo && m.with == 0
+	if memo {
+		if v, ok := m.memo[fn]; ok {
+			return v, nil
+		}
+	}
+	locals := m.frame(fn.locals)
+	for i, param := range fn.params {
+		locals[param] = args[i]
+	}
+	v, err := m.run(fn, locals)
+	m.pop(fn.locals)
+	if err != nil {
+		return nil, err
+	}
+	if memo {
+		m.memo[fn] = v
+	}
+	return v, nil
+}
+
+func read(o operand, locals []*ast.Term) *ast.Term {
+	if o.term != nil {
+		return o.term
+	}
+	return locals[o.local]
+}
+
+// block runs b's statements; see done and returned for what it reports.
+func (m *machine) block(b *block, L []*ast.Term) (int, error) {
+	for i := range b.instrs {
+		in := &b.instrs[i]
+		switch in.op {
+		case opReturn:
+			return returned, nil
+		case opCall:
+			args, _ := m.gather(in.args, L, true)
+			v, err := m.call(in.fn, args)
+			m.args = m.args[:len(m.args)-len(in.args)]
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			L[in.target] = v
+		case opCallBuiltin:
+			v, err := m.builtin(in, L)
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			L[in.target] = v
+		case opCallDynamic:
+			fn := m.dynamic(in, L)
+			if fn == nil {
+				return 0, nil
+			}
+			args, _ := m.gather(in.args, L, true)
+			v, err := m.call(fn, args)
+			m.args = m.args[:len(m.args)-len(in.args)]
+			if err != nil {
+				return 0, err
+			}
+			if v == nil {
+				return 0, nil
+			}
+			L[in.target] = v
+		case opBlock:
+			for _, nb := range in.blocks {
+				k, err := m.block(nb, L)
+				if err != nil {
+					return 0, err
+				}
+				if k == returned {
+					return returned, nil
+				}
+				if k > 0 {
+					return k - 1, nil
+				}
+			}
+		case opBreak:
+			return int(in.n), nil
+		case opDot:
+			v := dot(read(in.a, L), read(in.b, L))
+			if v == nil {
+				return 0, nil
+			}
+			L[in.target] = v
+		case opLen:
+			n, ok := length(read(in.a, L))
+			if !ok {
+				return 0, nil
+			}
+			L[in.target] = intTerm(n)
+		case opScan:
+			k, err := m.scan(in, L)
+			if err != nil || k != done {
+				return k, err
+			}
+		case opNot:
+			k, err := m.block(in.blocks[0], L)
+			if err != nil {
+				return 0, err
+			}
+			switch {
+			case k == returned:
+				return returned, nil
+			case k == done:
+				return 0, nil // the negated block held: not is undefined
+			case k > 0:
+				return k - 1, nil
+			}
+		case opAssignInt:
+			L[in.target] = intTerm(int(in.n))
+		case opAssign:
+			L[in.target] = read(in.a, L)
+		case opAssignOnce:
+			v := read(in.a, L)
+			if prev := L[in.target]; prev != nil && v != nil && prev.Value.Compare(v.Value) != 0 {
+				return 0, m.conflict(in, "produced conflicting values")
+			}
+			L[in.target] = v
+		case opReset:
+			L[in.target] = nil
+		case opMakeNull:
+			L[in.target] = ast.NullTerm()
+		case opMakeNumber:
+			L[in.target] = in.a.term
+		case opMakeArray:
+			L[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+		case opMakeObject:
+			L[in.target] = ast.NewTerm(ast.NewObject())
+		case opMakeSet:
+			L[in.target] = ast.NewTerm(ast.NewSet())
+		case opEqual, opNotEqual:
+			a, b := read(in.a, L), read(in.b, L)
+			if a == nil || b == nil || (a.Value.Compare(b.Value) == 0) != (in.op == opEqual) {
+				return 0, nil
+			}
+		case opIsArray, opIsObject, opIsSet:
+			v := read(in.a, L)
+			if v == nil || !isKind(in.op, v.Value) {
+				return 0, nil
+			}
+		case opIsDefined:
+			if L[in.source] == nil {
+				return 0, nil
+			}
+		case opIsUndefined:
+			if L[in.source] != nil {
+				return 0, nil
+			}
+		case opArrayAppend:
+			arr, ok := L[in.target].Value.(*ast.Array)
+			if !ok {
+				return 0, fmt.Errorf("append to a %s, not an array", ast.ValueName(L[in.target].Value))
+			}
+			L[in.target].Value = arr.Append(read(in.a, L))
+		case opObjectInsert, opObjectInsertOnce:
+			obj, ok := L[in.target].Value.(ast.Object)
+			if !ok {
+				return 0, fmt.Errorf("insert into a %s, not an object", ast.ValueName(L[in.target].Value))
+			}
+			k, v := read(in.a, L), read(in.b, L)
+			if in.op == opObjectInsertOnce {
+				if prev := obj.Get(k); prev != nil && prev.Value.Compare(v.Value) != 0 {
+					return 0, m.conflict(in, "object keys must be unique")
+				}
+			}
+			obj.Insert(k, v)
+		case opObjectMerge:
+			a, okA := L[in.key].Value.(ast.Object)
+			b, okB := L[in.value].Value.(ast.Object)
+			if !okA || !okB {
+				return 0, m.conflict(in, "merge of values that are not both objects")
+			}
+			merged, ok := a.Merge(b)
+			if !ok {
+				return 0, m.conflict(in, "object keys must be unique")
+			}
+			L[in.target] = ast.NewTerm(merged)
+		case opSetAdd:
+			set, ok := L[in.target].Value.(ast.Set)
+			if !ok {
+				return 0, fmt.Errorf("add to a %s, not a set", ast.ValueName(L[in.target].Value))
+			}
+			set.Add(read(in.a, L))
+		case opWith:
+			k, err := m.withBlock(in, L)
+			if err != nil || k != done {
+				return k, err
+			}
+		case opNop:
+		case opResultAdd:
+			m.results = append(m.results, L[in.source])
+		}
+	}
+	return done, nil
+}
+
+// gather pushes the values of ops on the argument stack; false when one is undefined (nothing pushed then), unless
+// undefined may pass (a function's input and data arguments: input is undefined in a test without `with`).
+func (m *machine) gather(ops []operand, L []*ast.Term, undefined bool) ([]*ast.Term, bool) {
+	start := len(m.args)
+	for _, o := range ops {
+		v := read(o, L)
+		if v == nil && !undefined {
+			m.args = m.args[:start]
+			return nil, false
+		}
+		m.args = append(m.args, v)
+	}
+	return m.args[start:len(m.args):len(m.args)], true
+}
+
+// builtin calls one of OPA's built-in functions as topdown does in its default mode: an error makes the call
+// undefined, but a halt (a built-in's fatal error) ends the evaluation.
+func (m *machine) builtin(in *instr, L []*ast.Term) (*ast.Term, error) {
+	args, ok := m.gather(in.args, L, false)
+	if !ok {
+		return nil, nil
+	}
+	defer func() { m.args = m.args[:len(m.args)-len(in.args)] }()
+	if m.iter == nil {
+		m.iter = func(t *ast.Term) error {
+			m.out = t
+			return nil
+		}
+	}
+	m.out = nil
+	if err := in.builtin(m.bctx, args, m.iter); err != nil {
+		var halt topdown.Halt
+		if errors.As(err, &halt) {
+			return nil, halt.Err
+		}
+		return nil, nil
+	}
+	return m.out, nil
+}
+
+// dynamic finds the function a computed data path names.
+func (m *machine) dynamic(in *instr, L []*ast.Term) *function {
+	parts := make([]string, 0, len(in.dynamic))
+	for _, o := range in.dynamic {
+		v := read(o, L)
+		if v == nil {
+			return nil
+		}
+		s, ok := v.Value.(ast.String)
+		if !ok {
+			return nil
+		}
+		parts = append(parts, string(s))
+	}
+	return m.p.byPath[strings.Join(parts, "/")]
+}
+
+// scan runs the scan's block for each element of its source; an undefined statement moves on to the next.
+func (m *machine) scan(in *instr, L []*ast.Term) (int, error) {
+	src := L[in.source]
+	if src == nil {
+		return done, nil
+	}
+	body := in.blocks[0]
+	var k int
+	var err error
+	each := func(key, value *ast.Term) bool {
+		if err = m.tick(); err != nil {
+			return true
+		}
+		L[in.key], L[in.value] = key, value
+		k, err = m.block(body, L)
+		if err != nil {
+			return true
+		}
+		return k != done && k != 0
+	}
+	switch v := src.Value.(type) {
+	case *ast.Array:
+		for i := range v.Len() {
+			if each(intTerm(i), v.Elem(i)) {
+				break
+			}
+		}
+	case ast.Object:
+		for _, key := range v.Keys() {
+			if each(key, v.Get(key)) {
+				break
+			}
+		}
+	case ast.Set:
+		for _, e := range v.Slice() {
+			if each(e, e) {
+				break
+			}
+		}
+	default:
+		return done, nil
+	}
+	switch {
+	case err != nil:
+		return 0, err
+	case k == returned:
+		return returned, nil
+	case k >= 2:
+		return k - 2, nil
+	}
+	return done, nil
+}
+
+// withBlock runs the block with a value replacing a local or a path within it, then restores the local.
+func (m *machine) withBlock(in *instr, L []*ast.Term) (int, error) {
+	saved := L[in.source]
+	v := read(in.a, L)
+	if len(in.path) == 0 {
+		L[in.source] = v
+	} else {
+		path := make([]*ast.Term, len(in.path))
+		for i, s := range in.path {
+			path[i] = m.p.strings[s]
+		}
+		L[in.source] = upsert(saved, path, v)
+	}
+	m.with++
+	k, err := m.block(in.blocks[0], L)
+	m.with--
+	L[in.source] = saved
+	switch {
+	case err != nil:
+		return 0, err
+	case k == returned:
+		return returned, nil
+	case k == 0:
+		return 0, nil
+	case k > 0:
+		return k - 1, nil
+	}
+	return done, nil
+}
+
+// upsert returns base with value at path, copying each object on the way; base is not changed.
+func upsert(base *ast.Term, path []*ast.Term, value *ast.Term) *ast.Term {
+	if len(path) == 0 {
+		return value
+	}
+	out := ast.NewObject()
+	var child *ast.Term
+	if base != nil {
+		if obj, ok := base.Value.(ast.Object); ok {
+			obj.Foreach(func(k, v *ast.Term) { out.Insert(k, v) })
+			child = obj.Get(path[0])
+		}
+	}
+	out.Insert(path[0], upsert(child, path[1:], value))
+	return ast.NewTerm(out)
+}
+
+// dot is src[key]: an object's value, an array's element, a set's member; nil when there is none.
+func dot(src, key *ast.Term) *ast.Term {
+	if src == nil || key == nil {
+		return nil
+	}
+	switch v := src.Value.(type) {
+	case ast.Object:
+		return v.Get(key)
+	case *ast.Array:
+		n, ok := key.Value.(ast.Number)
+		if !ok {
+			return nil
+		}
+		i, ok := n.Int()
+		if !ok || i < 0 || i >= v.Len() {
+			return nil
+		}
+		return v.Elem(i)
+	case ast.Set:
+		if v.Contains(key) {
+			return key
+		}
+	}
+	return nil
+}
+
+func length(t *ast.Term) (int, bool) {
+	if t == nil {
+		return 0, false
+	}
+	switch v := t.Value.(type) {
+	case *ast.Array:
+		return v.Len(), true
+	case ast.Object:
+		return v.Len(), true
+	case ast.Set:
+		return v.Len(), true
+	case ast.String:
+		return utf8.RuneCountInString(string(v)), true
+	}
+	return 0, false
+}
+
+func isKind(op opcode, v ast.Value) bool {
+	switch op {
+	case opIsArray:
+		_, ok := v.(*ast.Array)
+		return ok
+	case opIsObject:
+		_, ok := v.(ast.Object)
+		return ok
+	default:
+		_, ok := v.(ast.Set)
+		return ok
+	}
+}
+
+func intTerm(i int) *ast.Term {
+	if i >= 0 && i < len(small) {
+		return small[i]
+	}
+	return ast.IntNumberTerm(i)
+}
+
+// conflict is topdown's error for two different values where one is allowed, at the statement's location.
+func (m *machine) conflict(in *instr, msg string) error {
+	var loc *ast.Location
+	if in.loc.Row > 0 {
+		loc = &ast.Location{Row: in.loc.Row, Col: in.loc.Col, File: m.p.file(in.loc.File)}
+	}
+	return &topdown.Error{Code: topdown.ConflictErr, Message: msg, Location: loc}
+}
