@@ -18,8 +18,6 @@ import (
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
-
-	"github.com/continuums/attest/policies/regoplan"
 )
 
 // resultRules are the rules a policy may define for its findings, in the conventions users bring with them:
@@ -62,11 +60,8 @@ type compiled struct {
 	sample *rego.PreparedEvalQuery
 	reads  inputReads
 	memo   *memo
-	// plan runs the same rules through OPA's planner's IR (regoplan), nil where the planner cannot plan them:
-	// topdown (query, patch, sample) then runs them. entry names each rule's plan.
-	plan    *regoplan.Program
-	entry   map[string]string
-	planErr error
+	// plan is what runs the same rules through OPA's planner's IR once the policy is planned (see plan.go).
+	plan planState
 }
 
 // compiled returns the policy's queries, compiling them on first use for an engine from Load. The error of a
@@ -202,7 +197,7 @@ func prepare(ctx context.Context, compiler *ast.Compiler, group map[string]*ast.
 	if p.c, err = prepareQueries(ctx, compiler, mod, rules, defined); err != nil {
 		return nil, err
 	}
-	p.c.planRules(ctx, group, mod)
+	p.c.plan.source = &planSource{group: group, mod: mod}
 	return p, nil
 }
 
@@ -252,67 +247,6 @@ func prepareQueries(ctx context.Context, compiler *ast.Compiler, mod *ast.Module
 	return c, nil
 }
 
-// planRules plans the policy's rules with OPA's planner from the parsed modules of its group (the ones the
-// compiler has not rewritten). A policy the planner cannot plan keeps topdown alone; nothing is lost but speed.
-func (c *compiled) planRules(ctx context.Context, group map[string]*ast.Module, mod *ast.Module) {
-	names := append(slices.Clone(c.rules), patchRule, sampleRule)
-	entry := map[string]string{}
-	var entrypoints []string
-	for _, name := range names {
-		if name == patchRule && c.patch == nil || name == sampleRule && c.sample == nil {
-			continue
-		}
-		ref := mod.Package.Path.Append(ast.StringTerm(name))
-		parts := make([]string, 0, len(ref)-1)
-		for _, t := range ref[1:] {
-			s, ok := t.Value.(ast.String)
-			if !ok {
-				c.planErr = fmt.Errorf("package path %s is not all strings", mod.Package.Path)
-				return
-			}
-			parts = append(parts, string(s))
-		}
-		entry[name] = strings.Join(parts, "/")
-		entrypoints = append(entrypoints, entry[name])
-	}
-	prog, err := regoplan.Plan(ctx, group, pureCapabilities(), entrypoints)
-	if err != nil {
-		c.planErr = err
-		return
-	}
-	c.plan, c.entry = prog, entry
-}
-
-// evalRules evaluates each named rule over input with the plan, or with topdown's query q when there is no plan
-// (or off is set), and returns each defined rule's value as JSON-like Go values.
-func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, names []string, input ast.Value, off bool) (map[string]any, error) {
-	if c.plan == nil || off {
-		rs, err := evalQuery(ctx, q, input)
-		if err != nil || len(rs) == 0 {
-			return nil, err
-		}
-		return rs[0].Bindings, nil
-	}
-	out := make(map[string]any, len(names))
-	in := ast.NewTerm(input)
-	for _, name := range names {
-		v, ok, err := c.plan.Eval(ctx, c.entry[name], in)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			// topdown's query binds every rule or none; a rule of the query that is undefined leaves it empty.
-			return nil, nil
-		}
-		j, err := ast.JSON(v.Value)
-		if err != nil {
-			return nil, fmt.Errorf("rule %s: %w", name, err)
-		}
-		out[name] = j
-	}
-	return out, nil
-}
-
 func prepareQuery(ctx context.Context, compiler *ast.Compiler, query string) (rego.PreparedEvalQuery, error) {
 	pq, err := rego.New(rego.Compiler(compiler), rego.Query(query)).PrepareForEval(ctx)
 	if err != nil {
@@ -337,27 +271,6 @@ func (e *Engine) SetMemo(on bool) {
 	for _, p := range e.policies {
 		p.noMemo.Store(!on)
 	}
-}
-
-// SetPlanned chooses how Rego policies are evaluated: through their plan where the planner made one (on, the
-// default), or always with topdown (off), to compare the two.
-func (e *Engine) SetPlanned(on bool) {
-	for _, p := range e.policies {
-		p.noPlan.Store(!on)
-	}
-}
-
-// Planned says whether the policy's rules run through a plan, and if not, why: the planner's error for a Rego
-// policy it could not plan, or that the policy is not Rego or does not compile.
-func (p *Policy) Planned() (bool, error) {
-	if p.ev != nil {
-		return false, fmt.Errorf("policy %s is not Rego", p.Name)
-	}
-	c, err := p.compiled()
-	if err != nil {
-		return false, err
-	}
-	return c.plan != nil, c.planErr
 }
 
 // Policies lists every policy, sorted by name.

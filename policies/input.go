@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -77,6 +78,9 @@ type Document struct {
 	// digests holds the digest of each input path a memo keyed on (see memo.key), shared by every policy.
 	digestMu sync.Mutex
 	digests  map[string][32]byte
+	// prunedTerms holds the pruned parts built for policies that read only some of the object (see pruned).
+	prunedMu    sync.Mutex
+	prunedTerms map[string]*ast.Term
 }
 
 // The parts of the input document, in the order the input object lists them; params follows them.
@@ -266,12 +270,87 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
 	terms := make([][2]*ast.Term, 0, numParts+1)
 	for part := range numParts {
-		if reads.reads(part) {
-			terms = append(terms, [2]*ast.Term{documentKeys[part], d.term(part)})
+		if !reads.reads(part) {
+			continue
 		}
+		t := d.pruned(part, reads.below[part])
+		if t == nil {
+			t = d.term(part)
+		}
+		terms = append(terms, [2]*ast.Term{documentKeys[part], t})
 	}
 	terms = append(terms, [2]*ast.Term{ast.InternedTerm("params"), params})
 	return ast.NewObject(terms...)
+}
+
+// pruned is the part (the object or its old version, still decoded JSON) with only the subtrees at paths, the
+// ones a policy reads: its rules cannot tell it from the whole, and a Deployment's pod template, status and
+// managed fields are not converted for policies that read its annotations. Each distinct set of paths is built
+// once per document. nil when paths is empty or the part is converted already.
+func (d *Document) pruned(part int, paths [][]string) *ast.Term {
+	if len(paths) == 0 {
+		return nil
+	}
+	raw, ok := d.raw(part)
+	if !ok {
+		return nil
+	}
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil
+	}
+	var key strings.Builder
+	key.WriteString(documentParts[part])
+	for _, p := range paths {
+		key.WriteString("\x01" + strings.Join(p, "\x00"))
+	}
+	d.prunedMu.Lock()
+	defer d.prunedMu.Unlock()
+	if t, ok := d.prunedTerms[key.String()]; ok {
+		return t
+	}
+	t := prune(obj, paths)
+	if d.prunedTerms == nil {
+		d.prunedTerms = map[string]*ast.Term{}
+	}
+	d.prunedTerms[key.String()] = t
+	return t
+}
+
+// prune converts the subtrees of obj at paths (sorted, none a prefix of another) into an object holding only them;
+// a path that does not lead to a value is left out, as reading it would be undefined.
+func prune(obj map[string]any, paths [][]string) *ast.Term {
+	out := ast.NewObject()
+	for i := 0; i < len(paths); {
+		seg := paths[i][0]
+		j := i
+		var rest [][]string
+		whole := false
+		for ; j < len(paths) && paths[j][0] == seg; j++ {
+			if len(paths[j]) == 1 {
+				whole = true
+			} else {
+				rest = append(rest, paths[j][1:])
+			}
+		}
+		i = j
+		v, ok := obj[seg]
+		if !ok {
+			continue
+		}
+		if whole {
+			t, err := toTerm(v)
+			if err != nil {
+				continue // a plain part converts without error
+			}
+			out.Insert(ast.StringTerm(seg), t)
+			continue
+		}
+		if child, ok := v.(map[string]any); ok {
+			out.Insert(ast.StringTerm(seg), prune(child, rest))
+		}
+	}
+	return ast.NewTerm(out)
 }
 
 // Converted is a JSON-shaped value converted to Rego once, to be placed in the Input of several admissions

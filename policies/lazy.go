@@ -137,7 +137,7 @@ func (s *sourceSet) compile(md Metadata) (*compiled, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", md.File, err)
 	}
-	c.planRules(context.Background(), modules, mod)
+	c.plan.source = &planSource{group: modules, mod: mod}
 	compiledGroup := make([]*ast.Module, 0, len(group))
 	for _, file := range group {
 		compiledGroup = append(compiledGroup, compiler.Modules[file])
@@ -258,6 +258,9 @@ type inputReads struct {
 	// all: a rule reads input as a whole (x := input, input[k], object.get(input, ...), with input as ...).
 	all   bool
 	parts uint8 // bit i: documentParts[i]
+	// below lists, for the object's parts (resource, old_resource), the paths below the part that the rules
+	// read, when they never read the part whole: the policy is then given only those subtrees (see pruned).
+	below [numParts][][]string
 }
 
 func (r inputReads) reads(part int) bool { return r.all || r.parts&(1<<part) != 0 }
@@ -269,11 +272,23 @@ func readsOf(paths [][]string, ok bool) inputReads {
 		return inputReads{all: true}
 	}
 	var r inputReads
+	whole := [numParts]bool{}
 	for _, path := range paths {
 		for i, part := range documentParts {
-			if path[0] == part {
-				r.parts |= 1 << i
+			if path[0] != part {
+				continue
 			}
+			r.parts |= 1 << i
+			if len(path) == 1 {
+				whole[i] = true
+			} else {
+				r.below[i] = append(r.below[i], path[1:])
+			}
+		}
+	}
+	for i := range numParts {
+		if whole[i] || i != partResource && i != partOldResource {
+			r.below[i] = nil
 		}
 	}
 	return r

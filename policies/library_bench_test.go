@@ -38,10 +38,11 @@ func benchInput() policies.Input {
 // BenchmarkLibrary evaluates every library policy (change-window included, though it ships off) on benchInput:
 // "eval" with the document converted once, as one admission does for all policies; "document+eval" with the
 // conversion counted (both answered from the memo after the first run); then each policy alone, to find the
-// slowest.
+// slowest, from the memo, through its plan and with topdown.
 func BenchmarkLibrary(b *testing.B) {
 	ctx := context.Background()
 	e := library(b)
+	e.Plan()
 	type run struct {
 		p *policies.Policy
 		s policies.Settings
@@ -90,11 +91,16 @@ func BenchmarkLibrary(b *testing.B) {
 			evalAll(b, d)
 		}
 	})
-	// Each policy alone twice: answered from its memo (the same pod template again), then run in full.
-	for _, memo := range []bool{true, false} {
-		e.SetMemo(memo)
+	// Each policy alone: answered from its memo (the same pod template again), then run in full through its plan
+	// and with topdown.
+	for _, mode := range []struct {
+		name          string
+		memo, planned bool
+	}{{"memo", true, true}, {"plan", false, true}, {"topdown", false, false}} {
+		e.SetMemo(mode.memo)
+		e.SetPlanned(mode.planned)
 		for _, r := range runs {
-			b.Run(fmt.Sprintf("memo=%v/policy=%s", memo, r.p.Name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/policy=%s", mode.name, r.p.Name), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := r.p.Eval(ctx, doc, r.s); err != nil {

@@ -251,6 +251,14 @@ func TestMessagesGolden(t *testing.T) {
 	for _, planned := range []bool{true, false} {
 		t.Run(fmt.Sprintf("planned=%v", planned), func(t *testing.T) {
 			e := library(t)
+			if planned {
+				e.Plan()
+				for _, p := range e.Policies() {
+					if ok, err := p.Planned(); !ok {
+						t.Fatalf("%s is not planned: %v", p.Name, err)
+					}
+				}
+			}
 			e.SetPlanned(planned)
 			golden(t, "messages.golden", messages(t, e))
 		})

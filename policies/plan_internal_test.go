@@ -103,8 +103,11 @@ func FuzzPlanMatchesTopdown(f *testing.F) {
 		defer cancel()
 		for _, p := range e.Policies() {
 			c, err := p.compiled()
-			if err != nil || c.plan == nil {
-				t.Fatalf("%s: not planned: %v %v", p.Name, err, c.planErr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pl := c.planNow(); pl.prog == nil {
+				t.Fatalf("%s: not planned: %v", p.Name, pl.err)
 			}
 			queries := []struct {
 				q     *rego.PreparedEvalQuery
@@ -133,4 +136,47 @@ func FuzzPlanMatchesTopdown(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPrune keeps exactly the subtrees at the paths a policy reads: absent paths stay absent, a path through a
+// value that is not an object leads nowhere, and a path read whole keeps all below it.
+func TestPrune(t *testing.T) {
+	obj := map[string]any{
+		"metadata": map[string]any{"name": "web", "annotations": map[string]any{"a": "1"}, "uid": "u"},
+		"spec":     map[string]any{"replicas": 3, "template": map[string]any{"spec": map[string]any{"containers": []any{}}}},
+		"status":   "x",
+	}
+	cases := []struct {
+		paths [][]string
+		want  string
+	}{
+		{[][]string{{"metadata", "annotations"}}, `{"metadata": {"annotations": {"a": "1"}}}`},
+		{[][]string{{"metadata", "annotations"}, {"metadata", "labels"}, {"metadata", "name"}, {"spec", "replicas"}}, `{"metadata": {"annotations": {"a": "1"}, "name": "web"}, "spec": {"replicas": 3}}`},
+		{[][]string{{"metadata"}, {"spec", "template"}}, `{"metadata": {"annotations": {"a": "1"}, "name": "web", "uid": "u"}, "spec": {"template": {"spec": {"containers": []}}}}`},
+		{[][]string{{"status", "phase"}, {"missing", "x"}}, `{}`},
+	}
+	for _, tc := range cases {
+		got := prune(obj, tc.paths)
+		if want := ast.MustParseTerm(tc.want); !got.Equal(want) {
+			t.Errorf("paths %v: got %v, want %v", tc.paths, got, want)
+		}
+	}
+}
+
+// TestPrunedInputOnlyForPaths gives a policy the pruned object only where its rules read paths below it.
+func TestPrunedInputOnlyForPaths(t *testing.T) {
+	doc, err := NewDocument(Input{Resource: map[string]any{"metadata": map[string]any{"name": "web"}, "spec": map[string]any{"replicas": 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	below := readsOf([][]string{{"request", "name"}, {"resource", "metadata", "name"}}, true)
+	got := doc.input(below, ast.ObjectTerm()).(ast.Object).Get(ast.StringTerm("resource"))
+	if want := ast.MustParseTerm(`{"metadata": {"name": "web"}}`); !got.Equal(want) {
+		t.Errorf("pruned resource %v, want %v", got, want)
+	}
+	whole := readsOf([][]string{{"resource"}, {"resource", "metadata", "name"}}, true)
+	got = doc.input(whole, ast.ObjectTerm()).(ast.Object).Get(ast.StringTerm("resource"))
+	if want := ast.MustParseTerm(`{"metadata": {"name": "web"}, "spec": {"replicas": 1}}`); !got.Equal(want) {
+		t.Errorf("whole resource %v, want %v", got, want)
+	}
 }

@@ -13,7 +13,9 @@ import (
 
 // TestLibraryPlanned checks that the planner plans every library policy: none falls back to topdown.
 func TestLibraryPlanned(t *testing.T) {
-	for _, p := range library(t).Policies() {
+	e := library(t)
+	e.Plan()
+	for _, p := range e.Policies() {
 		if ok, err := p.Planned(); !ok {
 			t.Errorf("%s is not planned: %v", p.Name, err)
 		}
