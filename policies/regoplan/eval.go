@@ -46,7 +46,10 @@ func (p *Program) Eval(ctx context.Context, entrypoint string, input *ast.Term) 
 	m := machines.Get().(*machine)
 	defer m.release()
 	m.ctx, m.p = ctx, p
-	m.bctx = topdown.BuiltinContext{Context: ctx, Seed: rand.Reader, Cache: builtins.Cache{}}
+	if m.cache == nil {
+		m.cache = builtins.Cache{}
+	}
+	m.bctx = topdown.BuiltinContext{Context: ctx, Seed: rand.Reader, Cache: m.cache}
 	locals := m.frame(plan.locals)
 	locals[0], locals[1] = input, emptyData
 	if input == nil {
@@ -89,6 +92,7 @@ type machine struct {
 	stack   []*ast.Term
 	sp      int
 	memo    map[*function]*ast.Term
+	cache   builtins.Cache // the built-ins' per-evaluation state, emptied for the next
 	with    int
 	results []*ast.Term
 	out     *ast.Term
@@ -101,6 +105,7 @@ func (m *machine) release() {
 	clear(m.stack[:m.sp])
 	m.sp = 0
 	clear(m.memo)
+	clear(m.cache)
 	clear(m.results)
 	m.results = m.results[:0]
 	m.ctx, m.p, m.bctx, m.out, m.with, m.steps = nil, nil, topdown.BuiltinContext{}, nil, 0, 0

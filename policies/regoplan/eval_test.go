@@ -3,6 +3,7 @@ package regoplan_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -228,5 +229,37 @@ func TestPlanErrors(t *testing.T) {
 	}
 	if _, _, err := prog.Eval(context.Background(), "t/other", nil); err == nil || !strings.Contains(err.Error(), "t/other") {
 		t.Errorf("got %v, want an error naming the entrypoint", err)
+	}
+}
+
+// TestEvalConcurrent shares one program and one input between goroutines: each evaluation has its own machine.
+func TestEvalConcurrent(t *testing.T) {
+	mod := ast.MustParseModuleWithOpts(`package t
+import rego.v1
+names contains c.name if some c in input.containers
+r := {"n": names, "s": [sprintf("%s:%d", [k, count(v)]) | some k, v in input.labels]}`, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	prog, err := regoplan.Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ast.MustParseTerm(`{"containers": [{"name": "a"}, {"name": "b"}], "labels": {"x": "12", "y": "3"}}`)
+	want := ast.MustParseTerm(`{"n": {"a", "b"}, "s": ["x:2", "y:1"]}`)
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			for range 200 {
+				v, ok, err := prog.Eval(context.Background(), "t/r", in)
+				if err != nil || !ok || !v.Equal(want) {
+					errs <- fmt.Errorf("got %v %v %v", v, ok, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
