@@ -2,6 +2,7 @@ package policies_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -90,4 +91,51 @@ func dedupe(xs []string) []string {
 		}
 	}
 	return out
+}
+
+// TestRegoV0PolicyPlanned plans a policy written in Rego v0 syntax and decides with it as topdown does.
+func TestRegoV0PolicyPlanned(t *testing.T) {
+	src := `# METADATA
+# title: v0 probe
+# custom:
+#   name: v0-probe
+package custom.v0_probe
+
+deny[msg] {
+	c := input.containers[_]
+	c.securityContext.privileged
+	msg := sprintf("%s is privileged", [c.name])
+}
+`
+	ctx := context.Background()
+	e, err := policies.Compile(ctx, []policies.Source{{Name: "v0.rego", Text: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Plan()
+	p, _ := e.Lookup("v0-probe")
+	if ok, err := p.Planned(); !ok {
+		t.Fatalf("not planned: %v", err)
+	}
+	doc, err := policies.NewDocument(policies.Input{Containers: []policies.Container{
+		{Path: "spec.containers[0]", Type: "container", Name: "app", Fields: map[string]any{"securityContext": map[string]any{"privileged": true}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := p.NewSettings(policies.ModeEnforce, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.SetMemo(false)
+	var got [2][]policies.Finding
+	for i, planned := range []bool{true, false} {
+		e.SetPlanned(planned)
+		if got[i], err = p.Eval(ctx, doc, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got[0]) != 1 || got[0][0].Message != "app is privileged" || !reflect.DeepEqual(got[0], got[1]) {
+		t.Errorf("plan %+v, topdown %+v", got[0], got[1])
+	}
 }
