@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/manifest"
 )
 
@@ -90,6 +91,16 @@ func runProfile(cmd *cobra.Command, o profileOptions) error {
 		return err
 	}
 	engine.SetMemo(false) // each repetition is measured, not a memo hit
+	// Measured as attest serve runs them once warm: through their plans, not topdown's first evaluations.
+	var running []string
+	for _, p := range engine.Policies() {
+		if s := cfg.Policies[p.Name]; s.Mode != policies.ModeOff && s.Mode != "" {
+			running = append(running, p.Name)
+		}
+	}
+	if len(running) > 0 {
+		engine.Plan(running...)
+	}
 	eval, err := admission.New(admission.Options{Engine: engine, Config: cfgFunc(cfg)})
 	if err != nil {
 		return err
