@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/continuums/attest/admission"
-	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/manifest"
+	"github.com/continuums/attest/policies"
 )
 
 type profileOptions struct {
