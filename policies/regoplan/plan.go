@@ -303,7 +303,7 @@ func (l *loader) instr(s ir.Stmt) (instr, error) {
 		if bi == nil {
 			return in, fmt.Errorf("call of %s: no such function or built-in", s.Func)
 		}
-		in.op, in.builtin = opCallBuiltin, bi
+		in.op, in.builtin = opCallBuiltin, remember(s.Func, bi)
 	case *ir.CallDynamicStmt:
 		in.op, in.target = opCallDynamic, l.local(s.Result)
 		for _, a := range s.Args {

@@ -1,0 +1,80 @@
+package regoplan
+
+import (
+	"errors"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/topdown"
+)
+
+// Pure built-ins of one string whose results are worth keeping between evaluations: the quantities of resource
+// limits ("500m", "1Gi") recur in every Deployment, and the receipt ATTEST's mutating webhook writes is the same
+// text for every object of the same verified images. Each maps to the longest argument kept.
+var remembered = map[string]int{
+	"units.parse":       64,
+	"units.parse_bytes": 64,
+	"json.unmarshal":    16 << 10,
+}
+
+// rememberedSize bounds the kept results (an entry is a short string and its value; a receipt's is a few KiB).
+const rememberedSize = 4096
+
+type rememberedResult struct {
+	v   *ast.Term // nil: undefined (the built-in failed)
+	err error     // a halt
+}
+
+// errUndefined is what a kept failure returns: the call is undefined, as the failure made it the first time.
+var errUndefined = errors.New("undefined")
+
+var results, _ = lru.New[string, rememberedResult](rememberedSize) // the size is positive: New cannot fail
+
+// remember wraps a built-in of remembered: a call with a short enough string argument answers from the results
+// kept, or calls the built-in and keeps its result. Values are never changed once made, so sharing them between
+// evaluations is safe.
+func remember(name string, f topdown.BuiltinFunc) topdown.BuiltinFunc {
+	limit, ok := remembered[name]
+	if !ok {
+		return f
+	}
+	return func(bctx topdown.BuiltinContext, args []*ast.Term, iter func(*ast.Term) error) error {
+		if len(args) != 1 {
+			return f(bctx, args, iter)
+		}
+		s, ok := args[0].Value.(ast.String)
+		if !ok || len(s) > limit {
+			return f(bctx, args, iter)
+		}
+		key := name + "\x00" + string(s)
+		if r, ok := results.Get(key); ok {
+			if r.err != nil {
+				return r.err
+			}
+			if r.v == nil {
+				return errUndefined
+			}
+			return iter(r.v)
+		}
+		var out *ast.Term
+		err := f(bctx, args, func(t *ast.Term) error {
+			out = t
+			return nil
+		})
+		var halt topdown.Halt
+		switch {
+		case err == nil:
+			results.Add(key, rememberedResult{v: out})
+		case errors.As(err, &halt):
+			results.Add(key, rememberedResult{err: err})
+			return err
+		default:
+			results.Add(key, rememberedResult{})
+			return err
+		}
+		if out == nil {
+			return nil
+		}
+		return iter(out)
+	}
+}
