@@ -198,39 +198,13 @@ func (m *machine) block(b *block, L []*ast.Term) (int, error) {
 		switch in.op {
 		case opReturn:
 			return returned, nil
-		case opCall:
-			args, _ := m.gather(in.args, L, true)
-			v, err := m.call(in.fn, args)
-			m.args = m.args[:len(m.args)-len(in.args)]
+		case opCall, opCallBuiltin, opCallDynamic:
+			v, err := m.invoke(in, L)
 			if err != nil {
 				return 0, err
 			}
 			if v == nil {
-				return 0, nil
-			}
-			L[in.target] = v
-		case opCallBuiltin:
-			v, err := m.builtin(in, L)
-			if err != nil {
-				return 0, err
-			}
-			if v == nil {
-				return 0, nil
-			}
-			L[in.target] = v
-		case opCallDynamic:
-			fn := m.dynamic(in, L)
-			if fn == nil {
-				return 0, nil
-			}
-			args, _ := m.gather(in.args, L, true)
-			v, err := m.call(fn, args)
-			m.args = m.args[:len(m.args)-len(in.args)]
-			if err != nil {
-				return 0, err
-			}
-			if v == nil {
-				return 0, nil
+				return 0, nil // undefined
 			}
 			L[in.target] = v
 		case opBlock:
@@ -364,6 +338,23 @@ func (m *machine) block(b *block, L []*ast.Term) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// invoke calls the function or built-in of a call statement; nil is undefined.
+func (m *machine) invoke(in *instr, L []*ast.Term) (*ast.Term, error) {
+	fn := in.fn
+	switch in.op {
+	case opCallBuiltin:
+		return m.builtin(in, L)
+	case opCallDynamic:
+		if fn = m.dynamic(in, L); fn == nil {
+			return nil, nil
+		}
+	}
+	args, _ := m.gather(in.args, L, true)
+	v, err := m.call(fn, args)
+	m.args = m.args[:len(m.args)-len(in.args)]
+	return v, err
 }
 
 // gather pushes the values of ops on the argument stack; false when one is undefined (nothing pushed then), unless

@@ -8,7 +8,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -40,12 +41,7 @@ func (p *Program) file(i int) string {
 // it cannot plan): callers keep topdown for such policies.
 func Plan(ctx context.Context, modules map[string]*ast.Module, caps *ast.Capabilities, entrypoints []string) (*Program, error) {
 	b := &bundle.Bundle{Data: map[string]any{}}
-	names := make([]string, 0, len(modules))
-	for name := range modules {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(modules)) {
 		mod := modules[name]
 		b.Modules = append(b.Modules, bundle.ModuleFile{URL: name, Path: name, Raw: []byte(mod.String()), Parsed: mod})
 	}
