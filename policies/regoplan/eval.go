@@ -191,25 +191,25 @@ func read(o operand, locals []*ast.Term) *ast.Term {
 	return locals[o.local]
 }
 
-// block runs b's statements; see done and returned for what it reports.
-func (m *machine) block(b *block, L []*ast.Term) (int, error) {
+// block runs b's statements over the frame's locals lv; see done and returned for what it reports.
+func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 	for i := range b.instrs {
 		in := &b.instrs[i]
 		switch in.op {
 		case opReturn:
 			return returned, nil
 		case opCall, opCallBuiltin, opCallDynamic:
-			v, err := m.invoke(in, L)
+			v, err := m.invoke(in, lv)
 			if err != nil {
 				return 0, err
 			}
 			if v == nil {
 				return 0, nil // undefined
 			}
-			L[in.target] = v
+			lv[in.target] = v
 		case opBlock:
 			for _, nb := range in.blocks {
-				k, err := m.block(nb, L)
+				k, err := m.block(nb, lv)
 				if err != nil {
 					return 0, err
 				}
@@ -223,24 +223,24 @@ func (m *machine) block(b *block, L []*ast.Term) (int, error) {
 		case opBreak:
 			return int(in.n), nil
 		case opDot:
-			v := dot(read(in.a, L), read(in.b, L))
+			v := dot(read(in.a, lv), read(in.b, lv))
 			if v == nil {
 				return 0, nil
 			}
-			L[in.target] = v
+			lv[in.target] = v
 		case opLen:
-			n, ok := length(read(in.a, L))
+			n, ok := length(read(in.a, lv))
 			if !ok {
 				return 0, nil
 			}
-			L[in.target] = intTerm(n)
+			lv[in.target] = intTerm(n)
 		case opScan:
-			k, err := m.scan(in, L)
+			k, err := m.scan(in, lv)
 			if err != nil || k != done {
 				return k, err
 			}
 		case opNot:
-			k, err := m.block(in.blocks[0], L)
+			k, err := m.block(in.blocks[0], lv)
 			if err != nil {
 				return 0, err
 			}
@@ -253,57 +253,57 @@ func (m *machine) block(b *block, L []*ast.Term) (int, error) {
 				return k - 1, nil
 			}
 		case opAssignInt:
-			L[in.target] = intTerm(int(in.n))
+			lv[in.target] = intTerm(int(in.n))
 		case opAssign:
-			L[in.target] = read(in.a, L)
+			lv[in.target] = read(in.a, lv)
 		case opAssignOnce:
-			v := read(in.a, L)
-			if prev := L[in.target]; prev != nil && v != nil && prev.Value.Compare(v.Value) != 0 {
+			v := read(in.a, lv)
+			if prev := lv[in.target]; prev != nil && v != nil && prev.Value.Compare(v.Value) != 0 {
 				return 0, m.conflict(in, "produced conflicting values")
 			}
-			L[in.target] = v
+			lv[in.target] = v
 		case opReset:
-			L[in.target] = nil
+			lv[in.target] = nil
 		case opMakeNull:
-			L[in.target] = ast.NullTerm()
+			lv[in.target] = ast.NullTerm()
 		case opMakeNumber:
-			L[in.target] = in.a.term
+			lv[in.target] = in.a.term
 		case opMakeArray:
-			L[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+			lv[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
 		case opMakeObject:
-			L[in.target] = ast.NewTerm(ast.NewObject())
+			lv[in.target] = ast.NewTerm(ast.NewObject())
 		case opMakeSet:
-			L[in.target] = ast.NewTerm(ast.NewSet())
+			lv[in.target] = ast.NewTerm(ast.NewSet())
 		case opEqual, opNotEqual:
-			a, b := read(in.a, L), read(in.b, L)
+			a, b := read(in.a, lv), read(in.b, lv)
 			if a == nil || b == nil || (a.Value.Compare(b.Value) == 0) != (in.op == opEqual) {
 				return 0, nil
 			}
 		case opIsArray, opIsObject, opIsSet:
-			v := read(in.a, L)
+			v := read(in.a, lv)
 			if v == nil || !isKind(in.op, v.Value) {
 				return 0, nil
 			}
 		case opIsDefined:
-			if L[in.source] == nil {
+			if lv[in.source] == nil {
 				return 0, nil
 			}
 		case opIsUndefined:
-			if L[in.source] != nil {
+			if lv[in.source] != nil {
 				return 0, nil
 			}
 		case opArrayAppend:
-			arr, ok := L[in.target].Value.(*ast.Array)
+			arr, ok := lv[in.target].Value.(*ast.Array)
 			if !ok {
-				return 0, fmt.Errorf("append to a %s, not an array", ast.ValueName(L[in.target].Value))
+				return 0, fmt.Errorf("append to a %s, not an array", ast.ValueName(lv[in.target].Value))
 			}
-			L[in.target].Value = arr.Append(read(in.a, L))
+			lv[in.target].Value = arr.Append(read(in.a, lv))
 		case opObjectInsert, opObjectInsertOnce:
-			obj, ok := L[in.target].Value.(ast.Object)
+			obj, ok := lv[in.target].Value.(ast.Object)
 			if !ok {
-				return 0, fmt.Errorf("insert into a %s, not an object", ast.ValueName(L[in.target].Value))
+				return 0, fmt.Errorf("insert into a %s, not an object", ast.ValueName(lv[in.target].Value))
 			}
-			k, v := read(in.a, L), read(in.b, L)
+			k, v := read(in.a, lv), read(in.b, lv)
 			if in.op == opObjectInsertOnce {
 				if prev := obj.Get(k); prev != nil && prev.Value.Compare(v.Value) != 0 {
 					return 0, m.conflict(in, "object keys must be unique")
@@ -311,8 +311,8 @@ func (m *machine) block(b *block, L []*ast.Term) (int, error) {
 			}
 			obj.Insert(k, v)
 		case opObjectMerge:
-			a, okA := L[in.key].Value.(ast.Object)
-			b, okB := L[in.value].Value.(ast.Object)
+			a, okA := lv[in.key].Value.(ast.Object)
+			b, okB := lv[in.value].Value.(ast.Object)
 			if !okA || !okB {
 				return 0, m.conflict(in, "merge of values that are not both objects")
 			}
@@ -320,38 +320,38 @@ func (m *machine) block(b *block, L []*ast.Term) (int, error) {
 			if !ok {
 				return 0, m.conflict(in, "object keys must be unique")
 			}
-			L[in.target] = ast.NewTerm(merged)
+			lv[in.target] = ast.NewTerm(merged)
 		case opSetAdd:
-			set, ok := L[in.target].Value.(ast.Set)
+			set, ok := lv[in.target].Value.(ast.Set)
 			if !ok {
-				return 0, fmt.Errorf("add to a %s, not a set", ast.ValueName(L[in.target].Value))
+				return 0, fmt.Errorf("add to a %s, not a set", ast.ValueName(lv[in.target].Value))
 			}
-			set.Add(read(in.a, L))
+			set.Add(read(in.a, lv))
 		case opWith:
-			k, err := m.withBlock(in, L)
+			k, err := m.withBlock(in, lv)
 			if err != nil || k != done {
 				return k, err
 			}
 		case opNop:
 		case opResultAdd:
-			m.results = append(m.results, L[in.source])
+			m.results = append(m.results, lv[in.source])
 		}
 	}
 	return done, nil
 }
 
 // invoke calls the function or built-in of a call statement; nil is undefined.
-func (m *machine) invoke(in *instr, L []*ast.Term) (*ast.Term, error) {
+func (m *machine) invoke(in *instr, lv []*ast.Term) (*ast.Term, error) {
 	fn := in.fn
 	switch in.op {
 	case opCallBuiltin:
-		return m.builtin(in, L)
+		return m.builtin(in, lv)
 	case opCallDynamic:
-		if fn = m.dynamic(in, L); fn == nil {
+		if fn = m.dynamic(in, lv); fn == nil {
 			return nil, nil
 		}
 	}
-	args, _ := m.gather(in.args, L, true)
+	args, _ := m.gather(in.args, lv, true)
 	v, err := m.call(fn, args)
 	m.args = m.args[:len(m.args)-len(in.args)]
 	return v, err
@@ -359,10 +359,10 @@ func (m *machine) invoke(in *instr, L []*ast.Term) (*ast.Term, error) {
 
 // gather pushes the values of ops on the argument stack; false when one is undefined (nothing pushed then), unless
 // undefined may pass (a function's input and data arguments: input is undefined in a test without `with`).
-func (m *machine) gather(ops []operand, L []*ast.Term, undefined bool) ([]*ast.Term, bool) {
+func (m *machine) gather(ops []operand, lv []*ast.Term, undefined bool) ([]*ast.Term, bool) {
 	start := len(m.args)
 	for _, o := range ops {
-		v := read(o, L)
+		v := read(o, lv)
 		if v == nil && !undefined {
 			m.args = m.args[:start]
 			return nil, false
@@ -374,8 +374,8 @@ func (m *machine) gather(ops []operand, L []*ast.Term, undefined bool) ([]*ast.T
 
 // builtin calls one of OPA's built-in functions as topdown does in its default mode: an error makes the call
 // undefined, but a halt (a built-in's fatal error) ends the evaluation.
-func (m *machine) builtin(in *instr, L []*ast.Term) (*ast.Term, error) {
-	args, ok := m.gather(in.args, L, false)
+func (m *machine) builtin(in *instr, lv []*ast.Term) (*ast.Term, error) {
+	args, ok := m.gather(in.args, lv, false)
 	if !ok {
 		return nil, nil
 	}
@@ -398,10 +398,10 @@ func (m *machine) builtin(in *instr, L []*ast.Term) (*ast.Term, error) {
 }
 
 // dynamic finds the function a computed data path names.
-func (m *machine) dynamic(in *instr, L []*ast.Term) *function {
+func (m *machine) dynamic(in *instr, lv []*ast.Term) *function {
 	parts := make([]string, 0, len(in.dynamic))
 	for _, o := range in.dynamic {
-		v := read(o, L)
+		v := read(o, lv)
 		if v == nil {
 			return nil
 		}
@@ -415,8 +415,8 @@ func (m *machine) dynamic(in *instr, L []*ast.Term) *function {
 }
 
 // scan runs the scan's block for each element of its source; an undefined statement moves on to the next.
-func (m *machine) scan(in *instr, L []*ast.Term) (int, error) {
-	src := L[in.source]
+func (m *machine) scan(in *instr, lv []*ast.Term) (int, error) {
+	src := lv[in.source]
 	if src == nil {
 		return done, nil
 	}
@@ -427,8 +427,8 @@ func (m *machine) scan(in *instr, L []*ast.Term) (int, error) {
 		if err = m.tick(); err != nil {
 			return true
 		}
-		L[in.key], L[in.value] = key, value
-		k, err = m.block(body, L)
+		lv[in.key], lv[in.value] = key, value
+		k, err = m.block(body, lv)
 		if err != nil {
 			return true
 		}
@@ -468,22 +468,22 @@ func (m *machine) scan(in *instr, L []*ast.Term) (int, error) {
 }
 
 // withBlock runs the block with a value replacing a local or a path within it, then restores the local.
-func (m *machine) withBlock(in *instr, L []*ast.Term) (int, error) {
-	saved := L[in.source]
-	v := read(in.a, L)
+func (m *machine) withBlock(in *instr, lv []*ast.Term) (int, error) {
+	saved := lv[in.source]
+	v := read(in.a, lv)
 	if len(in.path) == 0 {
-		L[in.source] = v
+		lv[in.source] = v
 	} else {
 		path := make([]*ast.Term, len(in.path))
 		for i, s := range in.path {
 			path[i] = m.p.strings[s]
 		}
-		L[in.source] = upsert(saved, path, v)
+		lv[in.source] = upsert(saved, path, v)
 	}
 	m.with++
-	k, err := m.block(in.blocks[0], L)
+	k, err := m.block(in.blocks[0], lv)
 	m.with--
-	L[in.source] = saved
+	lv[in.source] = saved
 	switch {
 	case err != nil:
 		return 0, err

@@ -172,9 +172,10 @@ r := {"in": "x" in input.params.list, "i": {1, 2, 3} & {2, 3, 4}, "d": {1, 2} - 
 				modules[k] = v
 			}
 			in := tc.input
-			if in == nil {
+			switch in {
+			case nil:
 				in = input
-			} else if in == "none" {
+			case "none":
 				in = nil
 			}
 			want, wantOK, wantErr := topdownEval(t, modules, tc.rule, in)
@@ -250,7 +251,7 @@ r := {"n": names, "s": [sprintf("%s:%d", [k, count(v)]) | some k, v in input.lab
 			for range 200 {
 				v, ok, err := prog.Eval(context.Background(), "t/r", in)
 				if err != nil || !ok || !v.Equal(want) {
-					errs <- fmt.Errorf("got %v %v %v", v, ok, err)
+					errs <- fmt.Errorf("got %v %v: %w", v, ok, err)
 					return
 				}
 			}
