@@ -2,7 +2,6 @@ package policies
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -273,7 +272,7 @@ func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
 		if !reads.reads(part) {
 			continue
 		}
-		t := d.pruned(part, reads.below[part])
+		t := d.pruned(part, reads.below[part], reads.belowKey[part])
 		if t == nil {
 			t = d.term(part)
 		}
@@ -286,8 +285,8 @@ func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
 // pruned is the part (the object or its old version, still decoded JSON) with only the subtrees at paths, the
 // ones a policy reads: its rules cannot tell it from the whole, and a Deployment's pod template, status and
 // managed fields are not converted for policies that read its annotations. Each distinct set of paths is built
-// once per document. nil when paths is empty or the part is converted already.
-func (d *Document) pruned(part int, paths [][]string) *ast.Term {
+// once per document, under key. nil when paths is empty or the part is converted already.
+func (d *Document) pruned(part int, paths [][]string, key string) *ast.Term {
 	if len(paths) == 0 {
 		return nil
 	}
@@ -299,21 +298,16 @@ func (d *Document) pruned(part int, paths [][]string) *ast.Term {
 	if !ok {
 		return nil
 	}
-	var key strings.Builder
-	key.WriteString(documentParts[part])
-	for _, p := range paths {
-		key.WriteString("\x01" + strings.Join(p, "\x00"))
-	}
 	d.prunedMu.Lock()
 	defer d.prunedMu.Unlock()
-	if t, ok := d.prunedTerms[key.String()]; ok {
+	if t, ok := d.prunedTerms[key]; ok {
 		return t
 	}
 	t := prune(obj, paths)
 	if d.prunedTerms == nil {
 		d.prunedTerms = map[string]*ast.Term{}
 	}
-	d.prunedTerms[key.String()] = t
+	d.prunedTerms[key] = t
 	return t
 }
 

@@ -261,6 +261,8 @@ type inputReads struct {
 	// below lists, for the object's parts (resource, old_resource), the paths below the part that the rules
 	// read, when they never read the part whole: the policy is then given only those subtrees (see pruned).
 	below [numParts][][]string
+	// belowKey names each part's paths below it, the key of its pruned object in a document (see pruned).
+	belowKey [numParts]string
 }
 
 func (r inputReads) reads(part int) bool { return r.all || r.parts&(1<<part) != 0 }
@@ -289,7 +291,14 @@ func readsOf(paths [][]string, ok bool) inputReads {
 	for i := range numParts {
 		if whole[i] || i != partResource && i != partOldResource {
 			r.below[i] = nil
+			continue
 		}
+		var key strings.Builder
+		key.WriteString(documentParts[i])
+		for _, p := range r.below[i] {
+			key.WriteString("\x01" + strings.Join(p, "\x00"))
+		}
+		r.belowKey[i] = key.String()
 	}
 	return r
 }
