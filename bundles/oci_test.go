@@ -94,15 +94,7 @@ func verifierFor(t *testing.T, r *testRegistry, key *attestationtest.Signer) *at
 
 func archiveOf(t *testing.T, fs map[string]string) []byte {
 	t.Helper()
-	b, err := bundles.ReadDir(bundlestest.WriteDir(t, fs), bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := b.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return bundlestest.ArchiveDir(t, bundlestest.WriteDir(t, fs))
 }
 
 func TestPushPullRoundTrip(t *testing.T) {

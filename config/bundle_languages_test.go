@@ -65,14 +65,7 @@ func TestBundlePathLanguages(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := mixedBundle(t, map[string]string{"cedar/mfa.cedar": mfaCedar})
-	b, err := bundles.ReadDir(dir, bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := b.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
+	archive := bundlestest.ArchiveDir(t, dir)
 	const gk = "AcmeRequiredLabels/pods-have-owner"
 	cfg, err := config.ParseWith([]byte("policy: {policy_bundle_path: "+dir+"}\ncedar: {mfa: {extraKey: acr, value: hardware}}\n"+
 		"policies: [{name: no-host-network, mode: audit}, {name: "+gk+", mode: audit}]\n"), e, config.Options{})

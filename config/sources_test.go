@@ -118,14 +118,7 @@ func TestPolicyBundlePath(t *testing.T) {
 	dir := t.TempDir()
 	writeBundle(t, filepath.Join(dir, "bundle"), bundlestest.TeamLabelTest)
 	// A directory, relative to the config file's directory, and its built archive.
-	b, err := bundles.ReadDir(filepath.Join(dir, "bundle"), bundles.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive, err := b.Archive()
-	if err != nil {
-		t.Fatal(err)
-	}
+	archive := bundlestest.ArchiveDir(t, filepath.Join(dir, "bundle"))
 	if err := os.WriteFile(filepath.Join(dir, "bundle.tar.gz"), archive, 0o644); err != nil {
 		t.Fatal(err)
 	}

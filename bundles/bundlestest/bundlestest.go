@@ -77,6 +77,17 @@ func Mixed() map[string]string {
 // could) and signs its digest with key.
 func PushSignedDir(t testing.TB, reg *attestationtest.Registry, key *attestationtest.Signer, dir, repoTag string) name.Digest {
 	t.Helper()
+	d, err := bundles.Push(context.Background(), ArchiveDir(t, dir), reg.Ref(t, repoTag), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Sign(t, d)
+	return d
+}
+
+// ArchiveDir reads the bundle directory dir (default limits) and returns its archive.
+func ArchiveDir(t testing.TB, dir string) []byte {
+	t.Helper()
 	b, err := bundles.ReadDir(dir, bundles.Limits{})
 	if err != nil {
 		t.Fatal(err)
@@ -85,12 +96,7 @@ func PushSignedDir(t testing.TB, reg *attestationtest.Registry, key *attestation
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := bundles.Push(context.Background(), archive, reg.Ref(t, repoTag), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Sign(t, d)
-	return d
+	return archive
 }
 
 // WriteDir writes files (slash path → text) into a new temporary directory of t, as a bundle directory.
