@@ -25,15 +25,6 @@ const (
 // checkEvery is how many loop iterations and calls run between two looks at the context.
 const checkEvery = 1024
 
-// Entrypoints lists the plans of p by name ("attest/library/no_privileged/violation").
-func (p *Program) Entrypoints() []string {
-	out := make([]string, 0, len(p.plans))
-	for name := range p.plans {
-		out = append(out, name)
-	}
-	return out
-}
-
 // Eval runs the plan of entrypoint over input (data is empty: policies receive everything as input) and returns
 // the entrypoint's value, or false when it is undefined. Errors are those topdown reports in its default, lax
 // mode: a built-in that fails makes its expression undefined, a rule producing conflicting values is an error,
@@ -51,10 +42,7 @@ func (p *Program) Eval(ctx context.Context, entrypoint string, input *ast.Term) 
 	}
 	m.bctx = topdown.BuiltinContext{Context: ctx, Seed: rand.Reader, Cache: m.cache}
 	locals := m.frame(plan.locals)
-	locals[0], locals[1] = input, emptyData
-	if input == nil {
-		locals[0] = nil
-	}
+	locals[0], locals[1] = input, emptyData // input nil: undefined, as in a test without `with input as`
 	if _, err := m.run(plan, locals); err != nil {
 		return nil, false, err
 	}

@@ -80,7 +80,7 @@ func load(pol *ir.Policy) (*Program, error) {
 	if pol.Funcs != nil {
 		// Functions first, so calls resolve whatever order they are listed in.
 		for _, f := range pol.Funcs.Funcs {
-			fn := &function{name: f.Name, ret: int32(f.Return)}
+			fn := &function{ret: int32(f.Return)}
 			l.funcs[f.Name] = fn
 			if len(f.Path) > 0 {
 				l.byPath[strings.Join(f.Path, "/")] = fn
@@ -107,7 +107,7 @@ func load(pol *ir.Policy) (*Program, error) {
 			if err != nil {
 				return nil, fmt.Errorf("plan %s: %w", pl.Name, err)
 			}
-			p.plans[pl.Name] = &function{name: pl.Name, params: []int32{0, 1}, ret: -1, blocks: blocks, locals: int(l.max) + 1}
+			p.plans[pl.Name] = &function{params: []int32{0, 1}, ret: -1, blocks: blocks, locals: int(l.max) + 1}
 		}
 	}
 	return p, nil
@@ -115,7 +115,6 @@ func load(pol *ir.Policy) (*Program, error) {
 
 // function is a planned function (a rule, a user function) or an entrypoint's plan.
 type function struct {
-	name   string
 	params []int32 // the locals its arguments are bound to
 	ret    int32   // the local it returns; -1 for a plan, which adds to the result set instead
 	blocks []*block
@@ -182,7 +181,6 @@ type instr struct {
 	blocks             []*block
 	fn                 *function
 	builtin            topdown.BuiltinFunc
-	name               string
 	args               []operand
 	path               []int
 	dynamic            []operand
@@ -283,7 +281,6 @@ func (l *loader) instr(s ir.Stmt) (instr, error) {
 		in.op, in.source = opReturn, l.local(s.Source)
 	case *ir.CallStmt:
 		in.target = l.local(s.Result)
-		in.name = s.Func
 		for _, a := range s.Args {
 			o, e := l.operand(a)
 			if e != nil {
