@@ -31,6 +31,7 @@ FUZZ_TARGETS := \
 	./webhook:FuzzOnePass \
 	./workload:FuzzExtract \
 	./manifest:FuzzParse \
+	./manifest:FuzzMayHold \
 	./attestation:FuzzParseReference \
 	./exemptions:FuzzParseDuration \
 	./exemptions:FuzzAnnotationExemption \

@@ -79,3 +79,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func isIdentifier(s string) bool {
+	for _, r := range s {
+		if !(r == '_' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// FuzzMayHold: a document MayHold skips must not decode to an object of that kind, however the kind is spelled.
+func FuzzMayHold(f *testing.F) {
+	for _, seed := range []string{
+		"apiVersion: v1\nkind: Policy\n",
+		"kind: 'Policy'\nspec: {imagePullPolicy: Always}\n",
+		"{\"kind\": \"\\u0050olicy\"}",
+		"kind: \"Pol\\\n  icy\"\n",
+		"kind: !!binary UG9saWN5\n",
+		"apiVersion: v1\nkind: List\nitems:\n- {kind: Policy}\n",
+		"a: &k Policy\nkind: *k\n",
+		"kind: |-\n  Policy\n",
+		"kind: restartPolicy\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for doc, err := range manifest.Documents(manifest.Source{Name: "fuzz.yaml", Data: data}) {
+			if err != nil {
+				return
+			}
+			objs, err := doc.Objects()
+			if err != nil {
+				continue
+			}
+			for _, o := range objs {
+				// Kinds are identifiers; a kind of several words can be folded over lines ("Pol\n  icy" is "Pol icy").
+				if kind, ok := o.Object["kind"].(string); ok && isIdentifier(kind) && !doc.MayHold(kind) {
+					t.Fatalf("an object of kind %q decoded from a document MayHold says cannot hold one:\n%s", kind, doc.Bytes())
+				}
+			}
+		}
+	})
+}

@@ -148,9 +148,36 @@ type Document struct {
 	data []byte
 }
 
-// Mentions reports whether the document's text contains s, so a caller can skip parsing documents that cannot
-// be what it looks for.
-func (d Document) Mentions(s []byte) bool { return bytes.Contains(d.data, s) }
+// Mentions reports whether the document's text may spell s once decoded, so a caller can skip parsing documents
+// that cannot be what it looks for: it contains s, or an escape or tag that could spell it.
+func (d Document) Mentions(s []byte) bool { return d.mayBeSpelled() || bytes.Contains(d.data, s) }
+
+// mayBeSpelled: "\u0050olicy" (JSON, double-quoted YAML) and "!!binary UG9saWN5" decode to text not written as such.
+func (d Document) mayBeSpelled() bool { return bytes.ContainsAny(d.data, `\!`) }
+
+// MayHold reports whether the document can decode to an object of the kind (or a List holding one), so a caller
+// parses only those: false only when the name appears nowhere as a word of its own ("imagePullPolicy" is not
+// "Policy") and no escape or tag could spell it.
+func (d Document) MayHold(kind string) bool {
+	if d.mayBeSpelled() {
+		return true
+	}
+	for at := 0; ; {
+		i := bytes.Index(d.data[at:], []byte(kind))
+		if i < 0 {
+			return false
+		}
+		start, end := at+i, at+i+len(kind)
+		if (start == 0 || !isWordByte(d.data[start-1])) && (end == len(d.data) || !isWordByte(d.data[end])) {
+			return true
+		}
+		at = start + 1
+	}
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+}
 
 // Size is the document's length in bytes.
 func (d Document) Size() int { return len(d.data) }

@@ -526,3 +526,40 @@ func TestParseFileRemovedAfterCollect(t *testing.T) {
 		t.Errorf("error %v, want %s", err, want)
 	}
 }
+
+func TestMayHold(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		want      bool
+	}{
+		{"plain", "apiVersion: v1\nkind: Policy\n", true},
+		{"quoted", "{\"kind\": \"Policy\"}", true},
+		{"single-quoted at the end", "kind: 'Policy'", true},
+		{"first word", "Policy", true},
+		{"block scalar", "kind: |-\n  Policy\n", true},
+		{"anchored elsewhere", "x: &k Policy\nkind: *k\n", true},
+		{"JSON escape", "{\"kind\": \"\\u0050olicy\"}", true},
+		{"escaped line break", "kind: \"Pol\\\n  icy\"\n", true},
+		{"binary tag", "kind: !!binary UG9saWN5\n", true},
+		{"only inside field names", "kind: Pod\nspec:\n  restartPolicy: Always\n  containers:\n  - imagePullPolicy: IfNotPresent\n", false},
+		{"a longer kind", "kind: PolicyException\n", false},
+		{"a kind with a suffix", "kind: Policy_2\n", false},
+		{"absent", "kind: Pod\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var docs int
+			for doc, err := range manifest.Documents(manifest.Source{Name: "t.yaml", Data: []byte(tc.doc)}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				docs++
+				if got := doc.MayHold("Policy"); got != tc.want {
+					t.Errorf("MayHold(Policy) = %v, want %v", got, tc.want)
+				}
+			}
+			if docs != 1 {
+				t.Fatalf("%d documents, want 1", docs)
+			}
+		})
+	}
+}

@@ -42,7 +42,7 @@ func withCedarInputs(ctx context.Context, cfg *config.Config, engine *policies.E
 	var foreign []*policies.Policy
 	for _, src := range sources {
 		for doc, err := range manifest.Documents(src) {
-			if err != nil || !doc.Mentions([]byte("Policy")) {
+			if err != nil || !doc.MayHold("Policy") {
 				continue
 			}
 			objs, err := doc.Objects()

@@ -26,7 +26,7 @@ func readExceptions(sources []manifest.Source, namespace string) ([]v1alpha1.Pol
 	var exceptions []v1alpha1.PolicyException
 	for _, src := range sources {
 		for doc, err := range manifest.Documents(src) {
-			if err != nil || !doc.Mentions([]byte("PolicyException")) {
+			if err != nil || !doc.MayHold("PolicyException") {
 				continue
 			}
 			objs, err := doc.Objects()

@@ -88,7 +88,7 @@ func gatekeeperPolicies(ctx context.Context, g gatekeeperInputs, sources, invent
 			if err != nil {
 				return inventoryDoc{err: err}
 			}
-			if onlyNamespaces && !doc.Mentions([]byte("Namespace")) {
+			if onlyNamespaces && !doc.MayHold("Namespace") {
 				return inventoryDoc{}
 			}
 			objs, err := doc.Objects()
