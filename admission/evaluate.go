@@ -184,7 +184,13 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		subjectIn.Object = in.OldObject
 	}
 	objLabels := objectLabels(subjectIn.Object)
-	runs := make([]policyRun, 0, len(engine.Policies()))
+	pooled := runSlices.Get().(*[]policyRun)
+	runs := (*pooled)[:0]
+	defer func() {
+		clear(runs) // no settings or findings kept alive by the pool
+		*pooled = runs[:0]
+		runSlices.Put(pooled)
+	}()
 	for _, p := range engine.Policies() {
 		if only != "" && !slices.Contains(p.Operations, only) {
 			continue
@@ -201,6 +207,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	}
 	e.evaluatePolicies(ctx, runs, doc, old)
 	d := Decision{Results: make([]PolicyResult, 0, len(runs))}
+	if n := countFindings(runs); n > 0 {
+		d.Violations = make([]Violation, 0, n)
+	}
 	for i := range runs {
 		r := &runs[i]
 		if !r.done {
@@ -228,7 +237,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 					Message: f.Message, Fix: f.Fix, Warning: f.Warning, RecordOnly: f.RecordOnly, Denied: r.mode == policies.ModeEnforce && !f.Warning && !f.RecordOnly,
 					EnforceFrom: r.enforceFrom,
 				}
-				if r.existing[findingKey(f)] {
+				if r.existing != nil && r.existing[findingKey(f)] {
 					v.Denied, v.Preexisting = false, true
 				}
 				d.Violations = append(d.Violations, v)

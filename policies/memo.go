@@ -85,7 +85,7 @@ func (d *Document) digest(id string, path []string) [sha256.Size]byte {
 	encoders.Put(enc)
 	d.digestMu.Lock()
 	if d.digests == nil {
-		d.digests = make(map[string][sha256.Size]byte, 8)
+		d.digests = make(map[string][sha256.Size]byte, 32) // the library's policies key on about 30 paths
 	}
 	d.digests[id] = sum
 	d.digestMu.Unlock()
@@ -143,8 +143,25 @@ func (c *canonical) at(doc *Document, path []string) {
 		c.goAt(raw, path[1:])
 		return
 	}
-	v := doc.term(part).Value
-	for _, seg := range path[1:] {
+	if v, defined, ok := doc.fieldAt(part, path[1:]); ok {
+		c.fieldValue(v, defined)
+		return
+	}
+	c.termAt(doc.term(part).Value, path[1:])
+}
+
+// fieldValue writes what fieldAt found.
+func (c *canonical) fieldValue(v any, defined bool) {
+	if !defined {
+		c.tag('u')
+		return
+	}
+	c.deepValue(v)
+}
+
+// termAt writes the value at path below the converted v, or the mark of an undefined value.
+func (c *canonical) termAt(v ast.Value, path []string) {
+	for _, seg := range path {
 		obj, ok := v.(ast.Object)
 		if !ok {
 			c.tag('u')
@@ -158,6 +175,80 @@ func (c *canonical) at(doc *Document, path []string) {
 		v = t.Value
 	}
 	c.value(v)
+}
+
+// fieldAt is the value at path below input.request or input.namespace, read from the Go struct as its conversion
+// (convert) holds it, so that keying on input.request.operation converts nothing; defined is false where the
+// conversion holds nothing. ok is false for the whole part and for other parts: the caller encodes their conversion.
+func (d *Document) fieldAt(part int, path []string) (v any, defined, ok bool) {
+	if len(path) == 0 {
+		return nil, false, false
+	}
+	switch part {
+	case partRequest:
+		r := &d.in.Request
+		switch path[0] {
+		case "uid":
+			v = r.UID
+		case "operation":
+			v = r.Operation
+		case "kind":
+			v = map[string]any{"group": r.Group, "version": r.Version, "kind": r.Kind}
+		case "subresource":
+			v = r.SubResource
+		case "namespace":
+			v = r.Namespace
+		case "name":
+			v = r.Name
+		case "dry_run":
+			v = r.DryRun
+		case "user":
+			groups := r.Groups
+			if groups == nil {
+				groups = []string{}
+			}
+			v = map[string]any{"username": r.Username, "groups": groups}
+		case "timestamp_ns":
+			v = r.TimestampNS
+		case "background":
+			v = r.Background
+		default:
+			return nil, false, true
+		}
+	case partNamespace:
+		ns := &d.in.Namespace
+		switch path[0] {
+		case "name":
+			v = ns.Name
+		case "labels":
+			v = ns.Labels
+		case "annotations":
+			v = ns.Annotations
+		case "production":
+			v = ns.Production
+		default:
+			return nil, false, true
+		}
+	default:
+		return nil, false, false
+	}
+	for _, seg := range path[1:] {
+		switch m := v.(type) {
+		case map[string]any:
+			if v, defined = m[seg]; !defined {
+				return nil, false, true
+			}
+		case map[string]string:
+			s, found := m[seg]
+			if !found {
+				return nil, false, true
+			}
+			v = s
+		default: // below a string, number, boolean or array
+			return nil, false, true
+		}
+	}
+	return v, true, true
 }
 
 // goAt is at for a part still held as decoded JSON: it walks and encodes the Go values as value encodes their

@@ -263,3 +263,49 @@ func TestContainersDigest(t *testing.T) {
 		t.Error("a nil and an empty securityContext (null and {} to a policy) share a digest")
 	}
 }
+
+// input.request and input.namespace are keyed from their Go fields: every path below them encodes as the value at
+// that path of their conversion, or as undefined where the conversion has nothing.
+func TestRequestAndNamespaceFieldsEncodeAsTheirConversion(t *testing.T) {
+	full := Input{
+		Request: Request{UID: "u-1", Operation: "CREATE", Group: "apps", Version: "v1", Kind: "Deployment", SubResource: "scale",
+			Namespace: "shop", Name: "web", DryRun: true, Username: "alice", Groups: []string{"dev", "system:authenticated"},
+			UserUID: "42", Extra: map[string][]string{"amr": {"mfa"}}, TimestampNS: 1733300000123456789},
+		Namespace: Namespace{Name: "shop", Labels: map[string]string{"team": "a", "env": "prod"}, Annotations: map[string]string{"x": "y"}, Production: true},
+	}
+	paths := [][]string{
+		{"request", "uid"}, {"request", "operation"}, {"request", "kind"}, {"request", "kind", "kind"}, {"request", "kind", "group"},
+		{"request", "kind", "version"}, {"request", "kind", "missing"}, {"request", "kind", "kind", "below"}, {"request", "subresource"},
+		{"request", "namespace"}, {"request", "name"}, {"request", "dry_run"}, {"request", "user"}, {"request", "user", "username"},
+		{"request", "user", "groups"}, {"request", "user", "groups", "0"}, {"request", "user", "uid"}, {"request", "timestamp_ns"},
+		{"request", "background"}, {"request", "options"}, {"request", "missing"}, {"request", "operation", "below"},
+		{"namespace", "name"}, {"namespace", "labels"}, {"namespace", "labels", "team"}, {"namespace", "labels", "missing"},
+		{"namespace", "labels", "team", "below"}, {"namespace", "annotations"}, {"namespace", "annotations", "x"},
+		{"namespace", "production"}, {"namespace", "missing"},
+	}
+	for name, in := range map[string]Input{"every field set": full, "every field empty": {}} {
+		doc, err := NewDocument(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range paths {
+			part := partRequest
+			if path[0] == "namespace" {
+				part = partNamespace
+			}
+			v, defined, ok := doc.fieldAt(part, path[1:])
+			if !ok {
+				t.Fatalf("%s: %v is not read from the fields", name, path)
+			}
+			var fromGo, fromAST canonical
+			fromGo.fieldValue(v, defined)
+			fromAST.termAt(doc.term(part).Value, path[1:])
+			if string(fromGo.b) != string(fromAST.b) {
+				t.Errorf("%s: %v encodes from the fields as %q, from the conversion as %q", name, path, fromGo.b, fromAST.b)
+			}
+		}
+		if _, _, ok := doc.fieldAt(partRequest, nil); ok {
+			t.Errorf("%s: the whole request was read from the fields", name)
+		}
+	}
+}
