@@ -221,7 +221,7 @@ func CapWarnings(in []string) []string {
 
 // sanitize removes control characters, which the API server refuses in warnings.
 func sanitize(s string) string {
-	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+	if !mayHoldControl(s) || strings.IndexFunc(s, unicode.IsControl) < 0 {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
@@ -244,6 +244,17 @@ func truncate(s string, n int) string {
 	return s[:cut] + "…"
 }
 
+// mayHoldControl is false when s certainly holds no control character: those are the bytes below 0x20, 0x7f, and
+// U+0080-U+009F, which UTF-8 writes after a 0xc2 byte. A byte scan, as warnings are checked on every admission.
+func mayHoldControl(s string) bool {
+	for i := range len(s) {
+		if b := s[i]; b < 0x20 || b == 0x7f || b == 0xc2 {
+			return true
+		}
+	}
+	return false
+}
+
 // violationsAnnotation is a compact JSON list for the audit log, capped in entries.
 func violationsAnnotation(vs []Violation) string {
 	type entry struct {
@@ -254,7 +265,7 @@ func violationsAnnotation(vs []Violation) string {
 		Exempted string `json:"exempted,omitempty"`
 	}
 	n := min(len(vs), maxAnnotatedEntries)
-	list := make([]any, 0, n+1)
+	list := make([]entry, 0, n)
 	for _, v := range vs[:n] {
 		e := entry{Policy: v.Policy, Path: v.Path, Mode: string(v.Mode), Denied: v.Denied}
 		if v.Exemption != nil {
@@ -262,9 +273,9 @@ func violationsAnnotation(vs []Violation) string {
 		}
 		list = append(list, e)
 	}
+	b, _ := json.Marshal(list) // plain structs: cannot fail
 	if len(vs) > n {
-		list = append(list, map[string]int{"more": len(vs) - n})
+		b = append(append(append(b[:len(b)-1], `,{"more":`...), strconv.Itoa(len(vs)-n)...), "}]"...)
 	}
-	b, _ := json.Marshal(list) // plain structs and ints: cannot fail
 	return string(b)
 }

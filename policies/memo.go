@@ -56,7 +56,8 @@ func newMemo(paths [][]string, all bool) *memo {
 // digest and of the digest of every path the policy reads. Each path's digest covers its name and value and is
 // computed once per document, however many policies read the path.
 func (m *memo) key(doc *Document, s Settings) [sha256.Size]byte {
-	buf := make([]byte, 0, sha256.Size*(len(m.keyed)+1))
+	var stack [16 * sha256.Size]byte // most policies key on a few paths: no allocation
+	buf := stack[:0]
 	params := s.paramsDigest()
 	buf = append(buf, params[:]...)
 	for i, path := range m.keyed {
@@ -378,7 +379,8 @@ func (c *canonical) deepValue(v any) {
 func goObject[V any](c *canonical, m map[string]V, enc func(*canonical, V)) {
 	c.tag('{')
 	c.length(len(m))
-	keys := make([]string, 0, len(m))
+	var stack [16]string
+	keys := stack[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
