@@ -65,9 +65,16 @@ type Violation struct {
 }
 
 // String is the one message format: `[<policy>] <path> (<container>): <problem>; <fix>`.
-func (v Violation) String() string {
+func (v Violation) String() string { return v.text("") }
+
+// text is String after prefix and ": " (none when prefix is empty), built in one allocation.
+func (v Violation) text(prefix string) string {
 	var b strings.Builder
-	b.Grow(len(v.Policy) + len(v.Path) + len(v.Container) + len(v.Message) + len(v.Fix) + 12)
+	b.Grow(len(prefix) + len(v.Policy) + len(v.Path) + len(v.Container) + len(v.Message) + len(v.Fix) + 14)
+	if prefix != "" {
+		b.WriteString(prefix)
+		b.WriteString(": ")
+	}
 	b.WriteByte('[')
 	b.WriteString(v.Policy)
 	b.WriteByte(']')
@@ -93,7 +100,7 @@ func (v Violation) String() string {
 // warningText is the violation as a warning: the same text as a denial, prefixed with why it does not deny.
 func (v Violation) warningText() string {
 	if v.Exemption != nil {
-		return "exempted by " + v.Exemption.Describe() + ": " + v.String()
+		return v.text("exempted by " + v.Exemption.Describe())
 	}
 	prefix := string(v.Mode)
 	switch {
@@ -104,7 +111,7 @@ func (v Violation) warningText() string {
 	case !v.EnforceFrom.IsZero():
 		prefix = "audit (will be denied from " + v.EnforceFrom.UTC().Format(time.RFC3339) + ")"
 	}
-	return prefix + ": " + v.String()
+	return v.text(prefix)
 }
 
 // Decision is the answer to one admission request. Code follows HTTP: 200 allowed, 403 denied, 400 the request
