@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -96,13 +97,20 @@ func parseReference(image string) (Reference, error) {
 
 // The parts of the distribution/reference grammar, used to say which part of a refused reference is wrong and to
 // check configured trusted registries: whether a reference is accepted is decided by distribution/reference alone.
-var (
-	hostPart      = regexp.MustCompile(`^` + reference.DomainRegexp.String() + `$`)
-	pathComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
-	tagPart       = regexp.MustCompile(`^` + reference.TagRegexp.String() + `$`)
-	digestPart    = regexp.MustCompile(`^` + reference.DigestRegexp.String() + `$`)
-	imageID       = regexp.MustCompile(`^[a-f0-9]{64}$`)
-)
+// They are compiled when first needed (a refused reference, a trusted registry), not when every command starts.
+var grammar = sync.OnceValue(func() *referenceGrammar {
+	return &referenceGrammar{
+		host:          regexp.MustCompile(`^` + reference.DomainRegexp.String() + `$`),
+		pathComponent: regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`),
+		tag:           regexp.MustCompile(`^` + reference.TagRegexp.String() + `$`),
+		digest:        regexp.MustCompile(`^` + reference.DigestRegexp.String() + `$`),
+		imageID:       regexp.MustCompile(`^[a-f0-9]{64}$`),
+	}
+})
+
+type referenceGrammar struct {
+	host, pathComponent, tag, digest, imageID *regexp.Regexp
+}
 
 // whyInvalid explains, for the person at kubectl apply, why the runtime's grammar refuses image (err is its
 // answer): the first character no reference may hold, or the host, path segment, tag or digest that is wrong.
@@ -115,12 +123,12 @@ func whyInvalid(image string, err error) string {
 			return fmt.Sprintf("it contains %q, and a reference is ASCII letters, digits and . _ - / : @ only", string(r))
 		}
 	}
-	if imageID.MatchString(image) {
+	if grammar().imageID.MatchString(image) {
 		return "64 hexadecimal digits are an image ID, not a reference; write registry/repository@sha256:<digest>"
 	}
 	name, dgst, hasDigest := strings.Cut(image, "@")
 	if hasDigest {
-		if !digestPart.MatchString(dgst) {
+		if !grammar().digest.MatchString(dgst) {
 			return fmt.Sprintf("the digest %q is not valid: write it as sha256: and 64 lower-case hexadecimal digits", dgst)
 		}
 		if _, derr := reference.ParseNormalizedNamed("a@" + dgst); derr != nil { // the algorithm or its length
@@ -131,7 +139,7 @@ func whyInvalid(image string, err error) string {
 	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
 		tag := name[i+1:]
 		name = name[:i]
-		if !tagPart.MatchString(tag) {
+		if !grammar().tag.MatchString(tag) {
 			return fmt.Sprintf("the tag %q is not valid: a tag is at most 128 letters, digits, _ . and -, and does not start with . or -", tag)
 		}
 	}
@@ -139,7 +147,7 @@ func whyInvalid(image string, err error) string {
 	// upper-case letters; otherwise the name is on Docker Hub.
 	path := name
 	if host, rest, ok := strings.Cut(name, "/"); ok && (host == "localhost" || strings.ContainsAny(host, ".:") || strings.ToLower(host) != host) {
-		if !hostPart.MatchString(host) {
+		if !grammar().host.MatchString(host) {
 			return fmt.Sprintf("the registry host %q is not valid: a host is DNS labels of letters, digits and -, or an IP address, optionally with :port", host)
 		}
 		path = rest
@@ -160,7 +168,7 @@ func repositoryProblem(path string) string {
 			return fmt.Sprintf("the path segment %q is not allowed: container runtimes refuse . and .. in a repository", seg)
 		case strings.ToLower(seg) != seg:
 			return fmt.Sprintf("the path segment %q has upper-case letters: repositories are lower case", seg)
-		case !pathComponent.MatchString(seg):
+		case !grammar().pathComponent.MatchString(seg):
 			return fmt.Sprintf("the path segment %q is not valid: lower-case letters and digits, separated by one ., one or two _, or dashes", seg)
 		}
 	}

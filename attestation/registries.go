@@ -44,7 +44,7 @@ func normaliseEntry(entry string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q: registry host %q is not valid: %w", entry, host, err)
 	}
-	if !hostPart.MatchString(host) {
+	if !grammar().host.MatchString(host) {
 		return "", fmt.Errorf("%q: registry host %q is not valid: container runtimes refuse it", entry, host)
 	}
 	out := strings.ToLower(reg.RegistryStr())

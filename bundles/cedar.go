@@ -3,16 +3,11 @@ package bundles
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/continuums/attest/policies"
 	"github.com/continuums/attest/policies/cedar"
 )
-
-// cedarName is the rule for a Cedar policy set's name, the same as for the config's cedar directories: the file's
-// name without .cedar, lower-case letters, digits and '-'.
-var cedarName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // cedarPolicies parses and validates (against ATTEST's Cedar schema) each .cedar file as one policy set, named after
 // the file as a cedar directory's files are: acme/production.cedar is the policy "production". Errors name the
@@ -24,7 +19,7 @@ func cedarPolicies(files []File, prefix string) ([]*policies.Policy, error) {
 	for _, f := range files {
 		file := named(prefix, f.Path)
 		name := strings.TrimSuffix(path.Base(f.Path), ".cedar")
-		if !cedarName.MatchString(name) {
+		if !policies.IsLabel(name) {
 			return nil, fmt.Errorf("%s: %q is not a policy name (lower-case letters, digits and '-'): rename the file, whose name names the Cedar policy set", file, name)
 		}
 		if prev, dup := byName[name]; dup {

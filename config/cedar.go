@@ -67,7 +67,7 @@ func (cfg *Config) loadCedar(sec *CedarSection, dir string, engine *policies.Eng
 				return nil, fmt.Errorf("%s: %w", field, err)
 			}
 			name := strings.TrimSuffix(filepath.Base(f), ".cedar")
-			if !customPolicyName.MatchString(name) {
+			if !policies.IsLabel(name) {
 				return nil, fmt.Errorf("%s: %s: %q is not a policy name (lower-case letters, digits and '-'): rename the file", field, f, name)
 			}
 			p, err := CedarPolicy(name, f, string(text), cfg.cedarOptions)

@@ -3,7 +3,6 @@ package config
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -13,8 +12,6 @@ import (
 
 // customSourcePrefix names the source of a custom_policies entry in compiler messages and `attest policy list`.
 const customSourcePrefix = "custom_policies/"
-
-var customPolicyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // compileCustom compiles the documents' custom_policies with the library, through the same compiler and purity
 // rules as a custom Policy resource's Rego, and makes the result the configuration's engine. A custom policy is
@@ -37,7 +34,7 @@ func (cfg *Config) compileCustom(o Options, list []CustomPolicy) error {
 		switch {
 		case name == "":
 			return fmt.Errorf("%s.name: required", field)
-		case !customPolicyName.MatchString(name):
+		case !policies.IsLabel(name):
 			return fmt.Errorf("%s.name: %q is not a policy name (lower-case letters, digits and '-', at most 63 characters)", field, cp.Name)
 		}
 		if prev, dup := seen[name]; dup {

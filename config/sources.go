@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -25,8 +24,6 @@ const (
 	// BundleURLSource names the policy source that policy.policy_bundle_url maps to.
 	BundleURLSource = "policy-bundle-url"
 )
-
-var sourceName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // PolicySourceConfig is one entry of the policySources section: a signed policy bundle in an OCI registry that
 // `attest serve` pulls, verifies, checks and loads, and pulls again every interval.
@@ -107,7 +104,7 @@ func policySource(s PolicySourceConfig, trustNames map[string]bool) (PolicySourc
 	switch {
 	case s.Name == "":
 		return src, fmt.Errorf("name: required")
-	case !sourceName.MatchString(s.Name):
+	case !policies.IsLabel(s.Name):
 		return src, fmt.Errorf("name: %q is not a source name (lower-case letters, digits and '-', at most 63 characters)", s.Name)
 	case s.OCI == "":
 		return src, fmt.Errorf("oci: required (the bundle's registry reference, tag or digest)")

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/continuums/attest/policies"
 )
 
 // The policy documents' exemption annotations; all four are required.
@@ -95,7 +97,7 @@ func parseExemptList(v string, known func(string) bool) ([]string, error) {
 	var out []string
 	for _, p := range strings.Split(v, ",") {
 		p = strings.TrimSpace(p)
-		if !validPolicyName(p) {
+		if !policies.ValidName(p) {
 			return nil, fmt.Errorf("%q is neither \"true\" nor a comma-separated list of policy names (e.g. \"no-privileged,trusted-registries\")", v)
 		}
 		if known != nil && !known(p) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/continuums/attest/policies"
 )
 
 // Config is the `exemptions:` section of policies.yaml.
@@ -112,7 +114,7 @@ func NewGovernance(c Config) (*Governance, error) {
 		}
 	}
 	for i, n := range c.NonExemptable {
-		if !validPolicyName(n.Policy) {
+		if !policies.ValidName(n.Policy) {
 			return nil, fmt.Errorf("exemptions.nonExemptable[%d].policy: %q is not a policy name", i, n.Policy)
 		}
 		g.nonExemptable[n.Policy] = n.ProductionOnly
@@ -196,22 +198,6 @@ func intersects(allowed, have []string) bool {
 		}
 	}
 	return false
-}
-
-// policyName and constraintName are the two forms of a policy name, as policies.ValidName accepts them (a test
-// holds the two packages to the same names): a Rego policy's, and a Gatekeeper constraint's "<Kind>/<name>".
-var (
-	policyName     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	constraintName = regexp.MustCompile(`^([A-Za-z](?:[-A-Za-z0-9]*[A-Za-z0-9])?)/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)$`)
-)
-
-// validPolicyName tells whether s can name a policy.
-func validPolicyName(s string) bool {
-	if policyName.MatchString(s) {
-		return true
-	}
-	m := constraintName.FindStringSubmatch(s)
-	return m != nil && len(m[1]) <= 63 && len(m[2]) <= 253
 }
 
 // maxDuration bounds parsed durations far below time.Duration's overflow.

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Mode is what a violation of a policy does to the request.
@@ -83,21 +85,25 @@ type Metadata struct {
 	Digest string `json:"digest"`
 }
 
-var (
-	policyName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	// constraintName is "<Kind>/<name>": a Kubernetes kind (a DNS-1035 label but for case, as a CRD's kind) and an
-	// object name (a DNS-1123 subdomain); their lengths are checked in ValidName.
-	constraintName = regexp.MustCompile(`^([A-Za-z](?:[-A-Za-z0-9]*[A-Za-z0-9])?)/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)$`)
-)
+// constraintName is "<Kind>/<name>": a Kubernetes kind (a DNS-1035 label but for case, as a CRD's kind) and an
+// object name (a DNS-1123 subdomain); their lengths are checked in ValidName. Compiled when first needed: every
+// command starts faster for not compiling at start what few of them use.
+var constraintName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^([A-Za-z](?:[-A-Za-z0-9]*[A-Za-z0-9])?)/([a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*)$`)
+})
+
+// IsLabel tells whether s is a DNS-1123 label (lower-case letters, digits and '-', at most 63 characters): the
+// names of Rego policies, frameworks, sources and Cedar policy sets.
+func IsLabel(s string) bool { return len(validation.IsDNS1123Label(s)) == 0 }
 
 // ValidName tells whether s can name a policy: a Rego policy's name (lower-case letters, digits and '-', at most
 // 63 characters), or a Gatekeeper constraint's "<Kind>/<name>" (a kind of at most 63 characters, an object name
 // of at most 253), so that exemptions, config and reports can name constraints and still refuse anything else.
 func ValidName(s string) bool {
-	if policyName.MatchString(s) {
+	if IsLabel(s) {
 		return true
 	}
-	m := constraintName.FindStringSubmatch(s)
+	m := constraintName().FindStringSubmatch(s)
 	return m != nil && len(m[1]) <= 63 && len(m[2]) <= 253
 }
 
@@ -141,7 +147,7 @@ func readMetadata(mod *ast.Module) (Metadata, error) {
 	if md.Name == "" {
 		md.Name = nameFromPackage(pkg)
 	}
-	if !policyName.MatchString(md.Name) {
+	if !IsLabel(md.Name) {
 		return md, fmt.Errorf("METADATA custom.name %q: a policy name is lower-case letters, digits and '-', at most 63 characters", md.Name)
 	}
 	if s, err := str("severity"); err != nil {
@@ -177,7 +183,6 @@ func readMetadata(mod *ast.Module) (Metadata, error) {
 	return md, nil
 }
 
-var frameworkName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // readCompliance validates custom.compliance: a map of lower-case framework names to non-empty lists of control
 // IDs, each a non-empty string without surrounding space, none repeated.
@@ -192,7 +197,7 @@ func readCompliance(raw any) (map[string][]string, error) {
 	out := make(map[string][]string, len(frameworks))
 	for fw, v := range frameworks {
 		field := "METADATA custom.compliance." + fw
-		if !frameworkName.MatchString(fw) {
+		if !IsLabel(fw) {
 			return nil, fmt.Errorf("%s: a framework name is lower-case letters, digits and '-' (soc2, gdpr, hipaa)", field)
 		}
 		list, ok := v.([]any)
