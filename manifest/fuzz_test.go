@@ -80,9 +80,13 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
+func isWord(b byte) bool {
+	return b == '_' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
+}
+
 func isIdentifier(s string) bool {
 	for _, r := range s {
-		if !(r == '_' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+		if r > 0x7f || !isWord(byte(r)) {
 			return false
 		}
 	}

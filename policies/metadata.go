@@ -183,7 +183,6 @@ func readMetadata(mod *ast.Module) (Metadata, error) {
 	return md, nil
 }
 
-
 // readCompliance validates custom.compliance: a map of lower-case framework names to non-empty lists of control
 // IDs, each a non-empty string without surrounding space, none repeated.
 func readCompliance(raw any) (map[string][]string, error) {
