@@ -24,8 +24,7 @@ func (e *Evaluator) InputDocument(ctx context.Context, in Input, policy string) 
 			return nil, fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err)
 		}
 	}
-	input := e.policyInput(in, cfg, containers)
-	e.images.memo.policyFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+	input := e.policyInput(in, cfg, containers, e.verifyImages(ctx, in, cfg, containers))
 	doc, err := policies.NewDocument(input)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err)

@@ -168,13 +168,13 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		}
 	}
 	cfg := e.config()
-	input := e.policyInput(in, cfg, containers)
 	ictx, span := StartSpan(ctx, e.tracer, StageImages, "", "")
 	if e.tracer != nil {
 		ictx = attestation.WithObserver(ictx, e.traceImage)
 	}
-	e.images.memo.policyFacts(input.Images, e.verifyImages(ictx, in, cfg, containers))
+	verdicts := e.verifyImages(ictx, in, cfg, containers)
 	span.End(nil)
+	input := e.policyInput(in, cfg, containers, verdicts)
 	doc, err := policies.NewDocument(input)
 	if err != nil {
 		return badRequest(fmt.Errorf("cannot read the %s: %w", in.Request.Kind, err))
@@ -266,13 +266,24 @@ func decides(engine *policies.Engine, op string) bool {
 }
 
 // policyInput assembles the document of the README's input contract.
-func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workload.Container) policies.Input {
+// The verifier's verdicts are merged into input.images (nil: no verifier).
+func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workload.Container, verdicts map[string]attestation.Facts) policies.Input {
 	pcs := make([]policies.Container, len(containers))
 	images := make(map[string]map[string]any, len(containers))
+	terms := make(map[string]policies.Converted, len(containers))
 	for i, c := range containers {
 		pcs[i] = policies.Container{Path: c.Path, PodPath: c.PodPath, Type: string(c.Type), Name: c.Name, Image: c.Image, Fields: c.Fields}
-		if _, done := images[c.Image]; !done {
-			images[c.Image] = imageFacts(c.Image, cfg.TrustedRegistries)
+		if _, done := images[c.Image]; done {
+			continue
+		}
+		var verdict *attestation.Facts
+		if f, ok := verdicts[c.Image]; ok {
+			verdict = &f
+		}
+		facts, term, converted := e.images.entries.entry(c.Image, cfg.TrustedRegistries, verdict, &e.images.memo)
+		images[c.Image] = facts
+		if converted {
+			terms[c.Image] = term
 		}
 	}
 	ns := in.Request.Namespace
@@ -286,6 +297,7 @@ func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workl
 		},
 		Containers: pcs,
 		Images:     images,
+		ImageTerms: terms,
 	}
 }
 

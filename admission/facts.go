@@ -1,8 +1,11 @@
 package admission
 
 import (
+	"strings"
 	"sync"
 	"weak"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/continuums/attest/attestation"
 	"github.com/continuums/attest/policies"
@@ -79,4 +82,70 @@ func (m *attestationsMemo) store(key memoKey, c policies.Converted) {
 		}
 	}
 	m.entries[key] = c
+}
+
+// imageEntries keeps input.images[image] of recent (image, trusted registries, verdict) triples, as facts and
+// converted: the webhook admits the same verified images again and again (a Deployment's, its ReplicaSet's, each
+// Pod's, every rollout's), and merging a verdict into the facts and converting them cost a new Deployment's
+// admission about a tenth of its pipeline. The key holds everything an entry is made of, so a hit is the entry a
+// miss would build: another image, trusted-registries configuration or verdict (a re-verification is a new
+// verdict) misses.
+type imageEntries struct {
+	once  sync.Once
+	cache *lru.Cache[imageKey, imageEntry]
+}
+
+// maxImageEntries bounds the entries: one holds an image's facts twice (as Go values and converted, about 4 KiB;
+// its attestations are attestationsMemo's, shared).
+const maxImageEntries = 256
+
+type imageKey struct {
+	image   string
+	trusted *attestation.TrustedRegistries
+	verdict bool // the verifier's facts are merged: those below are its
+	digest  string
+	trust   trustKey
+	sig     attestation.SignatureFacts
+	atts    memoKey
+}
+
+// trustKey is attestation.TrustFacts, comparable.
+type trustKey struct {
+	policy, noMatch, err string
+	configured, checked  bool
+	required             string // RequiredAttestations, joined by NUL
+}
+
+type imageEntry struct {
+	facts map[string]any
+	term  policies.Converted
+}
+
+// entry returns input.images[image] for trusted registries and the verdict f (nil: no verifier), built on a miss;
+// converted is false when the facts cannot be converted (NewDocument reports it) and the entry is not kept.
+// Entries are shared between admissions: callers must not modify them.
+func (ie *imageEntries) entry(image string, trusted *attestation.TrustedRegistries, f *attestation.Facts, atts *attestationsMemo) (facts map[string]any, term policies.Converted, converted bool) {
+	ie.once.Do(func() { ie.cache, _ = lru.New[imageKey, imageEntry](maxImageEntries) }) // a positive size: New cannot fail
+	key := imageKey{image: image, trusted: trusted}
+	if f != nil {
+		key.verdict, key.digest, key.sig = true, f.Digest, f.Signature
+		t := f.Trust
+		key.trust = trustKey{policy: t.Policy, noMatch: t.NoMatch, err: t.Error, configured: t.Configured, checked: t.Checked, required: strings.Join(t.RequiredAttestations, "\x00")}
+		if len(f.Attestations) > 0 {
+			key.atts = memoKey{first: weak.Make(&f.Attestations[0]), n: len(f.Attestations)}
+		}
+	}
+	if e, ok := ie.cache.Get(key); ok {
+		return e.facts, e.term, true
+	}
+	facts = imageFacts(image, trusted)
+	if f != nil {
+		atts.policyFacts(map[string]map[string]any{image: facts}, map[string]attestation.Facts{image: *f})
+	}
+	term, err := policies.Convert(facts)
+	if err != nil {
+		return facts, policies.Converted{}, false
+	}
+	ie.cache.Add(key, imageEntry{facts: facts, term: term})
+	return facts, term, true
 }

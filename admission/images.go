@@ -38,6 +38,7 @@ type imageStage struct {
 	verifier VerifierFunc
 	keychain KeychainFunc
 	memo     attestationsMemo
+	entries  imageEntries
 }
 
 // verifyImages verifies every distinct image of containers, concurrently (the verifier bounds how many at once),

@@ -30,8 +30,7 @@ func (e *Evaluator) policyPatches(ctx context.Context, in Input, cfg *config.Con
 			if err != nil {
 				return // validation reports the unreadable object
 			}
-			input := e.policyInput(in, cfg, containers)
-			e.images.memo.policyFacts(input.Images, e.verifyImages(ctx, in, cfg, containers))
+			input := e.policyInput(in, cfg, containers, e.verifyImages(ctx, in, cfg, containers))
 			if doc, err = policies.NewDocument(input); err != nil {
 				return
 			}

@@ -48,8 +48,7 @@ func (o *oldObject) findings(ctx context.Context, p *policies.Policy, s policies
 		}
 		oldIn := o.in
 		oldIn.Object, oldIn.OldObject = o.in.OldObject, nil
-		input := o.e.policyInput(oldIn, o.cfg, containers)
-		o.e.images.memo.policyFacts(input.Images, o.e.verifyImages(ctx, oldIn, o.cfg, containers)) // cache hits in practice
+		input := o.e.policyInput(oldIn, o.cfg, containers, o.e.verifyImages(ctx, oldIn, o.cfg, containers)) // cache hits in practice
 		if o.doc, err = policies.NewDocument(input); err != nil {
 			o.doc = nil
 		}

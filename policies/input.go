@@ -61,6 +61,9 @@ type Input struct {
 	Containers  []Container
 	// Images holds the facts about each image as written in the object (see the README's input contract).
 	Images map[string]map[string]any
+	// ImageTerms optionally holds some of Images already converted (Convert of Images[image], nothing else), so
+	// facts that recur across admissions are converted once: a verified image's in every admission of it.
+	ImageTerms map[string]Converted
 }
 
 // Document is an Input converted to Rego values for every policy of one admission. Each part of it (request,
@@ -232,7 +235,7 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 		}
 		return ast.ArrayTerm(containers...), nil
 	case partImages:
-		t, err := toTerm(in.Images)
+		t, err := imagesTerm(in.Images, in.ImageTerms)
 		if err != nil {
 			return nil, fmt.Errorf("input.images: %w", err)
 		}
@@ -394,24 +397,32 @@ func toTerm(v any) (*ast.Term, error) {
 			return ast.ObjectTerm(terms...), nil
 		}
 	case map[string]map[string]any:
-		if x == nil {
-			return ast.NullTerm(), nil
-		}
-		terms := make([][2]*ast.Term, 0, len(x))
-		for k, e := range x {
-			t, err := toTerm(e)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", k, err)
-			}
-			terms = append(terms, [2]*ast.Term{ast.StringTerm(k), t})
-		}
-		return ast.ObjectTerm(terms...), nil
+		return imagesTerm(x, nil)
 	}
 	val, err := ast.InterfaceToValue(v)
 	if err != nil {
 		return nil, err
 	}
 	return ast.NewTerm(val), nil
+}
+
+// imagesTerm converts input.images, taking each image's facts from converted when it has them.
+func imagesTerm(images map[string]map[string]any, converted map[string]Converted) (*ast.Term, error) {
+	if images == nil {
+		return ast.NullTerm(), nil
+	}
+	terms := make([][2]*ast.Term, 0, len(images))
+	for image, facts := range images {
+		t := converted[image].t
+		if t == nil {
+			var err error
+			if t, err = toTerm(facts); err != nil {
+				return nil, fmt.Errorf("%s: %w", image, err)
+			}
+		}
+		terms = append(terms, [2]*ast.Term{ast.StringTerm(image), t})
+	}
+	return ast.ObjectTerm(terms...), nil
 }
 
 // hasConverted reports whether a value of m is Converted: such a map is converted entry by entry (a Converted
