@@ -67,6 +67,31 @@ measure() {
   printf -v "${name//[^a-z0-9]/_}_ms" '%s' "$wall_ms"
 }
 
+# wall_us STDIN CMD...: one run's wall time in microseconds (exit status 1, "would be denied", is expected).
+wall_us() {
+  local in=$1 t0 t1
+  shift
+  t0=$(date +%s%N)
+  "$@" < "$in" > /dev/null 2>&1 || [[ $? == 1 ]]
+  t1=$(date +%s%N)
+  echo $(((t1 - t0) / 1000))
+}
+
+# paired NAME RUNS STDIN ATTEST_CMD GATOR_CMD (names of arrays): RUNS pairs of one attest run and one gator run, one
+# right after the other, so both share whatever else the machine is doing then; prints the median of the pairs'
+# attest/gator ratios and sets <name>_ratio. The two blocks of runs above drift apart when the load changes.
+paired() {
+  local name=$1 runs=$2 in=$3
+  local -n acmd=$4 gcmd=$5
+  local ratios=() i a g
+  for ((i = 0; i < runs; i++)); do
+    a=$(wall_us "$in" "${acmd[@]}")
+    g=$(wall_us /dev/null "${gcmd[@]}")
+    ratios+=("$(awk -v a="$a" -v g="$g" 'BEGIN {printf "%.4f", a/g}')")
+  done
+  printf -v "${name}_ratio" '%s' "$(printf '%s\n' "${ratios[@]}" | median)"
+}
+
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 printf '%-40s %12s %13s\n' "" "wall median" "peak RSS"
 measure "attest --help" 10 /dev/null "$attest" --help
@@ -90,5 +115,19 @@ if [[ -n $gator ]]; then
     -v a1="$attest_1_000_in_one_stream_ms" -v g1="$gator_1_000_in_one_stream_ms" \
     -v a10="$attest_10_000_in_one_stream_ms" -v g10="$gator_10_000_in_one_stream_ms" 'BEGIN {
     printf "against gator (CEL): start-up %.2fx its time (target <= 0.5x); 1,000 in one stream %.1fx faster, 10,000 %.1fx faster (target >= 3x)\n", as/gs, g1/a1, g10/a10 }'
+  # shellcheck disable=SC2034 # read by paired through namerefs
+  {
+    a_one=("$attest" "${check[@]}" "$work/one.yaml")
+    a_stream=("$attest" "${check[@]}" -)
+    g_one=("$gator" test -f "$templates" -f "$work/one.yaml")
+    g_1000=("$gator" test -f "$templates" -f "$work/s1000.yaml")
+    g_10000=("$gator" test -f "$templates" -f "$work/s10000.yaml")
+  }
+  paired start 10 /dev/null a_one g_one
+  paired s1000 7 "$work/s1000.yaml" a_stream g_1000
+  paired s10000 3 "$work/s10000.yaml" a_stream g_10000
+  # shellcheck disable=SC2154 # set by paired
+  awk -v s="$start_ratio" -v r1="$s1000_ratio" -v r10="$s10000_ratio" 'BEGIN {
+    printf "against gator, alternating runs (median of each pair'"'"'s ratio): start-up %.2fx its time, 1,000 in one stream %.1fx faster, 10,000 %.1fx faster\n", s, 1/r1, 1/r10 }'
 fi
 echo "targets: 10,000 in one stream <= 80 MiB peak RSS, the same peak at 100,000"
