@@ -6,12 +6,10 @@ package admission
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"k8s.io/utils/clock"
 
 	"github.com/continuums/attest/attestation"
@@ -304,25 +302,6 @@ func (e *Evaluator) policyInput(in Input, cfg *config.Config, containers []workl
 // imageFacts is input.images[image]: the parsed reference and whether a trusted registry covers it, or the
 // parse error.
 func imageFacts(image string, trusted *attestation.TrustedRegistries) map[string]any {
-	key := factsKey{image, trusted}
-	if m, ok := recentFacts.Get(key); ok {
-		return maps.Clone(m)
-	}
-	m := newImageFacts(image, trusted)
-	recentFacts.Add(key, maps.Clone(m))
-	return m
-}
-
-// recentFacts keeps the facts of recent images, as copies nobody modifies: the images of a workload recur in each
-// of its Pods, and a clone costs one allocation where building the facts again costs nine.
-var recentFacts, _ = lru.New[factsKey, map[string]any](1024) // the size is positive: New cannot fail
-
-type factsKey struct {
-	image   string
-	trusted *attestation.TrustedRegistries
-}
-
-func newImageFacts(image string, trusted *attestation.TrustedRegistries) map[string]any {
 	ref, err := attestation.ParseReference(image)
 	if err != nil {
 		return map[string]any{"error": err.Error()}

@@ -62,7 +62,7 @@ func TestImageEntries(t *testing.T) {
 	wantFresh := func(t *testing.T, img string, facts map[string]any, term policies.Converted, reg *attestation.TrustedRegistries, f *attestation.Facts) {
 		t.Helper()
 		var fresh attestationsMemo
-		plain := newImageFacts(img, reg)
+		plain := imageFacts(img, reg)
 		if f != nil {
 			fresh.policyFacts(map[string]map[string]any{img: plain}, map[string]attestation.Facts{img: *f})
 		}
