@@ -1,7 +1,7 @@
 package admission
 
 import (
-	"strings"
+	"strconv"
 	"sync"
 	"weak"
 
@@ -113,7 +113,7 @@ type imageKey struct {
 type trustKey struct {
 	policy, noMatch, err string
 	configured, checked  bool
-	required             string // RequiredAttestations, joined by NUL
+	required             string // RequiredAttestations, each with its length before it
 }
 
 type imageEntry struct {
@@ -130,7 +130,7 @@ func (ie *imageEntries) entry(image string, trusted *attestation.TrustedRegistri
 	if f != nil {
 		key.verdict, key.digest, key.sig = true, f.Digest, f.Signature
 		t := f.Trust
-		key.trust = trustKey{policy: t.Policy, noMatch: t.NoMatch, err: t.Error, configured: t.Configured, checked: t.Checked, required: strings.Join(t.RequiredAttestations, "\x00")}
+		key.trust = trustKey{policy: t.Policy, noMatch: t.NoMatch, err: t.Error, configured: t.Configured, checked: t.Checked, required: lengthPrefixed(t.RequiredAttestations)}
 		if len(f.Attestations) > 0 {
 			key.atts = memoKey{first: weak.Make(&f.Attestations[0]), n: len(f.Attestations)}
 		}
@@ -148,4 +148,15 @@ func (ie *imageEntries) entry(image string, trusted *attestation.TrustedRegistri
 	}
 	ie.cache.Add(key, imageEntry{facts: facts, term: term})
 	return facts, term, true
+}
+
+// lengthPrefixed encodes a list of strings as one, injectively: ["a", "b"] and ["a\x00b"] stay apart.
+func lengthPrefixed(list []string) string {
+	var b []byte
+	for _, e := range list {
+		b = strconv.AppendInt(b, int64(len(e)), 10)
+		b = append(b, ':')
+		b = append(b, e...)
+	}
+	return string(b)
 }

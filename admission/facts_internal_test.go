@@ -118,6 +118,20 @@ func TestImageEntries(t *testing.T) {
 	}
 }
 
+// TestImageEntriesRequiredAttestations: two lists of required attestations that join to the same text are
+// different verdicts.
+func TestImageEntriesRequiredAttestations(t *testing.T) {
+	var ie imageEntries
+	var atts attestationsMemo
+	two := attestation.Facts{Trust: attestation.TrustFacts{Policy: "p", Checked: true, RequiredAttestations: []string{"a", "b"}}}
+	one := attestation.Facts{Trust: attestation.TrustFacts{Policy: "p", Checked: true, RequiredAttestations: []string{"a\x00b"}}}
+	first, _, _ := ie.entry("gcr.io/company/app:1", nil, &two, &atts)
+	second, _, _ := ie.entry("gcr.io/company/app:1", nil, &one, &atts)
+	if reflect.ValueOf(first).Pointer() == reflect.ValueOf(second).Pointer() {
+		t.Fatal(`required attestations ["a\x00b"] hit the entry of ["a", "b"]`)
+	}
+}
+
 // TestImageEntriesNotConvertible: facts that cannot be converted are returned for NewDocument to report, not kept.
 func TestImageEntriesNotConvertible(t *testing.T) {
 	f := attestation.Facts{Attestations: []attestation.AttestationFacts{{PredicateType: "p", Predicate: map[string]any{"c": make(chan int)}}}}

@@ -204,11 +204,7 @@ func (d *Document) fieldAt(part int, path []string) (v any, defined, ok bool) {
 		case "dry_run":
 			v = r.DryRun
 		case "user":
-			groups := r.Groups
-			if groups == nil {
-				groups = []string{}
-			}
-			v = map[string]any{"username": r.Username, "groups": groups}
+			v = map[string]any{"username": r.Username, "groups": r.Groups} // nil groups encode as the empty array
 		case "timestamp_ns":
 			v = r.TimestampNS
 		case "background":
