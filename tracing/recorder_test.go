@@ -5,39 +5,100 @@ package tracing
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/continuums/attest/admission"
 )
 
-// memTracer is a Tracer whose spans are exported, as each ends, to an in-memory exporter.
-func memTracer(sampler sdktrace.Sampler) (*Tracer, *tracetest.InMemoryExporter) {
-	mem := tracetest.NewInMemoryExporter()
-	return newTracer(sdktrace.WithSyncer(mem), sdktrace.WithSampler(sampler)), mem
+// memUploader decodes every request with the generated OTLP messages and keeps the spans.
+type memUploader struct {
+	mu    sync.Mutex
+	spans []*tracepb.Span
+	calls int
+	most  int // the most spans in one upload
+	fail  error
+	// gate, when set, is received from before each upload returns (unless the upload's context ends first);
+	// entered, when it has room, hears of an upload as it starts.
+	gate    chan struct{}
+	entered chan struct{}
 }
 
-// spans waits for the admissions' spans to be built and returns them by name.
-func spans(t *testing.T, tr *Tracer, mem *tracetest.InMemoryExporter) map[string][]tracetest.SpanStub {
+func (m *memUploader) Export(ctx context.Context, request []byte) error {
+	select {
+	case m.entered <- struct{}{}:
+	default:
+	}
+	if m.gate != nil {
+		select {
+		case <-m.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	var req coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(request, &req); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.calls++
+	n := 0
+	defer func() { m.most = max(m.most, n) }()
+	for _, r := range req.GetResourceSpans() {
+		for _, ss := range r.GetScopeSpans() {
+			if ss.GetScope().GetName() != scopeName {
+				return errors.New("scope " + ss.GetScope().GetName())
+			}
+			for _, s := range ss.GetSpans() {
+				m.spans = append(m.spans, s)
+				n++
+			}
+		}
+	}
+	return m.fail
+}
+
+func (m *memUploader) Close() error { return nil }
+
+// memTracer is a Tracer whose answered admissions wait for the exporter (none is dropped) and whose spans are kept.
+func memTracer(sampler sdktrace.Sampler) (*Tracer, *memUploader) {
+	mem := &memUploader{}
+	tr := newTracer(mem, sampler, nil, Options{BatchTimeout: time.Millisecond})
+	tr.block = true
+	return tr, mem
+}
+
+// spans shuts the tracer down, which sends every answered admission, and returns the spans by name.
+func spans(t *testing.T, tr *Tracer, mem *memUploader) map[string][]*tracepb.Span {
 	t.Helper()
-	tr.building.Wait()
-	out := map[string][]tracetest.SpanStub{}
-	for _, s := range mem.GetSpans() {
-		out[s.Name] = append(out[s.Name], s)
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]*tracepb.Span{}
+	for _, s := range mem.spans {
+		out[s.GetName()] = append(out[s.GetName()], s)
 	}
 	return out
 }
 
-func attrOf(s tracetest.SpanStub, key string) string {
-	for _, a := range s.Attributes {
-		if string(a.Key) == key {
-			return a.Value.AsString()
+func attrOf(s *tracepb.Span, key string) string {
+	for _, a := range s.GetAttributes() {
+		if a.GetKey() == key {
+			return a.GetValue().GetStringValue()
 		}
 	}
 	return ""
@@ -46,7 +107,11 @@ func attrOf(s tracetest.SpanStub, key string) string {
 // admit records one admission as the webhook and the pipeline do: decode, images with one verification, a policy
 // that failed to evaluate, and the decision; it returns when the admission answered.
 func admit(tr *Tracer, uid string) {
-	ctx, root := tr.Start(context.Background(), admission.StageAdmission, "http.route", "/validate")
+	admitUnder(context.Background(), tr, uid)
+}
+
+func admitUnder(ctx context.Context, tr *Tracer, uid string) {
+	ctx, root := tr.Start(ctx, admission.StageAdmission, "http.route", "/validate")
 	_, decode := tr.Start(ctx, admission.StageDecode, "", "")
 	decode.End(nil)
 	root.Set("attest.uid", uid)
@@ -62,8 +127,10 @@ func admit(tr *Tracer, uid string) {
 	root.End(nil)
 }
 
-// TestRecordedSpans: the spans built after the admission answered carry the tree, the recorded times, the
-// attributes and errors, and a pooled recorder brings nothing of the admission before into the next one.
+func spanTime(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
+
+// TestRecordedSpans: the exported spans carry the tree, the recorded times, the attributes and errors, and neither
+// a pooled recorder nor a reused span message brings anything of the admission before into the next one.
 func TestRecordedSpans(t *testing.T) {
 	tr, mem := memTracer(sdktrace.AlwaysSample())
 	admit(tr, "one")
@@ -74,33 +141,42 @@ func TestRecordedSpans(t *testing.T) {
 			t.Fatalf("%d %s spans, want 2 (one an admission)", len(got[name]), name)
 		}
 	}
+	if string(got[admission.StageAdmission][0].GetTraceId()) == string(got[admission.StageAdmission][1].GetTraceId()) {
+		t.Errorf("two admissions share a trace")
+	}
 	for i, uid := range []string{"one", "two"} {
 		root := got[admission.StageAdmission][i]
 		if attrOf(root, "attest.uid") != uid || attrOf(root, "attest.decision") != admission.DecisionDenied || attrOf(root, "http.route") != "/validate" {
-			t.Errorf("admission %s: attributes %v", uid, root.Attributes)
+			t.Errorf("admission %s: attributes %v", uid, root.GetAttributes())
 		}
-		if root.SpanKind != trace.SpanKindServer {
-			t.Errorf("admission %s: kind %v", uid, root.SpanKind)
+		if root.GetKind() != tracepb.Span_SPAN_KIND_SERVER || len(root.GetParentSpanId()) != 0 || len(root.GetTraceId()) != 16 || len(root.GetSpanId()) != 8 {
+			t.Errorf("admission %s: kind %v, parent %x, trace %x, span %x", uid, root.GetKind(), root.GetParentSpanId(), root.GetTraceId(), root.GetSpanId())
 		}
 		images, verify := got[admission.StageImages][i], got[admission.StageVerify][i]
-		if images.Parent.SpanID() != root.SpanContext.SpanID() || verify.Parent.SpanID() != images.SpanContext.SpanID() {
+		if string(images.GetParentSpanId()) != string(root.GetSpanId()) || string(verify.GetParentSpanId()) != string(images.GetSpanId()) {
 			t.Errorf("admission %s: verify_image is not under images under the admission", uid)
 		}
-		if len(verify.Attributes) != 2 || attrOf(verify, "attest.digest") != "sha256:"+uid || attrOf(verify, "attest.image") != "registry.example.com/app:"+uid {
-			t.Errorf("admission %s: verify_image attributes %v (a reused slot must not keep the last one's)", uid, verify.Attributes)
+		if string(verify.GetTraceId()) != string(root.GetTraceId()) || verify.GetKind() != tracepb.Span_SPAN_KIND_INTERNAL {
+			t.Errorf("admission %s: verify_image in trace %x (admission %x), kind %v", uid, verify.GetTraceId(), root.GetTraceId(), verify.GetKind())
 		}
-		if d := verify.EndTime.Sub(verify.StartTime); d < time.Millisecond {
+		if len(verify.GetAttributes()) != 2 || attrOf(verify, "attest.digest") != "sha256:"+uid || attrOf(verify, "attest.image") != "registry.example.com/app:"+uid {
+			t.Errorf("admission %s: verify_image attributes %v (a reused slot must not keep the last one's)", uid, verify.GetAttributes())
+		}
+		vStart, vEnd := spanTime(verify.GetStartTimeUnixNano()), spanTime(verify.GetEndTimeUnixNano())
+		if d := vEnd.Sub(vStart); d < time.Millisecond {
 			t.Errorf("admission %s: verify_image lasted %s, the recorded time is at least 1ms", uid, d)
 		}
-		if verify.StartTime.Before(images.StartTime) || verify.EndTime.After(images.EndTime) || images.EndTime.After(root.EndTime) {
+		if verify.GetStartTimeUnixNano() < images.GetStartTimeUnixNano() || verify.GetEndTimeUnixNano() > images.GetEndTimeUnixNano() || images.GetEndTimeUnixNano() > root.GetEndTimeUnixNano() {
 			t.Errorf("admission %s: a child's recorded times are outside its parent's", uid)
 		}
 		policy := got[admission.StagePolicy][i]
-		if policy.Status.Code != codes.Error || policy.Status.Description != "rego: undefined function" || len(policy.Events) != 1 {
-			t.Errorf("admission %s: policy status %+v, %d events; want the error recorded", uid, policy.Status, len(policy.Events))
+		if policy.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR || policy.GetStatus().GetMessage() != "rego: undefined function" || len(policy.GetEvents()) != 1 {
+			t.Errorf("admission %s: policy status %v, %d events; want the error recorded", uid, policy.GetStatus(), len(policy.GetEvents()))
+		} else if ev := policy.GetEvents()[0]; ev.GetName() != "exception" || ev.GetTimeUnixNano() != policy.GetEndTimeUnixNano() {
+			t.Errorf("admission %s: error event %v", uid, ev)
 		}
-		if root.Status.Code == codes.Error {
-			t.Errorf("admission %s: the admission span is failed", uid)
+		if root.GetStatus() != nil || len(root.GetEvents()) != 0 || got[admission.StageDecode][i].GetStatus() != nil {
+			t.Errorf("admission %s: the admission or decode span is failed", uid)
 		}
 	}
 }
@@ -112,6 +188,32 @@ func TestUnsampledAdmissionRecordsNothing(t *testing.T) {
 	admit(tr, "one")
 	if got := spans(t, tr, mem); len(got) != 0 {
 		t.Errorf("unsampled admission exported %v", got)
+	}
+}
+
+// TestAdmissionUnderATracedRequest: a request that arrives traced keeps its trace and its sampling decision.
+func TestAdmissionUnderATracedRequest(t *testing.T) {
+	tid, sid := trace.TraceID{1, 2, 3}, trace.SpanID{4, 5, 6}
+	for _, tc := range []struct {
+		name  string
+		flags trace.TraceFlags
+		want  int
+	}{
+		{"sampled", trace.FlagsSampled, 1},
+		{"not sampled", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, mem := memTracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5)))
+			parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: tc.flags, Remote: true})
+			admitUnder(trace.ContextWithRemoteSpanContext(context.Background(), parent), tr, "x")
+			roots := spans(t, tr, mem)[admission.StageAdmission]
+			if len(roots) != tc.want {
+				t.Fatalf("%d admission spans, want %d", len(roots), tc.want)
+			}
+			if tc.want == 1 && (string(roots[0].GetTraceId()) != string(tid[:]) || string(roots[0].GetParentSpanId()) != string(sid[:])) {
+				t.Errorf("trace %x parent %x, want %x under %x", roots[0].GetTraceId(), roots[0].GetParentSpanId(), tid, sid)
+			}
+		})
 	}
 }
 
@@ -134,18 +236,16 @@ func TestStageStillRunningWhenAnswered(t *testing.T) {
 		t.Fatalf("%d policy spans, want 1", len(got[admission.StagePolicy]))
 	}
 	p, r := got[admission.StagePolicy][0], got[admission.StageAdmission][0]
-	if p.Status.Code != codes.Error || p.Status.Description != errUnfinished.Error() || !p.EndTime.Equal(r.EndTime) {
-		t.Errorf("unfinished stage: status %+v, end %v (admission ended %v)", p.Status, p.EndTime, r.EndTime)
+	if p.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR || p.GetStatus().GetMessage() != errUnfinished.Error() || p.GetEndTimeUnixNano() != r.GetEndTimeUnixNano() {
+		t.Errorf("unfinished stage: status %v, end %d (admission ended %d)", p.GetStatus(), p.GetEndTimeUnixNano(), r.GetEndTimeUnixNano())
 	}
-	for _, a := range p.Attributes {
-		if a == attribute.String("attest.late", "yes") {
-			t.Errorf("an attribute set after the answer was recorded")
-		}
+	if attrOf(p, "attest.late") != "" {
+		t.Errorf("an attribute set after the answer was recorded")
 	}
 }
 
 // TestStageOutsideAdmission: the pipeline run without the webhook (no attest.admission span) still traces its
-// stages, as SDK spans at once.
+// stages: the first is the root of its own trace.
 func TestStageOutsideAdmission(t *testing.T) {
 	tr, mem := memTracer(sdktrace.AlwaysSample())
 	ctx, images := tr.Start(context.Background(), admission.StageImages, "", "")
@@ -156,40 +256,114 @@ func TestStageOutsideAdmission(t *testing.T) {
 	if len(got[admission.StageImages]) != 1 || len(got[admission.StageVerify]) != 1 {
 		t.Fatalf("spans %v, want images over verify_image", got)
 	}
-	if v := got[admission.StageVerify][0]; v.Parent.SpanID() != got[admission.StageImages][0].SpanContext.SpanID() || v.Status.Code != codes.Error {
-		t.Errorf("verify_image: parent %v, status %+v", v.Parent.SpanID(), v.Status)
+	img := got[admission.StageImages][0]
+	if v := got[admission.StageVerify][0]; string(v.GetParentSpanId()) != string(img.GetSpanId()) || v.GetStatus().GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+		t.Errorf("verify_image: parent %x, status %v", v.GetParentSpanId(), v.GetStatus())
+	}
+	if img.GetKind() != tracepb.Span_SPAN_KIND_INTERNAL {
+		t.Errorf("images root kind %v", img.GetKind())
 	}
 }
 
-// TestShutdownBuildsAnsweredAdmissions: spans of admissions that answered are built and exported before Shutdown
-// returns.
-func TestShutdownBuildsAnsweredAdmissions(t *testing.T) {
-	mem := &keep{}
-	tr := newTracer(sdktrace.WithBatcher(mem), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	for range 20 {
+// TestShutdownExportsAnsweredAdmissions: spans of admissions that answered are exported before Shutdown returns,
+// in batches of at most maxBatchSpans; an admission answering after Shutdown is dropped.
+func TestShutdownExportsAnsweredAdmissions(t *testing.T) {
+	mem := &memUploader{}
+	tr := newTracer(mem, sdktrace.AlwaysSample(), nil, Options{}) // the 5 s batch timeout never fires here
+	tr.block = true
+	for range 120 {
 		admit(tr, "x")
 	}
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if mem.n != 20*5 {
-		t.Errorf("%d spans exported by Shutdown, want %d", mem.n, 20*5)
+	admit(tr, "late")
+	if len(mem.spans) != 120*5 {
+		t.Errorf("%d spans exported by Shutdown, want %d", len(mem.spans), 120*5)
+	}
+	if want := (120*5 + maxBatchSpans - 1) / maxBatchSpans; mem.calls != want || mem.most > maxBatchSpans {
+		t.Errorf("%d uploads of at most %d spans, want %d of at most %d", mem.calls, mem.most, want, maxBatchSpans)
 	}
 }
 
-// keep counts the spans exported to it, and keeps the count at Shutdown (unlike tracetest's exporter).
-type keep struct{ n int }
-
-func (k *keep) ExportSpans(_ context.Context, s []sdktrace.ReadOnlySpan) error {
-	k.n += len(s)
-	return nil
+// TestFullQueueDropsAndReports: while the collector is slow, answered admissions beyond the queue are dropped (the
+// admissions never wait), and the drop is reported with the next export.
+func TestFullQueueDropsAndReports(t *testing.T) {
+	mem := &memUploader{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	var mu sync.Mutex
+	var reported []string
+	tr := newTracer(mem, sdktrace.AlwaysSample(), nil, Options{BatchTimeout: time.Millisecond, Errors: func(err error) {
+		mu.Lock()
+		reported = append(reported, err.Error())
+		mu.Unlock()
+	}})
+	admit(tr, "first")
+	<-mem.entered // the exporter is sending the first admission and waits for the collector
+	for range queuedAdmissions + 30 {
+		admit(tr, "x")
+	}
+	close(mem.gate)
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if want := (1 + queuedAdmissions) * 5; len(mem.spans) != want {
+		t.Errorf("%d spans exported, want %d", len(mem.spans), want)
+	}
+	if len(reported) != 1 || !strings.Contains(reported[0], "the spans of 30 admissions were dropped") {
+		t.Errorf("reported %q, want the 30 dropped admissions", reported)
+	}
 }
-func (k *keep) Shutdown(context.Context) error { return nil }
+
+// TestExportFailures: an upload that fails is reported; a Shutdown whose context ends while the collector hangs
+// returns in time, saying so.
+func TestExportFailures(t *testing.T) {
+	mem := &memUploader{fail: errors.New("connection refused")}
+	var got []string
+	tr := newTracer(mem, sdktrace.AlwaysSample(), nil, Options{Errors: func(err error) { got = append(got, err.Error()) }})
+	admit(tr, "x")
+	if err := tr.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "5 spans not exported: connection refused") {
+		t.Errorf("reported %q", got)
+	}
+
+	hang := &memUploader{gate: make(chan struct{})}
+	tr = newTracer(hang, sdktrace.AlwaysSample(), nil, Options{})
+	admit(tr, "x")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := tr.Shutdown(ctx); err == nil || !strings.Contains(err.Error(), "spans still queued at shutdown") {
+		t.Errorf("Shutdown with a hanging collector: %v", err)
+	}
+}
+
+// TestResourceAttributes: the resource's attributes keep their types in OTLP.
+func TestResourceAttributes(t *testing.T) {
+	res := resource.NewSchemaless(attribute.String("service.name", "attest"), attribute.Bool("b", true), attribute.Int64("i", 7), attribute.Float64("f", 0.5))
+	got := map[string]string{}
+	for _, kv := range resourceProto(res).GetAttributes() {
+		got[kv.GetKey()] = kv.GetValue().String()
+	}
+	want := map[string]string{"service.name": `string_value:"attest"`, "b": "bool_value:true", "i": "int_value:7", "f": "double_value:0.5"}
+	for k, v := range want {
+		if strings.ReplaceAll(got[k], " ", "") != strings.ReplaceAll(v, " ", "") {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+}
+
+// discard is an uploader that drops what it gets.
+type discard struct{}
+
+func (discard) Export(context.Context, []byte) error { return nil }
+func (discard) Close() error                         { return nil }
 
 // BenchmarkAdmissionSpans: the cost of tracing one admission of 17 stages (decode, images with 3 verifications,
-// 10 policies, exemptions, response), the spans built and handed to an exporter that drops them.
+// 10 policies, exemptions, response), recorded, encoded as OTLP and handed to an uploader that drops them.
 func BenchmarkAdmissionSpans(b *testing.B) {
-	tr := newTracer(sdktrace.WithSyncer(&keep{}), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	tr := newTracer(discard{}, sdktrace.AlwaysSample(), nil, Options{BatchTimeout: time.Millisecond})
+	tr.block = true
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx, root := tr.Start(context.Background(), admission.StageAdmission, "http.route", "/validate")
@@ -217,6 +391,120 @@ func BenchmarkAdmissionSpans(b *testing.B) {
 		_, r := tr.Start(ctx, admission.StageResponse, "", "")
 		r.End(nil)
 		root.End(nil)
-		tr.building.Wait()
+	}
+	if err := tr.Shutdown(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// reference is the OTLP span message of each stage of r, built with the generated messages: what batch.add must
+// encode (ids are the span IDs it drew).
+func reference(r *recorder, ids []trace.SpanID) []*tracepb.Span {
+	str := func(k, v string) *commonpb.KeyValue {
+		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
+	}
+	ids = slices.Clone(ids) // the batch draws the next admission's into the same array
+	var out []*tracepb.Span
+	for i, st := range r.stages {
+		sp := &tracepb.Span{TraceId: r.traceID[:], SpanId: ids[i][:], Name: st.name, Kind: tracepb.Span_SPAN_KIND_INTERNAL,
+			StartTimeUnixNano: uint64(st.start.UnixNano())}
+		if i == 0 && r.kind == trace.SpanKindServer {
+			sp.Kind = tracepb.Span_SPAN_KIND_SERVER
+		}
+		if st.parent >= 0 {
+			sp.ParentSpanId = ids[st.parent][:]
+		} else if r.parent.IsValid() {
+			sp.ParentSpanId = r.parent[:]
+		}
+		end, err := st.end, st.err
+		if end.IsZero() {
+			end, err = r.stages[0].end, errUnfinished
+		}
+		sp.EndTimeUnixNano = uint64(end.UnixNano())
+		for _, a := range st.attrs {
+			sp.Attributes = append(sp.Attributes, str(a.key, a.value))
+		}
+		if err != nil {
+			sp.Events = []*tracepb.Span_Event{{TimeUnixNano: sp.EndTimeUnixNano, Name: "exception",
+				Attributes: []*commonpb.KeyValue{str("exception.type", fmt.Sprintf("%T", err)), str("exception.message", err.Error())}}}
+			sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: err.Error()}
+		}
+		out = append(out, sp)
+	}
+	return out
+}
+
+// TestEncodingMatchesOTLP: what batch.add and request write decodes, with the generated OTLP messages, to the
+// messages the stages describe: every field, long and multi-byte strings (lengths of several varint bytes),
+// failed and unfinished stages, a remote parent, and a request of several admissions after a reused batch.
+func TestEncodingMatchesOTLP(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 123)
+	long := strings.Repeat("é", 9000) // 18,000 bytes: a three-byte length
+	recorders := []*recorder{
+		{traceID: trace.TraceID{1}, kind: trace.SpanKindServer, stages: []stage{
+			{name: admission.StageAdmission, parent: -1, start: t0, end: t0.Add(time.Millisecond), attrs: []attr{{"http.route", "/validate"}, {"attest.uid", ""}}},
+			{name: admission.StagePolicy, parent: 0, start: t0.Add(time.Microsecond), end: t0.Add(2 * time.Microsecond), attrs: []attr{{"attest.policy", long}}, err: errors.New(long)},
+			{name: admission.StageVerify, parent: 1, start: t0.Add(3 * time.Microsecond)}, // unfinished
+		}},
+		{traceID: trace.TraceID{2, 3}, parent: trace.SpanID{9}, kind: trace.SpanKindInternal, stages: []stage{
+			{name: admission.StageImages, parent: -1, start: t0, end: t0.Add(time.Second), err: fmt.Errorf("wrapped: %w", errUnfinished)},
+		}},
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", "attest"), attribute.Int64("n", 3))
+	b := newBatch(resourceProto(res))
+	b.add(recorders[1]) // a first request, so the second reuses every buffer
+	b.request()
+	b.reset()
+	var want []*tracepb.Span
+	for _, r := range recorders {
+		b.add(r)
+		want = append(want, reference(r, b.ids)...)
+	}
+	var got coltracepb.ExportTraceServiceRequest
+	if err := proto.Unmarshal(b.request(), &got); err != nil {
+		t.Fatal(err)
+	}
+	wantReq := &coltracepb.ExportTraceServiceRequest{ResourceSpans: []*tracepb.ResourceSpans{{
+		Resource:   resourceProto(res),
+		ScopeSpans: []*tracepb.ScopeSpans{{Scope: &commonpb.InstrumentationScope{Name: scopeName}, Spans: want}},
+	}}}
+	if !proto.Equal(&got, wantReq) {
+		t.Errorf("decoded request differs:\n got %v\nwant %v", prototext(&got), prototext(wantReq))
+	}
+	if b.len() != len(want) {
+		t.Errorf("batch counts %d spans, holds %d", b.len(), len(want))
+	}
+}
+
+func prototext(m proto.Message) string {
+	s := fmt.Sprint(m)
+	if len(s) > 2000 {
+		return s[:2000] + "…"
+	}
+	return s
+}
+
+// TestHeadersFromEnvironment: OTEL_EXPORTER_OTLP_HEADERS is read as the OTLP exporters read it, and refused
+// when malformed.
+func TestHeadersFromEnvironment(t *testing.T) {
+	for _, tc := range []struct {
+		list, want, err string
+	}{
+		{"", "map[]", ""},
+		{"api-key=s3cr%20t, X-Tenant = a=b", "map[api-key:[s3cr t] x-tenant:[a=b]]", ""},
+		{"novalue", "", `"novalue" is not key=value`},
+		{"=v", "", `"=v" is not key=value`},
+		{"k=%zz", "", "the value of k"},
+	} {
+		md, err := parseHeaders(tc.list)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.list, err, tc.err)
+			}
+			continue
+		}
+		if got := fmt.Sprint(map[string][]string(md)); err != nil || got != tc.want {
+			t.Errorf("%q: %s %v, want %s", tc.list, got, err, tc.want)
+		}
 	}
 }

@@ -8,16 +8,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
 	"github.com/continuums/attest/admission"
 )
@@ -27,26 +28,64 @@ type Options struct {
 	// Endpoint is the OTLP/gRPC collector: http://host:port (plaintext, e.g. a collector in the cluster) or
 	// https://host:port (TLS with the system roots).
 	Endpoint string
-	// SampleRatio is the share of admissions traced, 0 < r <= 1 (parent-based: a request the API server traced
-	// keeps its decision).
+	// SampleRatio is the share of admissions traced, 0 < r <= 1 (parent-based: a request already traced keeps its
+	// decision).
 	SampleRatio float64
 	// Version is ATTEST's version, the service.version of every span.
 	Version string
-	// BatchTimeout bounds how long a finished span waits before it is sent (0: the SDK's 5 s).
+	// BatchTimeout bounds how long a finished admission's spans wait before they are sent (0: 5 s).
 	BatchTimeout time.Duration
+	// Errors, when set, hears of spans that could not be exported (collector down, queue full).
+	Errors func(error)
 }
 
-// Tracer is an admission.Tracer backed by an OpenTelemetry SDK tracer provider with a batching OTLP exporter.
-// Within an admission (under the attest.admission span) a stage costs the request only two clock readings and a
-// slot in the admission's recorder; the SDK spans are built from those timestamps after the admission has answered,
-// on another goroutine, and queued for the exporter there (see README, Tracing, for what this saved).
+const (
+	defaultBatchTimeout = 5 * time.Second
+	// maxBatchSpans sends a batch early when it holds this many spans (as the SDK's batch processor).
+	maxBatchSpans = 512
+	// queuedAdmissions bounds the answered admissions waiting for the exporter (about 2,000 spans, the SDK's
+	// queue); beyond it an admission's spans are dropped, never waited for.
+	queuedAdmissions = 128
+	// exportTimeout bounds one export, retries included.
+	exportTimeout = 10 * time.Second
+	scopeName     = "github.com/continuums/attest"
+)
+
+// uploader sends encoded OTLP ExportTraceServiceRequests: to a collector over gRPC, or to a test.
+type uploader interface {
+	Export(ctx context.Context, request []byte) error
+	Close() error
+}
+
+// Tracer is an admission.Tracer that exports OTLP directly. Within an admission (a root stage, attest.admission
+// for the webhook) a stage costs the request two clock readings and a slot in the admission's recorder; once the
+// admission has answered, one exporter goroutine writes the recorded stages as OTLP spans in protobuf's wire
+// format into reused buffers and sends them in batches. Neither an OpenTelemetry SDK span nor a generated OTLP
+// message is built (see README, Tracing, for what this saved); the SDK's samplers decide.
 type Tracer struct {
-	provider *sdktrace.TracerProvider
-	tracer   trace.Tracer
-	pool     sync.Pool // *recorder
-	mu       sync.Mutex
-	building sync.WaitGroup // the admissions whose spans are being built
-	shut     bool
+	sampler      sdktrace.Sampler
+	up           uploader
+	errs         func(error)
+	batchTimeout time.Duration
+	res          *resourcepb.Resource
+
+	pool sync.Pool // *recorder
+
+	// Answered admissions wait in pending for the exporter, which wakes when they hold a batch's worth of spans,
+	// every batchTimeout and at Shutdown: not once an admission, which on two cores delays the next admission.
+	mu           sync.Mutex
+	pending      []*recorder
+	spare        []*recorder // the exporter's last pending slice, reused
+	pendingSpans int
+	room         *sync.Cond // tests and benchmarks (block): an admission waiting for room in pending
+	block        bool       // tests and benchmarks: an answered admission waits for room instead of being dropped
+	shut         bool
+	dropped      int
+	wake         chan struct{} // room for one wake-up
+	closing      chan struct{} // closed by Shutdown
+	stopped      chan struct{} // closed when the exporter has sent its last batch
+	cancel       context.CancelFunc
+	ctx          context.Context // the exports' parent, cancelled when Shutdown runs out of time
 }
 
 var _ admission.Tracer = (*Tracer)(nil)
@@ -67,79 +106,251 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 	if o.SampleRatio <= 0 || o.SampleRatio > 1 {
 		return nil, fmt.Errorf("--otlp-sample-ratio %v: want more than 0 and at most 1", o.SampleRatio)
 	}
-	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithEndpointURL(o.Endpoint))
+	client, err := dial(u)
 	if err != nil {
-		return nil, fmt.Errorf("OTLP exporter for %s: %w", o.Endpoint, err)
+		return nil, err
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+	// OTEL_RESOURCE_ATTRIBUTES (e.g. the pod's name from the downward API) first, so ATTEST's own name wins.
+	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK(), resource.WithAttributes(
 		attribute.String("service.name", "attest"), attribute.String("service.version", o.Version)))
 	if err != nil {
+		_ = client.Close()
 		return nil, fmt.Errorf("tracing resource: %w", err)
 	}
-	var batch []sdktrace.BatchSpanProcessorOption
-	if o.BatchTimeout > 0 {
-		batch = append(batch, sdktrace.WithBatchTimeout(o.BatchTimeout))
+	return newTracer(client, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio)), res, o), nil
+}
+
+// newTracer starts the exporter goroutine of a Tracer sending to up (the tests give a recorder and a sampler).
+func newTracer(up uploader, sampler sdktrace.Sampler, res *resource.Resource, o Options) *Tracer {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &Tracer{
+		sampler:      sampler,
+		up:           up,
+		errs:         o.Errors,
+		batchTimeout: o.BatchTimeout,
+		res:          resourceProto(res),
+		wake:         make(chan struct{}, 1),
+		closing:      make(chan struct{}),
+		stopped:      make(chan struct{}),
+		ctx:          ctx,
+		cancel:       cancel,
 	}
-	return newTracer(
-		sdktrace.WithBatcher(exp, batch...),
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(o.SampleRatio))),
-	), nil
+	t.room = sync.NewCond(&t.mu)
+	if t.batchTimeout <= 0 {
+		t.batchTimeout = defaultBatchTimeout
+	}
+	go t.export()
+	return t
 }
 
-// newTracer is a Tracer over a provider built with opts (the tests give an in-memory exporter and a sampler).
-func newTracer(opts ...sdktrace.TracerProviderOption) *Tracer {
-	tp := sdktrace.NewTracerProvider(opts...)
-	return &Tracer{provider: tp, tracer: tp.Tracer("github.com/continuums/attest")}
+// resourceProto is res as OTLP attributes.
+func resourceProto(res *resource.Resource) *resourcepb.Resource {
+	out := &resourcepb.Resource{}
+	if res == nil {
+		return out
+	}
+	for it := res.Iter(); it.Next(); {
+		kv := it.Attribute()
+		var v *commonpb.AnyValue
+		switch kv.Value.Type() {
+		case attribute.BOOL:
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_BoolValue{BoolValue: kv.Value.AsBool()}}
+		case attribute.INT64:
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: kv.Value.AsInt64()}}
+		case attribute.FLOAT64:
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: kv.Value.AsFloat64()}}
+		default:
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: kv.Value.String()}}
+		}
+		out.Attributes = append(out.Attributes, &commonpb.KeyValue{Key: string(kv.Key), Value: v})
+	}
+	return out
 }
 
-// Start opens a stage's span under ctx's span. attest.admission samples and opens the admission's recorder; a
-// stage under it is recorded there (nothing, when the admission is not sampled); a stage outside any admission
-// (the pipeline run without the webhook) is an SDK span at once.
+// Start opens a stage's span under ctx's span. A stage under a recorded one is recorded in its admission's
+// recorder (nothing, when the admission is not sampled); any other stage (attest.admission, or the pipeline run
+// without the webhook) is a root: the sampler decides and, when sampled, it opens a recorder.
 func (t *Tracer) Start(ctx context.Context, stage, key, value string) (context.Context, admission.Span) {
-	if stage == admission.StageAdmission {
-		return t.startAdmission(ctx, key, value)
-	}
 	switch parent := ctx.Value(recorderKey{}).(type) {
 	case *stageCtx:
 		return parent.rec.start(ctx, parent.idx, stage, key, value)
 	case unsampled:
 		return ctx, noSpan{}
 	}
-	var opts []trace.SpanStartOption
-	if key != "" {
-		opts = append(opts, trace.WithAttributes(attribute.String(key, value)))
-	}
-	ctx, s := t.tracer.Start(ctx, stage, opts...)
-	return ctx, span{s}
+	return t.startRoot(ctx, stage, key, value)
 }
 
-// startAdmission asks the sampler about the admission (as the SDK would for its root span) and, when it is
-// sampled, opens its recorder.
-func (t *Tracer) startAdmission(ctx context.Context, key, value string) (context.Context, admission.Span) {
+// startRoot asks the sampler about a root stage, as the SDK would for a root span, in the trace of ctx's span
+// when it carries one, and when it is sampled opens its recorder.
+func (t *Tracer) startRoot(ctx context.Context, stage, key, value string) (context.Context, admission.Span) {
 	now := time.Now()
-	rctx, root := t.tracer.Start(ctx, admission.StageAdmission, trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(now))
-	if !root.IsRecording() {
+	kind := trace.SpanKindInternal
+	if stage == admission.StageAdmission {
+		kind = trace.SpanKindServer
+	}
+	parent := trace.SpanContextFromContext(ctx)
+	var tid trace.TraceID
+	if parent.IsValid() {
+		tid = parent.TraceID()
+	} else {
+		tid = newTraceID()
+	}
+	if t.sampler.ShouldSample(sdktrace.SamplingParameters{ParentContext: ctx, TraceID: tid, Name: stage, Kind: kind}).Decision != sdktrace.RecordAndSample {
 		return context.WithValue(ctx, recorderKey{}, unsampled{}), noSpan{}
 	}
 	rec, _ := t.pool.Get().(*recorder)
 	if rec == nil {
 		rec = &recorder{}
 	}
-	rec.t, rec.ctx, rec.root, rec.closed = t, rctx, root, false
-	rec.add(admission.StageAdmission, -1, now, key, value)
-	sc := &stageCtx{Context: rctx, rec: rec, idx: 0}
+	rec.t, rec.traceID, rec.kind, rec.closed = t, tid, kind, false
+	rec.parent = trace.SpanID{}
+	if parent.IsValid() {
+		rec.parent = parent.SpanID()
+	}
+	rec.add(stage, -1, now, key, value)
+	sc := &stageCtx{Context: ctx, rec: rec, idx: 0}
 	return sc, sc
 }
 
-// Shutdown builds the spans of the admissions that have answered, sends the spans still queued and stops the
-// exporter.
+func newTraceID() trace.TraceID {
+	var id trace.TraceID
+	for !id.IsValid() {
+		putUint64(id[:8], rand.Uint64())
+		putUint64(id[8:], rand.Uint64())
+	}
+	return id
+}
+
+func newSpanID() trace.SpanID {
+	var id trace.SpanID
+	for !id.IsValid() {
+		putUint64(id[:], rand.Uint64())
+	}
+	return id
+}
+
+func putUint64(b []byte, v uint64) {
+	for i := range 8 {
+		b[i] = byte(v >> (56 - 8*i))
+	}
+}
+
+// Shutdown sends the spans of the admissions that have answered, within ctx, and stops the exporter; spans of
+// admissions answering later are dropped.
 func (t *Tracer) Shutdown(ctx context.Context) error {
 	t.mu.Lock()
+	if t.shut {
+		t.mu.Unlock()
+		return nil
+	}
 	t.shut = true
+	t.room.Broadcast()
 	t.mu.Unlock()
-	t.building.Wait()
-	return t.provider.Shutdown(ctx)
+	close(t.closing)
+	var err error
+	select {
+	case <-t.stopped:
+	case <-ctx.Done():
+		t.cancel()
+		<-t.stopped
+		err = fmt.Errorf("tracing: spans still queued at shutdown: %w", ctx.Err())
+	}
+	t.cancel()
+	return errors.Join(err, t.up.Close())
+}
+
+// enqueue hands an answered admission to the exporter, or drops it when the exporter is that far behind; it wakes
+// the exporter only when a batch's worth of spans waits.
+func (t *Tracer) enqueue(r *recorder) {
+	t.mu.Lock()
+	for t.block && !t.shut && len(t.pending) >= queuedAdmissions {
+		t.room.Wait()
+	}
+	if t.shut || len(t.pending) >= queuedAdmissions {
+		if !t.shut {
+			t.dropped++
+		}
+		t.mu.Unlock()
+		r.release()
+		return
+	}
+	t.pending = append(t.pending, r)
+	before := t.pendingSpans
+	t.pendingSpans += len(r.stages)
+	full := before < maxBatchSpans && t.pendingSpans >= maxBatchSpans
+	t.mu.Unlock()
+	if full {
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// export is the exporter goroutine: it converts the answered admissions into batches of at most maxBatchSpans
+// spans (an admission's spans are never split), sends each full batch, and sends what it holds every batchTimeout
+// and at Shutdown.
+func (t *Tracer) export() {
+	defer close(t.stopped)
+	b := newBatch(t.res)
+	tick := time.NewTicker(t.batchTimeout)
+	defer tick.Stop()
+	for {
+		flush := true
+		select {
+		case <-t.wake:
+			flush = false
+		case <-tick.C:
+		case <-t.closing:
+		}
+		t.mu.Lock()
+		taken, shut, dropped := t.pending, t.shut, t.dropped
+		t.pending, t.spare, t.pendingSpans, t.dropped = t.spare[:0], nil, 0, 0
+		t.room.Broadcast()
+		t.mu.Unlock()
+		if dropped > 0 {
+			t.report(fmt.Errorf("tracing: the spans of %d admissions were dropped: the exporter's queue was full", dropped))
+		}
+		for _, r := range taken {
+			if b.len()+len(r.stages) > maxBatchSpans {
+				t.send(b)
+			}
+			b.add(r)
+			r.release()
+		}
+		clear(taken)
+		t.mu.Lock()
+		t.spare = taken[:0]
+		t.mu.Unlock()
+		if flush || shut || b.len() >= maxBatchSpans {
+			t.send(b)
+		}
+		if shut {
+			return
+		}
+	}
+}
+
+// send uploads the batch, if it holds any span, and empties it for reuse; a failure is reported, never retried
+// beyond the client's own retries.
+func (t *Tracer) send(b *batch) {
+	if b.empty() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, exportTimeout)
+	err := t.up.Export(ctx, b.request())
+	cancel()
+	if err != nil {
+		t.report(fmt.Errorf("tracing: %d spans not exported: %w", b.len(), err))
+		b.out = nil // the failed call's transport may still hold the request: not reused
+	}
+	b.reset()
+}
+
+func (t *Tracer) report(err error) {
+	if t.errs != nil {
+		t.errs(err)
+	}
 }
 
 // recorderKey finds the stage a context is under: a *stageCtx, or unsampled.
@@ -154,24 +365,28 @@ type noSpan struct{}
 func (noSpan) Set(string, string) {}
 func (noSpan) End(error)          {}
 
+// attr is one string attribute of a stage.
+type attr struct{ key, value string }
+
 // stage is one recorded stage of an admission: what its span will say.
 type stage struct {
 	name       string
-	parent     int // index in recorder.stages; -1 for the admission
+	parent     int // index in recorder.stages; -1 for the root
 	start, end time.Time
-	attrs      []attribute.KeyValue
+	attrs      []attr
 	err        error
 }
 
-// recorder holds the stages of one sampled admission until it answers; stages may start and end on several
-// goroutines (images are verified concurrently; a pipeline past its budget still runs after the answer).
+// recorder holds the stages of one sampled admission until the exporter converts them; stages may start and end
+// on several goroutines (images are verified concurrently; a pipeline past its budget still runs after the answer).
 type recorder struct {
-	t      *Tracer
-	ctx    context.Context // carries root
-	root   trace.Span
-	mu     sync.Mutex
-	stages []stage
-	closed bool // the admission answered: later stages are not recorded
+	t       *Tracer
+	traceID trace.TraceID
+	parent  trace.SpanID // the root's parent: the span ctx carried, if any
+	kind    trace.SpanKind
+	mu      sync.Mutex
+	stages  []stage
+	closed  bool // the root ended (the admission answered): later stages are not recorded
 }
 
 // stageCtx is both the context under a recorded stage and the stage's admission.Span: one allocation a stage.
@@ -200,7 +415,7 @@ func (r *recorder) add(name string, parent int, start time.Time, key, value stri
 	s := &r.stages[n]
 	*s = stage{name: name, parent: parent, start: start, attrs: s.attrs[:0]}
 	if key != "" {
-		s.attrs = append(s.attrs, attribute.String(key, value))
+		s.attrs = append(s.attrs, attr{key, value})
 	}
 	return n
 }
@@ -223,12 +438,12 @@ func (c *stageCtx) Set(key, value string) {
 	r := c.rec
 	r.mu.Lock()
 	if !r.closed {
-		r.stages[c.idx].attrs = append(r.stages[c.idx].attrs, attribute.String(key, value))
+		r.stages[c.idx].attrs = append(r.stages[c.idx].attrs, attr{key, value})
 	}
 	r.mu.Unlock()
 }
 
-// End ends the stage; ending the admission closes the recorder and builds its spans on another goroutine.
+// End ends the stage; ending the root closes the recorder and hands it to the exporter.
 func (c *stageCtx) End(err error) {
 	now := time.Now()
 	r := c.rec
@@ -245,66 +460,22 @@ func (c *stageCtx) End(err error) {
 	}
 	r.closed = true
 	r.mu.Unlock()
-	t := r.t
-	t.mu.Lock()
-	if t.shut { // shutting down: build here, before the provider stops
-		t.mu.Unlock()
-		r.build()
-		return
-	}
-	t.building.Add(1)
-	t.mu.Unlock()
-	go func() {
-		defer t.building.Done()
-		r.build()
-	}()
+	r.t.enqueue(r)
 }
 
-// errUnfinished marks a stage still running when the admission answered (the pipeline past its budget).
-var errUnfinished = errors.New("still running when the admission answered")
-
-// build turns the recorded stages into SDK spans with their recorded start and end times, and returns the
-// recorder to the pool. The recorder is closed: nothing else touches it.
-func (r *recorder) build() {
-	ctxs := make([]context.Context, len(r.stages)) // each stage's context, the parent of its children
-	ctxs[0] = r.ctx
-	end := r.stages[0].end
-	for i := 1; i < len(r.stages); i++ {
-		s := &r.stages[i]
-		var sp trace.Span
-		ctxs[i], sp = r.t.tracer.Start(ctxs[s.parent], s.name, trace.WithTimestamp(s.start), trace.WithAttributes(s.attrs...))
-		if s.end.IsZero() {
-			s.end, s.err = end, errUnfinished
-		}
-		finish(sp, s.err, s.end)
-	}
-	r.root.SetAttributes(r.stages[0].attrs...)
-	finish(r.root, r.stages[0].err, end)
-	for i := range r.stages { // drop the references (errors, strings), keep the attribute arrays for the next one
+// release returns a closed recorder to the pool, dropping its references (errors, strings) but keeping its
+// attribute arrays for the next admission.
+func (r *recorder) release() {
+	for i := range r.stages {
 		a := r.stages[i].attrs
 		clear(a)
 		r.stages[i] = stage{attrs: a[:0]}
 	}
-	r.ctx, r.root, r.stages = nil, nil, r.stages[:0]
-	r.t.pool.Put(r)
+	r.stages = r.stages[:0]
+	t := r.t
+	r.t = nil
+	t.pool.Put(r)
 }
 
-func finish(sp trace.Span, err error, at time.Time) {
-	if err != nil {
-		sp.RecordError(err, trace.WithTimestamp(at))
-		sp.SetStatus(codes.Error, err.Error())
-	}
-	sp.End(trace.WithTimestamp(at))
-}
-
-type span struct{ s trace.Span }
-
-func (s span) Set(key, value string) { s.s.SetAttributes(attribute.String(key, value)) }
-
-func (s span) End(err error) {
-	if err != nil {
-		s.s.RecordError(err)
-		s.s.SetStatus(codes.Error, err.Error())
-	}
-	s.s.End()
-}
+// errUnfinished marks a stage still running when the admission answered (the pipeline past its budget).
+var errUnfinished = errors.New("still running when the admission answered")

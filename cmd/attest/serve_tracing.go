@@ -35,7 +35,8 @@ func (o *tracingOptions) tracer(ctx context.Context, log *slog.Logger) (admissio
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		version = bi.Main.Version
 	}
-	t, err := tracing.New(ctx, tracing.Options{Endpoint: o.endpoint, SampleRatio: o.sampleRatio, Version: version})
+	t, err := tracing.New(ctx, tracing.Options{Endpoint: o.endpoint, SampleRatio: o.sampleRatio, Version: version,
+		Errors: func(err error) { log.Warn("tracing", "err", err) }})
 	if err != nil {
 		return nil, nil, err
 	}
