@@ -508,3 +508,43 @@ func TestHeadersFromEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// TestLateStageOfAReusedRecorder: a stage still running when its admission answered (the pipeline past its budget)
+// records nothing, and breaks nothing, once its admission's recorder has been exported and holds another admission.
+func TestLateStageOfAReusedRecorder(t *testing.T) {
+	tr, mem := memTracer(sdktrace.AlwaysSample())
+	actx, a := tr.Start(context.Background(), admission.StageAdmission, "attest.uid", "a")
+	pctx, late := tr.Start(actx, admission.StagePolicy, "attest.policy", "slow")
+	old := pctx.(*stageCtx).rec
+	a.End(nil)
+	for exported := false; !exported; time.Sleep(time.Millisecond) {
+		mem.mu.Lock()
+		exported = len(mem.spans) > 0 // a's recorder went back to the pool before its spans were sent
+		mem.mu.Unlock()
+	}
+	tr.pool = sync.Pool{New: func() any { return old }} // the next admission gets it
+	bctx, b := tr.Start(context.Background(), admission.StageAdmission, "attest.uid", "b")
+	if bctx.(*stageCtx).rec != old {
+		t.Fatal("the next admission did not get the recorder")
+	}
+	late.Set("attest.late", "yes")
+	_, child := tr.Start(pctx, admission.StageExemptions, "", "")
+	child.End(nil)
+	late.End(nil)
+	_, d := tr.Start(bctx, admission.StageDecode, "", "")
+	d.End(nil)
+	b.End(nil)
+	got := spans(t, tr, mem)
+	if len(got[admission.StageExemptions]) != 0 {
+		t.Errorf("a stage started by an earlier admission's late stage was recorded")
+	}
+	root := got[admission.StageAdmission][1]
+	if attrOf(root, "attest.uid") != "b" || len(got[admission.StageDecode]) != 1 || string(got[admission.StageDecode][0].GetParentSpanId()) != string(root.GetSpanId()) {
+		t.Errorf("the reusing admission's spans: %v", got)
+	}
+	for _, p := range got[admission.StagePolicy] {
+		if attrOf(p, "attest.late") != "" {
+			t.Errorf("an attribute set after the answer was recorded")
+		}
+	}
+}

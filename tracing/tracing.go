@@ -173,7 +173,7 @@ func resourceProto(res *resource.Resource) *resourcepb.Resource {
 func (t *Tracer) Start(ctx context.Context, stage, key, value string) (context.Context, admission.Span) {
 	switch parent := ctx.Value(recorderKey{}).(type) {
 	case *stageCtx:
-		return parent.rec.start(ctx, parent.idx, stage, key, value)
+		return parent.start(ctx, stage, key, value)
 	case unsampled:
 		return ctx, noSpan{}
 	}
@@ -202,13 +202,15 @@ func (t *Tracer) startRoot(ctx context.Context, stage, key, value string) (conte
 	if rec == nil {
 		rec = &recorder{}
 	}
+	rec.mu.Lock() // a stage of the recorder's last admission may still be running, and look
 	rec.t, rec.traceID, rec.kind, rec.closed = t, tid, kind, false
 	rec.parent = trace.SpanID{}
 	if parent.IsValid() {
 		rec.parent = parent.SpanID()
 	}
 	rec.add(stage, -1, now, key, value)
-	sc := &stageCtx{Context: ctx, rec: rec, idx: 0}
+	sc := &stageCtx{Context: ctx, rec: rec, idx: 0, gen: rec.gen}
+	rec.mu.Unlock()
 	return sc, sc
 }
 
@@ -386,7 +388,8 @@ type recorder struct {
 	kind    trace.SpanKind
 	mu      sync.Mutex
 	stages  []stage
-	closed  bool // the root ended (the admission answered): later stages are not recorded
+	closed  bool   // the root ended (the admission answered): later stages are not recorded
+	gen     uint64 // counts the admissions the pooled recorder has held: a stage of an earlier one records nothing
 }
 
 // stageCtx is both the context under a recorded stage and the stage's admission.Span: one allocation a stage.
@@ -394,7 +397,11 @@ type stageCtx struct {
 	context.Context
 	rec *recorder
 	idx int
+	gen uint64 // the recorder's admission this stage belongs to
 }
+
+// live says whether the stage's admission still records; r.mu is held.
+func (c *stageCtx) live() bool { return !c.rec.closed && c.rec.gen == c.gen }
 
 func (c *stageCtx) Value(key any) any {
 	if key == (recorderKey{}) {
@@ -420,16 +427,18 @@ func (r *recorder) add(name string, parent int, start time.Time, key, value stri
 	return n
 }
 
-func (r *recorder) start(ctx context.Context, parent int, name, key, value string) (context.Context, admission.Span) {
+// start records a stage under the stage parent of the same admission.
+func (parent *stageCtx) start(ctx context.Context, name, key, value string) (context.Context, admission.Span) {
 	now := time.Now()
+	r := parent.rec
 	r.mu.Lock()
-	if r.closed {
+	if !parent.live() {
 		r.mu.Unlock()
 		return ctx, noSpan{}
 	}
-	idx := r.add(name, parent, now, key, value)
+	idx := r.add(name, parent.idx, now, key, value)
 	r.mu.Unlock()
-	sc := &stageCtx{Context: ctx, rec: r, idx: idx}
+	sc := &stageCtx{Context: ctx, rec: r, idx: idx, gen: parent.gen}
 	return sc, sc
 }
 
@@ -437,7 +446,7 @@ func (r *recorder) start(ctx context.Context, parent int, name, key, value strin
 func (c *stageCtx) Set(key, value string) {
 	r := c.rec
 	r.mu.Lock()
-	if !r.closed {
+	if c.live() {
 		r.stages[c.idx].attrs = append(r.stages[c.idx].attrs, attr{key, value})
 	}
 	r.mu.Unlock()
@@ -448,7 +457,7 @@ func (c *stageCtx) End(err error) {
 	now := time.Now()
 	r := c.rec
 	r.mu.Lock()
-	if r.closed {
+	if !c.live() {
 		r.mu.Unlock()
 		return
 	}
@@ -466,6 +475,8 @@ func (c *stageCtx) End(err error) {
 // release returns a closed recorder to the pool, dropping its references (errors, strings) but keeping its
 // attribute arrays for the next admission.
 func (r *recorder) release() {
+	r.mu.Lock()
+	r.gen++
 	for i := range r.stages {
 		a := r.stages[i].attrs
 		clear(a)
@@ -474,6 +485,7 @@ func (r *recorder) release() {
 	r.stages = r.stages[:0]
 	t := r.t
 	r.t = nil
+	r.mu.Unlock()
 	t.pool.Put(r)
 }
 
