@@ -107,10 +107,11 @@ func attrOf(s *tracepb.Span, key string) string {
 // admit records one admission as the webhook and the pipeline do: decode, images with one verification, a policy
 // that failed to evaluate, and the decision; it returns when the admission answered.
 func admit(tr *Tracer, uid string) {
-	admitUnder(context.Background(), tr, uid)
+	admitUnder(context.Background(), tr, uid, 0)
 }
 
-func admitUnder(ctx context.Context, tr *Tracer, uid string) {
+// admitUnder admits under ctx; the image's verification lasts at least pause.
+func admitUnder(ctx context.Context, tr *Tracer, uid string, pause time.Duration) {
 	ctx, root := tr.Start(ctx, admission.StageAdmission, "http.route", "/validate")
 	_, decode := tr.Start(ctx, admission.StageDecode, "", "")
 	decode.End(nil)
@@ -118,7 +119,7 @@ func admitUnder(ctx context.Context, tr *Tracer, uid string) {
 	ictx, images := tr.Start(ctx, admission.StageImages, "", "")
 	_, verify := tr.Start(ictx, admission.StageVerify, "attest.image", "registry.example.com/app:"+uid)
 	verify.Set("attest.digest", "sha256:"+uid)
-	time.Sleep(time.Millisecond)
+	time.Sleep(pause)
 	verify.End(nil)
 	images.End(nil)
 	_, policy := tr.Start(ctx, admission.StagePolicy, "attest.policy", "no-privileged")
@@ -133,8 +134,8 @@ func spanTime(ns uint64) time.Time { return time.Unix(0, int64(ns)) }
 // a pooled recorder nor a reused span message brings anything of the admission before into the next one.
 func TestRecordedSpans(t *testing.T) {
 	tr, mem := memTracer(sdktrace.AlwaysSample())
-	admit(tr, "one")
-	admit(tr, "two")
+	admitUnder(context.Background(), tr, "one", time.Millisecond)
+	admitUnder(context.Background(), tr, "two", time.Millisecond)
 	got := spans(t, tr, mem)
 	for _, name := range []string{admission.StageAdmission, admission.StageDecode, admission.StageImages, admission.StageVerify, admission.StagePolicy} {
 		if len(got[name]) != 2 {
@@ -205,7 +206,7 @@ func TestAdmissionUnderATracedRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tr, mem := memTracer(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.5)))
 			parent := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: tc.flags, Remote: true})
-			admitUnder(trace.ContextWithRemoteSpanContext(context.Background(), parent), tr, "x")
+			admitUnder(trace.ContextWithRemoteSpanContext(context.Background(), parent), tr, "x", 0)
 			roots := spans(t, tr, mem)[admission.StageAdmission]
 			if len(roots) != tc.want {
 				t.Fatalf("%d admission spans, want %d", len(roots), tc.want)
@@ -271,17 +272,18 @@ func TestShutdownExportsAnsweredAdmissions(t *testing.T) {
 	mem := &memUploader{}
 	tr := newTracer(mem, sdktrace.AlwaysSample(), nil, Options{}) // the 5 s batch timeout never fires here
 	tr.block = true
-	for range 120 {
+	const n = maxBatchSpans/5 + 20 // a batch and a part
+	for range n {
 		admit(tr, "x")
 	}
 	if err := tr.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	admit(tr, "late")
-	if len(mem.spans) != 120*5 {
-		t.Errorf("%d spans exported by Shutdown, want %d", len(mem.spans), 120*5)
+	if len(mem.spans) != n*5 {
+		t.Errorf("%d spans exported by Shutdown, want %d", len(mem.spans), n*5)
 	}
-	if want := (120*5 + maxBatchSpans - 1) / maxBatchSpans; mem.calls != want || mem.most > maxBatchSpans {
+	if want := (n*5 + maxBatchSpans - 1) / maxBatchSpans; mem.calls != want || mem.most > maxBatchSpans {
 		t.Errorf("%d uploads of at most %d spans, want %d of at most %d", mem.calls, mem.most, want, maxBatchSpans)
 	}
 }

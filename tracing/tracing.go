@@ -41,11 +41,12 @@ type Options struct {
 
 const (
 	defaultBatchTimeout = 5 * time.Second
-	// maxBatchSpans sends a batch early when it holds this many spans (as the SDK's batch processor).
-	maxBatchSpans = 512
-	// queuedAdmissions bounds the answered admissions waiting for the exporter (about 2,000 spans, the SDK's
-	// queue); beyond it an admission's spans are dropped, never waited for.
-	queuedAdmissions = 128
+	// maxBatchSpans sends a batch when it holds this many spans (about 120 admissions, 300-400 KB): four times the
+	// SDK's batch, as fewer exports cost less of the webhook's cores (one-client p50 1.06x against 1.10x traced).
+	maxBatchSpans = 2048
+	// queuedAdmissions bounds the answered admissions waiting for the exporter (about 4,000 spans, two batches);
+	// beyond it an admission's spans are dropped, never waited for.
+	queuedAdmissions = 256
 	// exportTimeout bounds one export, retries included.
 	exportTimeout = 10 * time.Second
 	scopeName     = "github.com/continuums/attest"
@@ -262,7 +263,7 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 }
 
 // enqueue hands an answered admission to the exporter, or drops it when the exporter is that far behind; it wakes
-// the exporter only when a batch's worth of spans waits.
+// the exporter only when a batch's worth of spans, or half the queue, waits.
 func (t *Tracer) enqueue(r *recorder) {
 	t.mu.Lock()
 	for t.block && !t.shut && len(t.pending) >= queuedAdmissions {
@@ -279,7 +280,8 @@ func (t *Tracer) enqueue(r *recorder) {
 	t.pending = append(t.pending, r)
 	before := t.pendingSpans
 	t.pendingSpans += len(r.stages)
-	full := before < maxBatchSpans && t.pendingSpans >= maxBatchSpans
+	// A batch's worth of spans, or half the queue (admissions of few stages), wakes the exporter once.
+	full := before < maxBatchSpans && t.pendingSpans >= maxBatchSpans || len(t.pending) == queuedAdmissions/2
 	t.mu.Unlock()
 	if full {
 		select {
