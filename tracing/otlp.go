@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/trace"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -152,7 +153,7 @@ func (b *batch) add(r *recorder) {
 
 // appendError writes the exception event and the error status of a failed stage.
 func appendError(s []byte, err error, at uint64) []byte {
-	msg, typ := err.Error(), fmt.Sprintf("%T", err)
+	msg, typ := validUTF8(err.Error()), fmt.Sprintf("%T", err)
 	event := protowire.SizeTag(fieldEventTime) + 8 + sizeField(fieldEventName, len("exception")) +
 		sizeField(fieldEventAttributes, sizeAttr("exception.type", typ)) + sizeField(fieldEventAttributes, sizeAttr("exception.message", msg))
 	s = appendLen(s, fieldEvents, event)
@@ -183,12 +184,22 @@ func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(protowire.AppendTag(b, num, protowire.BytesType), v)
 }
 
+// appendString writes a string field; strings are valid UTF-8 in OTLP (a collector refuses a whole request with
+// one that is not), so invalid bytes, e.g. quoted from a registry's error, are replaced.
 func appendString(b []byte, num protowire.Number, v string) []byte {
-	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), v)
+	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), validUTF8(v))
+}
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
 // appendAttr writes a KeyValue with a string value as field num.
 func appendAttr(b []byte, num protowire.Number, key, value string) []byte {
+	key, value = validUTF8(key), validUTF8(value)
 	b = appendLen(b, num, sizeAttr(key, value))
 	b = appendString(b, fieldKey, key)
 	b = appendLen(b, fieldValue, sizeField(fieldStringValue, len(value)))

@@ -403,6 +403,7 @@ func BenchmarkAdmissionSpans(b *testing.B) {
 // encode (ids are the span IDs it drew).
 func reference(r *recorder, ids []trace.SpanID) []*tracepb.Span {
 	str := func(k, v string) *commonpb.KeyValue {
+		k, v = strings.ToValidUTF8(k, "\uFFFD"), strings.ToValidUTF8(v, "\uFFFD")
 		return &commonpb.KeyValue{Key: k, Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: v}}}
 	}
 	ids = slices.Clone(ids) // the batch draws the next admission's into the same array
@@ -429,7 +430,7 @@ func reference(r *recorder, ids []trace.SpanID) []*tracepb.Span {
 		if err != nil {
 			sp.Events = []*tracepb.Span_Event{{TimeUnixNano: sp.EndTimeUnixNano, Name: "exception",
 				Attributes: []*commonpb.KeyValue{str("exception.type", fmt.Sprintf("%T", err)), str("exception.message", err.Error())}}}
-			sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: err.Error()}
+			sp.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: strings.ToValidUTF8(err.Error(), "\uFFFD")}
 		}
 		out = append(out, sp)
 	}
@@ -438,7 +439,8 @@ func reference(r *recorder, ids []trace.SpanID) []*tracepb.Span {
 
 // TestEncodingMatchesOTLP: what batch.add and request write decodes, with the generated OTLP messages, to the
 // messages the stages describe: every field, long and multi-byte strings (lengths of several varint bytes),
-// failed and unfinished stages, a remote parent, and a request of several admissions after a reused batch.
+// failed and unfinished stages, a remote parent, invalid UTF-8 (which OTLP's strings cannot hold: replaced), and a
+// request of several admissions after a reused batch.
 func TestEncodingMatchesOTLP(t *testing.T) {
 	t0 := time.Unix(1_800_000_000, 123)
 	long := strings.Repeat("é", 9000) // 18,000 bytes: a three-byte length
@@ -450,6 +452,8 @@ func TestEncodingMatchesOTLP(t *testing.T) {
 		}},
 		{traceID: trace.TraceID{2, 3}, parent: trace.SpanID{9}, kind: trace.SpanKindInternal, stages: []stage{
 			{name: admission.StageImages, parent: -1, start: t0, end: t0.Add(time.Second), err: fmt.Errorf("wrapped: %w", errUnfinished)},
+			{name: admission.StageVerify, parent: 0, start: t0, end: t0, attrs: []attr{{"attest.image", "registry.example.com/a\xff\xfe:1"}},
+				err: errors.New("registry said \xc3\x28")},
 		}},
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", "attest"), attribute.Int64("n", 3))
