@@ -340,14 +340,20 @@ func TestExportFailures(t *testing.T) {
 	}
 }
 
-// TestResourceAttributes: the resource's attributes keep their types in OTLP.
+// TestResourceAttributes: the resource's attributes keep their types in OTLP, and its strings are valid UTF-8, so
+// the encoded resource is never lost.
 func TestResourceAttributes(t *testing.T) {
-	res := resource.NewSchemaless(attribute.String("service.name", "attest"), attribute.Bool("b", true), attribute.Int64("i", 7), attribute.Float64("f", 0.5))
+	res := resource.NewSchemaless(attribute.String("service.name", "attest"), attribute.Bool("b", true), attribute.Int64("i", 7), attribute.Float64("f", 0.5),
+		attribute.String("k8s.pod.name", "web-\xff"))
 	got := map[string]string{}
 	for _, kv := range resourceProto(res).GetAttributes() {
 		got[kv.GetKey()] = kv.GetValue().String()
 	}
-	want := map[string]string{"service.name": `string_value:"attest"`, "b": "bool_value:true", "i": "int_value:7", "f": "double_value:0.5"}
+	want := map[string]string{"service.name": `string_value:"attest"`, "b": "bool_value:true", "i": "int_value:7", "f": "double_value:0.5",
+		"k8s.pod.name": "string_value:\"web-\uFFFD\""}
+	if _, err := proto.Marshal(resourceProto(res)); err != nil {
+		t.Fatal(err)
+	}
 	for k, v := range want {
 		if strings.ReplaceAll(got[k], " ", "") != strings.ReplaceAll(v, " ", "") {
 			t.Errorf("%s: %s, want %s", k, got[k], v)

@@ -144,7 +144,7 @@ func newTracer(up uploader, sampler sdktrace.Sampler, res *resource.Resource, o 
 	return t
 }
 
-// resourceProto is res as OTLP attributes.
+// resourceProto is res as OTLP attributes (OTEL_RESOURCE_ATTRIBUTES' strings made valid UTF-8, so it always marshals).
 func resourceProto(res *resource.Resource) *resourcepb.Resource {
 	out := &resourcepb.Resource{}
 	if res == nil {
@@ -161,9 +161,9 @@ func resourceProto(res *resource.Resource) *resourcepb.Resource {
 		case attribute.FLOAT64:
 			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: kv.Value.AsFloat64()}}
 		default:
-			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: kv.Value.String()}}
+			v = &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: validUTF8(kv.Value.String())}}
 		}
-		out.Attributes = append(out.Attributes, &commonpb.KeyValue{Key: string(kv.Key), Value: v})
+		out.Attributes = append(out.Attributes, &commonpb.KeyValue{Key: validUTF8(string(kv.Key)), Value: v})
 	}
 	return out
 }
