@@ -30,3 +30,20 @@ func TestTracingRefusesBadEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestTracingRefusesBadEnvironment: exporter settings from the environment that cannot be used stop start-up,
+// saying which.
+func TestTracingRefusesBadEnvironment(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"OTEL_EXPORTER_OTLP_HEADERS", "api-key", `OTEL_EXPORTER_OTLP_HEADERS: "api-key" is not key=value`},
+		{"OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/nonexistent/ca.pem", "OTEL_EXPORTER_OTLP_CERTIFICATE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(tc.name, tc.value)
+			_, err := tracing.New(context.Background(), tracing.Options{Endpoint: "https://collector:4317", SampleRatio: 1})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want it to say %q", err, tc.want)
+			}
+		})
+	}
+}
