@@ -60,6 +60,7 @@ func main() {
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
+	flag.IntVar(&o.receiverNice, "otlp-receiver-nice", 0, "run the receiver process of -otlp-receiver process|discard at this nice value (1-19: it yields the two cores to the webhook and the client, nearer a collector on another machine; 0: the same priority)")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
@@ -89,6 +90,7 @@ type options struct {
 	traced           bool
 	traceRatio       float64
 	receiver         string
+	receiverNice     int
 }
 
 func run(t *loadenv.TB, o options) error {
@@ -122,7 +124,7 @@ func run(t *loadenv.TB, o options) error {
 	targets := []target{{name: "noop", h: noop}, {name: "validate", h: p.validate}, {name: "repeat", h: repeat.validate}}
 	var sink spanCounter
 	if o.traced {
-		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio, o.receiver)
+		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio, o.receiver, o.receiverNice)
 		if err != nil {
 			return err
 		}
@@ -177,7 +179,7 @@ func run(t *loadenv.TB, o options) error {
 				unit = "bytes"
 			}
 			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx; paired by round (median of each round's ratio): p50 %.3fx, p99 %.3fx (%d %s received by the OTLP receiver so far)\n",
-				o.traceRatio, o.receiver, float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99),
+				o.traceRatio, o.receiver+niceLabel(o.receiverNice), float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99),
 				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p50 }),
 				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p99 }), n, unit)
 		}

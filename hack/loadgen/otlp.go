@@ -144,15 +144,19 @@ type childSink struct {
 }
 
 // startChildSink starts this program as the receiver process, as a collector runs beside attest serve.
-func startChildSink(t *loadenv.TB, discard bool) (*childSink, string, error) {
+func startChildSink(t *loadenv.TB, discard bool, nice int) (*childSink, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", fmt.Errorf("OTLP receiver process: %w", err)
 	}
-	cmd := exec.Command(self, receiverCommand)
+	args := []string{self, receiverCommand}
 	if discard {
-		cmd = exec.Command(self, receiverCommand, discardArg)
+		args = append(args, discardArg)
 	}
+	if nice != 0 { // through nice(1): every thread of the receiver inherits it
+		args = append([]string{"nice", "-n", strconv.Itoa(nice)}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -188,7 +192,7 @@ func (c *childSink) count() (int64, error) {
 // tracedPipeline is the validate pipeline with tracing exported, as attest serve --otlp-endpoint runs it, to a
 // receiver in another process (receiver "process", as a collector runs) or in this one ("inprocess": its CPU and
 // garbage are then counted against the traced pipeline).
-func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio float64, receiver string) (*pipeline, spanCounter, error) {
+func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio float64, receiver string, nice int) (*pipeline, spanCounter, error) {
 	if ratio == 0 { // the A/A control: a second untraced pipeline, so the ratio shows the comparison's own noise
 		p, err := newPipeline(e, 1024, false, nil)
 		return p, noSpans{}, err
@@ -197,7 +201,7 @@ func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio fl
 	var addr string
 	switch receiver {
 	case "process", "discard":
-		c, a, err := startChildSink(t, receiver == "discard")
+		c, a, err := startChildSink(t, receiver == "discard", nice)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -219,4 +223,12 @@ func tracedPipeline(ctx context.Context, t *loadenv.TB, e *loadenv.Env, ratio fl
 	t.Cleanup(func() { _ = tr.Shutdown(context.Background()) })
 	p, err := newPipeline(e, 1024, false, tr)
 	return p, sink, err
+}
+
+// niceLabel says, in the traced figures, that the receiver process ran at a lower priority.
+func niceLabel(nice int) string {
+	if nice == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" at nice %d", nice)
 }
