@@ -38,6 +38,8 @@ FUZZ_TARGETS := \
 	./attestation:FuzzImageGlob \
 	./attestation:FuzzRetryAfter \
 	./policies:FuzzPlanMatchesTopdown \
+	./policies/paramschema:FuzzCompile \
+	./policies/paramschema:FuzzValidate \
 	./policies/gatekeeper:FuzzParse \
 	./policies/cedar:FuzzParse \
 	./policies/cedar:FuzzCustomKinds \

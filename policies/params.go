@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -10,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/continuums/attest/policies/paramschema"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
@@ -24,7 +23,7 @@ type paramSchema struct {
 	known    []string // parameter names, sorted, for messages
 
 	once   sync.Once
-	schema *jsonschema.Schema
+	schema *paramschema.Schema
 	err    error
 }
 
@@ -69,15 +68,9 @@ func newParamSchema(md Metadata) (*paramSchema, error) {
 }
 
 // compiled compiles the schema once and checks the defaults against it.
-func (ps *paramSchema) compiled() (*jsonschema.Schema, error) {
+func (ps *paramSchema) compiled() (*paramschema.Schema, error) {
 	ps.once.Do(func() {
-		c := jsonschema.NewCompiler()
-		url := "attest:///policies/" + ps.name + "/parameters.json"
-		if err := c.AddResource(url, ps.doc); err != nil {
-			ps.err = fmt.Errorf("METADATA custom.parameters: %w", err)
-			return
-		}
-		sch, err := c.Compile(url)
+		sch, err := paramschema.Compile(ps.doc)
 		if err != nil {
 			ps.err = fmt.Errorf("METADATA custom.parameters: %w", err)
 			return
@@ -106,22 +99,18 @@ func (ps *paramSchema) validate(params map[string]any) error {
 	return validateWith(sch, ps.known, params)
 }
 
-func validateWith(sch *jsonschema.Schema, knownParams []string, params map[string]any) error {
+func validateWith(sch *paramschema.Schema, knownParams []string, params map[string]any) error {
 	if params == nil {
 		params = map[string]any{}
 	}
-	err := sch.Validate(params)
-	if err == nil {
+	faults := sch.Validate(params)
+	if len(faults) == 0 {
 		return nil
-	}
-	var verr *jsonschema.ValidationError
-	if !errors.As(err, &verr) {
-		return err
 	}
 	var pe ParamsError
 	printer := message.NewPrinter(language.English)
-	for _, leaf := range leaves(verr) {
-		if ap, ok := leaf.ErrorKind.(*kind.AdditionalProperties); ok {
+	for _, leaf := range faults {
+		if ap, ok := leaf.Kind.(*kind.AdditionalProperties); ok {
 			known := make([]string, 0, len(knownParams))
 			known = append(known, knownParams...)
 			for _, name := range ap.Properties {
@@ -131,13 +120,13 @@ func validateWith(sch *jsonschema.Schema, knownParams []string, params map[strin
 				} else {
 					msg += " (this policy takes none)"
 				}
-				pe.Problems = append(pe.Problems, ParamProblem{Field: fieldPath(append(slices.Clone(leaf.InstanceLocation), name)), Message: msg})
+				pe.Problems = append(pe.Problems, ParamProblem{Field: fieldPath(append(slices.Clone(leaf.Location), name)), Message: msg})
 			}
 			continue
 		}
-		pe.Problems = append(pe.Problems, ParamProblem{Field: fieldPath(leaf.InstanceLocation), Message: leaf.ErrorKind.LocalizedString(printer)})
+		pe.Problems = append(pe.Problems, ParamProblem{Field: fieldPath(leaf.Location), Message: leaf.Kind.LocalizedString(printer)})
 	}
-	sort.Slice(pe.Problems, func(i, j int) bool { return pe.Problems[i].Field < pe.Problems[j].Field })
+	sort.SliceStable(pe.Problems, func(i, j int) bool { return pe.Problems[i].Field < pe.Problems[j].Field })
 	return &pe
 }
 
@@ -182,17 +171,6 @@ func (ps *paramSchema) withDefaults(params map[string]any) map[string]any {
 		out = map[string]any{}
 	}
 	maps.Copy(out, params)
-	return out
-}
-
-func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
-	if len(e.Causes) == 0 {
-		return []*jsonschema.ValidationError{e}
-	}
-	var out []*jsonschema.ValidationError
-	for _, c := range e.Causes {
-		out = append(out, leaves(c)...)
-	}
 	return out
 }
 
