@@ -1,16 +1,11 @@
+//go:build !lean
+
 package attestation
 
 import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
-
-// Verification results, the values of the result label.
-const (
-	resultPassed = "passed" // the image satisfies its trust policy
-	resultFailed = "failed" // verification ran and the image does not
-	resultError  = "error"  // verification could not run to a verdict (registry down, slow, rate-limiting, …)
 )
 
 // Metrics are the verification series. Labels are bounded: result only, never image or registry.

@@ -19,6 +19,13 @@ import (
 	"k8s.io/utils/clock"
 )
 
+// Verification results, the values of the result label of the verification metrics.
+const (
+	resultPassed = "passed" // the image satisfies its trust policy
+	resultFailed = "failed" // verification ran and the image does not
+	resultError  = "error"  // verification could not run to a verdict (registry down, slow, rate-limiting, …)
+)
+
 // Defaults of VerifierOptions.
 const (
 	DefaultTimeout     = 5 * time.Second
