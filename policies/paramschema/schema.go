@@ -192,15 +192,9 @@ func compileTypes(v any, at string) ([]string, error) {
 	case string:
 		names = []string{t}
 	case []any:
-		for i, e := range t {
-			n, ok := e.(string)
-			if !ok {
-				return nil, fmt.Errorf("%s[%d]: want a type name, got %s", at, i, typeName(e))
-			}
-			if slices.Contains(names, n) {
-				return nil, fmt.Errorf("%s: %q is listed twice", at, n)
-			}
-			names = append(names, n)
+		var err error
+		if names, err = uniqueStrings(t, at, "a type name"); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("%s: want a type name or a list of them, got %s", at, typeName(v))
@@ -248,18 +242,23 @@ func compileNames(v any, at string) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: want an array of property names, got %s", at, typeName(v))
 	}
-	names := make([]string, 0, len(arr))
+	return uniqueStrings(arr, at, "a property name")
+}
+
+// uniqueStrings reads an array of strings, each listed once; what names an element in errors.
+func uniqueStrings(arr []any, at, what string) ([]string, error) {
+	out := make([]string, 0, len(arr))
 	for i, e := range arr {
 		n, ok := e.(string)
 		if !ok {
-			return nil, fmt.Errorf("%s[%d]: want a property name, got %s", at, i, typeName(e))
+			return nil, fmt.Errorf("%s[%d]: want %s, got %s", at, i, what, typeName(e))
 		}
-		if slices.Contains(names, n) {
+		if slices.Contains(out, n) {
 			return nil, fmt.Errorf("%s: %q is listed twice", at, n)
 		}
-		names = append(names, n)
+		out = append(out, n)
 	}
-	return names, nil
+	return out, nil
 }
 
 func compileList(v any, at string) ([]*Schema, error) {
