@@ -2,6 +2,7 @@ package admission
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -196,20 +197,30 @@ func capLines(lines []string, max int, noun string) string {
 		" (run `attest policy check` on the manifest to list them all)"
 }
 
+// smallWarningList is the most warnings deduplicated without a set.
+const smallWarningList = 16
+
 // CapWarnings deduplicates, sanitises and truncates warnings so that every one we send arrives whole (the API
 // server drops warnings with control characters and cuts them at 256 characters), and summarises what does not fit.
 func CapWarnings(in []string) []string {
 	if len(in) == 0 {
 		return nil
 	}
-	seen := make(map[string]bool, len(in))
-	uniq := in[:0:0]
+	// A handful of warnings, as most admissions have, are deduplicated by scanning; many through a set.
+	var seen map[string]bool
+	if len(in) > smallWarningList {
+		seen = make(map[string]bool, len(in))
+	}
+	uniq := make([]string, 0, len(in))
 	for _, w := range in {
 		w = truncate(sanitize(w), maxWarningLen)
-		if !seen[w] {
-			seen[w] = true
-			uniq = append(uniq, w)
+		if seen == nil && slices.Contains(uniq, w) || seen[w] {
+			continue
 		}
+		if seen != nil {
+			seen[w] = true
+		}
+		uniq = append(uniq, w)
 	}
 	const summaryRoom = 96
 	out := make([]string, 0, min(len(uniq), maxWarnings))

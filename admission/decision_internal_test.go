@@ -37,3 +37,36 @@ func TestSanitize(t *testing.T) {
 		}
 	}
 }
+
+// TestCapWarningsDeduplicates: a warning is sent once, in first-seen order, whether the list is scanned (up to
+// smallWarningList) or deduplicated through a set; texts that differ only by a control character are the same
+// warning once sanitised.
+func TestCapWarningsDeduplicates(t *testing.T) {
+	many := func(n int) []string {
+		var out []string
+		for i := range n {
+			w := "w" + strings.Repeat("x", i%5) // five distinct texts, repeated
+			out = append(out, w)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"none", nil, nil},
+		{"distinct", []string{"a", "b"}, []string{"a", "b"}},
+		{"repeated, scanned", []string{"b", "a", "b", "a", "c"}, []string{"b", "a", "c"}},
+		{"sanitised alike", []string{"a\tb", "a b", "a\nb"}, []string{"a b"}},
+		{"at the scan's limit", many(smallWarningList), []string{"w", "wx", "wxx", "wxxx", "wxxxx"}},
+		{"through the set", many(smallWarningList + 30), []string{"w", "wx", "wxx", "wxxx", "wxxxx"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := CapWarnings(tc.in)
+			if strings.Join(got, "|") != strings.Join(tc.want, "|") || len(got) != len(tc.want) {
+				t.Fatalf("CapWarnings(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
