@@ -140,6 +140,8 @@ func TestCompileErrors(t *testing.T) {
 		{"bad name", []policies.Source{{Name: "a.rego", Text: md("Not_A_Name", "")}}, `METADATA custom.name "Not_A_Name"`},
 		{"duplicate name", []policies.Source{{Name: "a.rego", Text: md("same", "")}, {Name: "b.rego", Text: strings.Replace(md("same", ""), "custom.same", "custom.other", 1)}}, `b.rego: policy name "same" is already used by a.rego`},
 		{"bad parameter schema", []policies.Source{{Name: "a.rego", Text: md("a", "#   parameters:\n#     n: {type: nonsense}\n")}}, "a.rego: METADATA custom.parameters"},
+		{"unsupported keyword in a parameter's schema", []policies.Source{{Name: "a.rego", Text: md("a", "#   parameters:\n#     n: {type: integer, $ref: \"#/x\"}\n")}},
+			`a.rego: METADATA custom.parameters.n.$ref: keyword "$ref" is not supported in parameter schemas`},
 		{"bad default", []policies.Source{{Name: "a.rego", Text: md("a", "#   parameters:\n#     n: {type: integer, default: \"two\"}\n")}}, "METADATA custom.parameters defaults: n: got string, want integer"},
 		{"no result rule", []policies.Source{{Name: "a.rego", Text: "package custom.none\n\nimport rego.v1\n\nallow := true\n"}}, "defines none of the rules violation, deny, warn"},
 	}

@@ -18,7 +18,7 @@ import (
 // paramSchema validates a policy's parameters against the JSON schema its METADATA declares.
 type paramSchema struct {
 	name     string
-	doc      map[string]any // the schema of the parameters object
+	props    map[string]any // each parameter's schema, by name
 	defaults map[string]any
 	known    []string // parameter names, sorted, for messages
 
@@ -61,7 +61,7 @@ func newParamSchema(md Metadata) (*paramSchema, error) {
 	sort.Strings(known)
 	return &paramSchema{
 		name:     md.Name,
-		doc:      map[string]any{"type": "object", "properties": props, "additionalProperties": false},
+		props:    props,
 		defaults: defaults,
 		known:    known,
 	}, nil
@@ -70,9 +70,9 @@ func newParamSchema(md Metadata) (*paramSchema, error) {
 // compiled compiles the schema once and checks the defaults against it.
 func (ps *paramSchema) compiled() (*paramschema.Schema, error) {
 	ps.once.Do(func() {
-		sch, err := paramschema.Compile(ps.doc)
+		sch, err := paramschema.Parameters(ps.props)
 		if err != nil {
-			ps.err = fmt.Errorf("METADATA custom.parameters: %w", err)
+			ps.err = fmt.Errorf("METADATA custom.parameters.%w", err)
 			return
 		}
 		if err := validateWith(sch, ps.known, ps.defaults); err != nil {

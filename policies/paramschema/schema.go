@@ -78,12 +78,35 @@ func Compile(doc any) (*Schema, error) {
 	return compile(doc, "")
 }
 
+// Parameters compiles the schema of a policy's parameters object: each declared parameter by its own schema, and no
+// other parameter. Errors name the parameter first, e.g. "n.minimum: want a number, got string".
+func Parameters(params map[string]any) (*Schema, error) {
+	s := newSchema()
+	s.types = []string{"object"}
+	s.additional = &Schema{never: true}
+	s.properties = make(map[string]*Schema, len(params))
+	for _, name := range slices.Sorted(maps.Keys(params)) {
+		var err error
+		if s.properties[name], err = compile(params[name], name); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// newSchema is a schema with every bound unset.
+func newSchema() *Schema {
+	return &Schema{minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, minProperties: -1, maxProperties: -1}
+}
+
 func compile(doc any, at string) (*Schema, error) {
 	switch d := doc.(type) {
 	case bool:
-		return &Schema{never: !d, minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, minProperties: -1, maxProperties: -1}, nil
+		s := newSchema()
+		s.never = !d
+		return s, nil
 	case map[string]any:
-		s := &Schema{minLength: -1, maxLength: -1, minItems: -1, maxItems: -1, minProperties: -1, maxProperties: -1}
+		s := newSchema()
 		for _, k := range slices.Sorted(maps.Keys(d)) {
 			if err := s.keyword(k, d[k], join(at, k)); err != nil {
 				return nil, err

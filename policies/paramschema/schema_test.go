@@ -176,6 +176,27 @@ func TestCompileRefuses(t *testing.T) {
 	}
 }
 
+// TestParameters: the parameters object takes each declared parameter by its schema and no other; errors name the
+// parameter first.
+func TestParameters(t *testing.T) {
+	s, err := paramschema.Parameters(map[string]any{"n": decode(t, `{"type": "integer", "minimum": 1}`), "any": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := faults(s.Validate(decode(t, `{"n": 0, "any": [1], "other": 1}`)))
+	want := []string{"/: additional properties 'other' not allowed", "/n: minimum: got 0, want 1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("faults %q, want %q", got, want)
+	}
+	if got := faults(s.Validate(decode(t, `[]`))); !slices.Equal(got, []string{"/: got array, want object"}) {
+		t.Errorf("a list for the parameters: %q", got)
+	}
+	_, err = paramschema.Parameters(map[string]any{"n": decode(t, `{"minimum": "1"}`)})
+	if err == nil || err.Error() != "n.minimum: want a number, got string" {
+		t.Errorf("error %v, want it to name the parameter first", err)
+	}
+}
+
 // probes are instances every fuzzed schema is checked with.
 var probes = []string{`null`, `true`, `0`, `1.5`, `-3`, `"a"`, `"a b"`, `[]`, `[1, 1]`, `["x", 2, null]`, `{}`,
 	`{"a": 1}`, `{"a": "x", "b": [true]}`, `{"days": ["Mon"], "start": "09:00"}`}
