@@ -17,7 +17,6 @@ import (
 
 // paramSchema validates a policy's parameters against the JSON schema its METADATA declares.
 type paramSchema struct {
-	name     string
 	props    map[string]any // each parameter's schema, by name
 	defaults map[string]any
 	known    []string // parameter names, sorted, for messages
@@ -60,7 +59,6 @@ func newParamSchema(md Metadata) (*paramSchema, error) {
 	}
 	sort.Strings(known)
 	return &paramSchema{
-		name:     md.Name,
 		props:    props,
 		defaults: defaults,
 		known:    known,
