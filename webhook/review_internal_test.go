@@ -20,6 +20,12 @@ var onePassSeeds = []string{
 	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u6","Object":{"kind":"Pod"},"object":{"kind":"Job"}}}`,
 	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
 	`[1]`,
+	// Numbers as sigs.k8s.io/json's PreserveInts reads them; names given twice and invalid UTF-8, which only the
+	// one-pass and two-pass readings take (the fast one leaves them).
+	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u7","object":{"a":1e3,"b":-0,"c":1.0,"d":-9223372036854775808,"e":[true,null,"s\u00e9"]}}}`,
+	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u8","object":{"kind":"Pod","kind":"Job"}}}`,
+	`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u9","uid":"u10"}}`,
+	"{\"apiVersion\":\"admission.k8s.io/v1\",\"kind\":\"AdmissionReview\",\"request\":{\"uid\":\"u11\",\"object\":{\"name\":\"\xff\"}}}",
 }
 
 // twoPasses reads body as the two-pass path does; false where it refuses it.
@@ -55,6 +61,29 @@ func checkOnePass(t *testing.T, body []byte) {
 	if took && !reflect.DeepEqual(one, two) {
 		t.Fatalf("one pass read\n%#v\ntwo passes\n%#v\nfrom %s", one, two, body)
 	}
+	fast := &decoded{}
+	if fast.decodeFast(body) {
+		if !ok {
+			t.Fatalf("the fast reading took a body the two-pass one refuses:\n%s", body)
+		}
+		if !reflect.DeepEqual(fast, two) {
+			t.Fatalf("the fast reading read\n%#v\ntwo passes\n%#v\nfrom %s", fast, two, body)
+		}
+	}
+}
+
+// TestFastReadingLeavesWhatItRefuses checks which seeds the fast reading takes: well-formed reviews, and not
+// names given twice or invalid UTF-8 (read as before by the one-pass reading, last name winning).
+func TestFastReadingLeavesWhatItRefuses(t *testing.T) {
+	for i, want := range []bool{true, true, false, false, false, true, false, false, true, false, false, false} {
+		if got := (&decoded{}).decodeFast([]byte(onePassSeeds[i])); got != want {
+			t.Errorf("seed %d: fast reading took it: %v, want %v\n%s", i, got, want, onePassSeeds[i])
+		}
+	}
+	d := &decoded{}
+	if !d.decodeOnePass([]byte(onePassSeeds[9])) || d.object["kind"] != "Job" {
+		t.Errorf("a name given twice: the one-pass reading gives %v, want the last value", d.object)
+	}
 }
 
 func TestOnePassReadsAsTwoPasses(t *testing.T) {
@@ -74,7 +103,7 @@ func FuzzOnePass(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) { checkOnePass(t, body) })
 }
 
-// BenchmarkReadReview compares reading a 3-container Deployment's review in one pass and in two.
+// BenchmarkReadReview compares reading a 3-container Deployment's review fast, in one pass and in two.
 func BenchmarkReadReview(b *testing.B) {
 	body := []byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",` +
 		`"kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},` +
@@ -86,6 +115,14 @@ func BenchmarkReadReview(b *testing.B) {
 		`"ports":[{"containerPort":8080}],"resources":{"limits":{"cpu":"1","memory":"1Gi"},"requests":{"cpu":"100m"}},` +
 		`"securityContext":{"runAsNonRoot":true,"readOnlyRootFilesystem":true}},{"name":"proxy","image":"registry.example.com/team/proxy:2.1",` +
 		`"resources":{"limits":{"cpu":"200m","memory":"128Mi"}}}]}}}},"oldObject":null,"dryRun":false,"options":{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}}}`)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !(&decoded{}).decodeFast(body) {
+				b.Fatal("not read")
+			}
+		}
+	})
 	b.Run("one-pass", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -103,3 +140,4 @@ func BenchmarkReadReview(b *testing.B) {
 		}
 	})
 }
+

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -11,11 +12,13 @@ import (
 )
 
 // drive posts body to /validate of s from workers keep-alive clients for d (closed loop: each client sends its next
-// request when the answer arrives) and returns the latency percentiles and requests/s.
-func drive(s *webhooktest.Served, body []byte, workers int, d time.Duration) result {
+// request when the answer arrives) and returns the latency percentiles and requests/s, or the first failed
+// request's error.
+func drive(s *webhooktest.Served, body []byte, workers int, d time.Duration) (result, error) {
 	url := s.URL + "/validate"
 	var mu sync.Mutex
 	var all []time.Duration
+	var failed error
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for range workers {
@@ -24,7 +27,9 @@ func drive(s *webhooktest.Served, body []byte, workers int, d time.Duration) res
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
 				if _, err := loadenv.Post(s.Client, url, body); err != nil {
-					fmt.Println("request:", err)
+					mu.Lock()
+					failed = cmp.Or(failed, fmt.Errorf("request: %w", err))
+					mu.Unlock()
 					return
 				}
 				mine = append(mine, time.Since(t0))
@@ -35,12 +40,15 @@ func drive(s *webhooktest.Served, body []byte, workers int, d time.Duration) res
 		})
 	}
 	wg.Wait()
+	if failed != nil {
+		return result{}, failed
+	}
 	if len(all) == 0 {
-		return result{}
+		return result{}, fmt.Errorf("no request finished in %s", d)
 	}
 	slices.Sort(all)
 	p := func(q float64) time.Duration { return all[int(q*float64(len(all)-1))] }
-	return result{rps: float64(len(all)) / d.Seconds(), p50: p(0.5), p90: p(0.9), p99: p(0.99), p999: p(0.999), requests: len(all)}
+	return result{rps: float64(len(all)) / d.Seconds(), p50: p(0.5), p90: p(0.9), p99: p(0.99), p999: p(0.999), requests: len(all)}, nil
 }
 
 // check sends body once and requires an allowed AdmissionReview.

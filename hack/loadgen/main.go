@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
@@ -41,6 +42,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == clientCommand {
+		if err := runClient(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen client:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) >= 2 && os.Args[1] == receiverCommand {
 		if err := runReceiver(len(os.Args) == 3 && os.Args[2] == discardArg); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen otlp-receiver:", err)
@@ -57,8 +65,10 @@ func main() {
 	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
 	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary of the memory part (the full build: it runs attest serve)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file")
+	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a profile of the live heap after the setup (the pipelines loaded, before any load) to this file")
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
+	flag.StringVar(&o.client, "client", "process", "where the clients run: \"process\" (a child process, as the API server is another process than the webhook) or \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector)")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
 	flag.IntVar(&o.receiverNice, "otlp-receiver-nice", 0, "run the receiver process of -otlp-receiver process|discard at this nice value (1-19: it yields the two cores to the webhook and the client, nearer a collector on another machine; 0: the same priority)")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
@@ -86,11 +96,13 @@ type options struct {
 	cache            int
 	attest           string
 	cpuprofile       string
+	heapprofile      string
 	profileTarget    string
 	traced           bool
 	traceRatio       float64
 	receiver         string
 	receiverNice     int
+	client           string
 }
 
 func run(t *loadenv.TB, o options) error {
@@ -137,8 +149,28 @@ func run(t *loadenv.TB, o options) error {
 			return fmt.Errorf("%s: %w", targets[i].name, err)
 		}
 	}
-	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up\n",
-		len(body), o.rounds, o.duration, o.warmup)
+	if o.heapprofile != "" {
+		if err := heapProfile(o.heapprofile); err != nil {
+			return err
+		}
+	}
+	driveOn := func(s *webhooktest.Served, workers int, d time.Duration) (result, error) {
+		return drive(s, body, workers, d)
+	}
+	switch o.client {
+	case "inprocess":
+	case "process":
+		c, err := startClient(t.TempDir(), body)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = c.stop() }()
+		driveOn = c.drive
+	default:
+		return fmt.Errorf("-client %q: want process or inprocess", o.client)
+	}
+	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up, clients in %s\n",
+		len(body), o.rounds, o.duration, o.warmup, map[string]string{"process": "a child process", "inprocess": "loadgen"}[o.client])
 	clients := []int{1, o.workers}
 	switch {
 	case o.rounds == 0: // the memory part only
@@ -150,7 +182,9 @@ func run(t *loadenv.TB, o options) error {
 		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
 		res := make([][]result, len(targets))
 		for i := range targets {
-			drive(targets[i].s, body, workers, o.warmup)
+			if _, err := driveOn(targets[i].s, workers, o.warmup); err != nil {
+				return fmt.Errorf("%s: %w", targets[i].name, err)
+			}
 		}
 		for range o.rounds {
 			for i := range targets {
@@ -160,8 +194,12 @@ func run(t *loadenv.TB, o options) error {
 						return err
 					}
 				}
-				res[i] = append(res[i], drive(targets[i].s, body, workers, o.duration))
+				r, err := driveOn(targets[i].s, workers, o.duration)
 				stop()
+				if err != nil {
+					return fmt.Errorf("%s: %w", targets[i].name, err)
+				}
+				res[i] = append(res[i], r)
 			}
 		}
 		med := make([]result, len(targets))
@@ -207,12 +245,14 @@ func (p *pipeline) describe(ctx context.Context, obj map[string]any) error {
 	if !d.Allowed || len(d.Warnings) > 0 {
 		return fmt.Errorf("the Deployment is not admitted cleanly: %s %v", d.Message, d.Warnings)
 	}
-	const n = 300
+	const n = 3000
 	total := time.Duration(0)
 	per := map[string]time.Duration{}
+	all := make([]time.Duration, 0, n)
 	for range n {
 		d := p.eval.Evaluate(ctx, in)
 		total += d.Duration
+		all = append(all, d.Duration)
 		for _, r := range d.Results {
 			per[r.Policy] += r.Duration
 		}
@@ -229,8 +269,9 @@ func (p *pipeline) describe(ctx context.Context, obj map[string]any) error {
 			off = append(off, pol.Name)
 		}
 	}
-	fmt.Printf("/validate runs %d policies, all passing (off in the config: %s); mean of %d evaluations without HTTP:\n  %s\n  policies %s, whole pipeline %s\n",
-		len(d.Results), strings.Join(off, ", "), n, strings.Join(ran, "\n  "), us(sum), us(total/n))
+	slices.Sort(all)
+	fmt.Printf("/validate runs %d policies, all passing (off in the config: %s); mean of %d evaluations without HTTP:\n  %s\n  policies %s, whole pipeline %s (p50 %s, p99 %s)\n",
+		len(d.Results), strings.Join(off, ", "), n, strings.Join(ran, "\n  "), us(sum), us(total/n), us(all[n/2]), us(all[n*99/100]))
 	return nil
 }
 
@@ -293,5 +334,19 @@ func profile(path string) (func(), error) {
 }
 
 var profiles int
+
+// heapProfile writes a profile of the live heap, after a collection, to path.
+func heapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bufio"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/continuums/attest/webhook/webhooktest"
+)
+
+// clientCommand runs loadgen as the client process of the latency runs: the API server is another process than
+// the webhook, so the client's TLS, HTTP and garbage are not the webhook's (in one process they share its heap and
+// collector, and the client's allocations pace the webhook's collections).
+const clientCommand = "client"
+
+// job is one run the parent asks of the client process: workers clients posting body to url for a duration.
+type job struct {
+	URL      string        `json:"url"`
+	CA       string        `json:"ca"`
+	Workers  int           `json:"workers"`
+	Duration time.Duration `json:"duration"`
+}
+
+// jobResult is a run's figures, or why it failed.
+type jobResult struct {
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50"`
+	P90      time.Duration `json:"p90"`
+	P99      time.Duration `json:"p99"`
+	P999     time.Duration `json:"p999"`
+	Requests int           `json:"requests"`
+	Err      string        `json:"err,omitempty"`
+}
+
+// runClient serves jobs read as JSON lines from stdin, answering each with a jobResult line on stdout; the body
+// posted is the file named by bodyPath. A client (its keep-alive connections) is kept per server across jobs, as
+// the API server keeps its connections to a webhook.
+func runClient(bodyPath string) error {
+	body, err := os.ReadFile(bodyPath)
+	if err != nil {
+		return err
+	}
+	clients := map[string]*webhooktest.Served{}
+	in := bufio.NewScanner(os.Stdin)
+	out := json.NewEncoder(os.Stdout)
+	for in.Scan() {
+		var j job
+		if err := json.Unmarshal(in.Bytes(), &j); err != nil {
+			return fmt.Errorf("job %q: %w", in.Text(), err)
+		}
+		s, ok := clients[j.URL]
+		if !ok {
+			pem, err := os.ReadFile(j.CA)
+			if err != nil {
+				return err
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("%s: no certificate", j.CA)
+			}
+			s = &webhooktest.Served{URL: j.URL, Client: webhooktest.Client(pool)}
+			clients[j.URL] = s
+		}
+		r, err := drive(s, body, j.Workers, j.Duration)
+		res := jobResult{RPS: r.rps, P50: r.p50, P90: r.p90, P99: r.p99, P999: r.p999, Requests: r.requests}
+		if err != nil {
+			res.Err = err.Error()
+		}
+		if err := out.Encode(res); err != nil {
+			return err
+		}
+	}
+	return in.Err()
+}
+
+// clientProcess is the parent's end of a client process.
+type clientProcess struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Scanner
+}
+
+// startClient starts loadgen itself as the client process, posting body (written to dir).
+func startClient(dir string, body []byte) (*clientProcess, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	bodyPath := filepath.Join(dir, "review.json")
+	if err := os.WriteFile(bodyPath, body, 0o600); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, clientCommand, bodyPath)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start the client process: %w", err)
+	}
+	return &clientProcess{cmd: cmd, in: in, out: bufio.NewScanner(out)}, nil
+}
+
+// drive runs a job in the client process against s (its ca.crt in s.CertDir) and returns its figures.
+func (c *clientProcess) drive(s *webhooktest.Served, workers int, d time.Duration) (result, error) {
+	line, err := json.Marshal(job{URL: s.URL, CA: filepath.Join(s.CertDir, "ca.crt"), Workers: workers, Duration: d})
+	if err != nil {
+		return result{}, err
+	}
+	if _, err := c.in.Write(append(line, '\n')); err != nil {
+		return result{}, fmt.Errorf("client process: %w", err)
+	}
+	if !c.out.Scan() {
+		if err := c.out.Err(); err != nil {
+			return result{}, fmt.Errorf("client process: %w", err)
+		}
+		return result{}, errors.New("client process: exited")
+	}
+	var r jobResult
+	if err := json.Unmarshal(c.out.Bytes(), &r); err != nil {
+		return result{}, fmt.Errorf("client process answered %q: %w", c.out.Text(), err)
+	}
+	if r.Err != "" {
+		return result{}, fmt.Errorf("client process: %s", r.Err)
+	}
+	return result{rps: r.RPS, p50: r.P50, p90: r.P90, p99: r.P99, p999: r.P999, requests: r.Requests}, nil
+}
+
+// stop ends the client process (its stdin closes) and waits for it.
+func (c *clientProcess) stop() error {
+	_ = c.in.Close()
+	return c.cmd.Wait()
+}
