@@ -140,4 +140,3 @@ func BenchmarkReadReview(b *testing.B) {
 		}
 	})
 }
-
