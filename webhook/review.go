@@ -224,11 +224,10 @@ func decodeAny(dec *jsontext.Decoder) (any, error) {
 		}
 		m := map[string]any{}
 		for dec.PeekKind() != '}' {
-			k, err := dec.ReadToken()
+			name, err := readName(dec)
 			if err != nil {
 				return nil, err
 			}
-			name := k.String() // before the next read voids k
 			v, err := decodeAny(dec)
 			if err != nil {
 				return nil, err
@@ -277,6 +276,39 @@ func decodeAny(dec *jsontext.Decoder) (any, error) {
 	}
 	return nil, fmt.Errorf("unexpected %s", tok.Kind())
 }
+
+// readName reads an object's name, taking the common ones of Kubernetes objects from knownNames rather than
+// allocating them again.
+func readName(dec *jsontext.Decoder) (string, error) {
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return "", err
+	}
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		if name, ok := knownNames[string(inner)]; ok {
+			return name, nil
+		}
+		return string(inner), nil
+	}
+	name, err := jsontext.AppendUnquote(nil, raw)
+	return string(name), err
+}
+
+// knownNames are field names of the objects the webhook reads most.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range strings.Fields(`apiVersion kind metadata name namespace labels annotations uid generateName
+		ownerReferences controller blockOwnerDeletion resourceVersion generation creationTimestamp managedFields
+		spec template selector matchLabels replicas containers initContainers ephemeralContainers image imagePullPolicy
+		imagePullSecrets command args env value valueFrom ports containerPort protocol resources limits requests cpu
+		memory securityContext runAsNonRoot runAsUser readOnlyRootFilesystem allowPrivilegeEscalation privileged
+		capabilities drop add volumeMounts mountPath volumes serviceAccountName nodeSelector tolerations affinity
+		restartPolicy terminationMessagePath terminationMessagePolicy dnsPolicy schedulerName
+		terminationGracePeriodSeconds strategy status`) {
+		m[n] = n
+	}
+	return m
+}()
 
 // decodeOnePass reads a well-formed review in one pass; false when body is not one whose objects are all JSON
 // objects (or absent), which the two-pass reading then refuses with the field at fault.
