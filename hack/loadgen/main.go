@@ -7,7 +7,8 @@
 // first, as the API server would, so it carries its receipt). "validate" runs every policy on every request (the
 // policies' memo off: the cost of a pod template the webhook has not seen); "repeat" is the same pipeline with the
 // memo on, what the further Pods of a ReplicaSet cost. One client at a time gives latency without
-// queueing (the p99 ratio the product brief sets); -c clients at once give throughput. Targets alternate in
+// queueing (the p99 ratio the product brief sets); -c clients at once give throughput. The clients run in
+// loadgen (-client inprocess) or in a child process (-client process), as the API server runs apart from a webhook. Targets alternate in
 // rounds, and each figure is the median of the rounds. -traced adds "traced": the validate pipeline with
 // OpenTelemetry tracing on (-trace-ratio of the admissions sampled), exporting over OTLP/gRPC to a receiver that
 // runs, by default, in a child process (loadgen itself, as `loadgen otlp-receiver`), as a collector runs beside
@@ -68,7 +69,7 @@ func main() {
 	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a profile of the live heap after the setup (the pipelines loaded, before any load) to this file")
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
-	flag.StringVar(&o.client, "client", "process", "where the clients run: \"process\" (a child process, as the API server is another process than the webhook) or \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector)")
+	flag.StringVar(&o.client, "client", "inprocess", "where the clients run: \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector) or \"process\" (a child process, as the API server is another process than the webhook: every exchange then wakes a thread of each process)")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
 	flag.IntVar(&o.receiverNice, "otlp-receiver-nice", 0, "run the receiver process of -otlp-receiver process|discard at this nice value (1-19: it yields the two cores to the webhook and the client, nearer a collector on another machine; 0: the same priority)")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
