@@ -37,6 +37,9 @@ const (
 	apiServerMaxObjectBytes = 3 << 20
 	reviewEnvelopeBytes     = 1 << 20
 	MaxRequestBytes         = 2*apiServerMaxObjectBytes + reviewEnvelopeBytes
+	// presizedBody is the most of a body's buffer reserved from its Content-Length alone: reviews of workloads are
+	// a few KiB; larger ones grow the buffer as their bytes arrive.
+	presizedBody = 64 << 10
 )
 
 // reviewError is a request we cannot read; Code is the HTTP status and the status code in the response.
@@ -73,8 +76,9 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 	if r.ContentLength > MaxRequestBytes {
 		return nil, badReview(http.StatusRequestEntityTooLarge, "", "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, MaxRequestBytes)
 	}
-	// Sized by Content-Length when the API server sends it (it always does), the body is read without regrowing.
-	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 0)+bytes.MinRead))
+	// Sized by Content-Length (the API server always sends it), a review is read without regrowing the buffer; at
+	// most presizedBody is reserved before the bytes arrive, so a length claimed but never sent holds little.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), presizedBody)+bytes.MinRead))
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxRequestBytes+1))
 	body := buf.Bytes()
 	if err != nil {
@@ -196,7 +200,7 @@ type oneRequest struct {
 }
 
 // decodeFast reads a review with the faster decoder of encoding/json/v2's design (go-json-experiment/json,
-// which ATTEST links already for Cedar), its objects' numbers kept as sigs.k8s.io/json keeps them (anyNumbers).
+// which ATTEST links already for Cedar), its objects' numbers kept as sigs.k8s.io/json keeps them (decodeAny).
 // It refuses more than decodeOnePass (duplicate names, invalid UTF-8), which then reads the body as before:
 // false leaves the body to it.
 func (d *decoded) decodeFast(body []byte) bool {
@@ -215,7 +219,7 @@ var fastOptions = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jso
 }))
 
 // decodeAny reads the next JSON value: objects as map[string]any, arrays as []any, numbers as int64 when
-// written without a fraction and within int64 (else float64), as sigs.k8s.io/json's PreserveInts reads them.
+// written without a decimal point and within int64 (else float64), as sigs.k8s.io/json's PreserveInts reads them.
 func decodeAny(dec *jsontext.Decoder) (any, error) {
 	switch dec.PeekKind() {
 	case '{':
