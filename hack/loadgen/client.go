@@ -30,13 +30,8 @@ type job struct {
 
 // jobResult is a run's figures, or why it failed.
 type jobResult struct {
-	RPS      float64       `json:"rps"`
-	P50      time.Duration `json:"p50"`
-	P90      time.Duration `json:"p90"`
-	P99      time.Duration `json:"p99"`
-	P999     time.Duration `json:"p999"`
-	Requests int           `json:"requests"`
-	Err      string        `json:"err,omitempty"`
+	result
+	Err string `json:"err,omitempty"`
 }
 
 // runClient serves jobs read as JSON lines from stdin, answering each with a jobResult line on stdout; the body
@@ -69,7 +64,7 @@ func runClient(bodyPath string) error {
 			clients[j.URL] = s
 		}
 		r, err := drive(s, body, j.Workers, j.Duration)
-		res := jobResult{RPS: r.rps, P50: r.p50, P90: r.p90, P99: r.p99, P999: r.p999, Requests: r.requests}
+		res := jobResult{result: r}
 		if err != nil {
 			res.Err = err.Error()
 		}
@@ -135,7 +130,7 @@ func (c *clientProcess) drive(s *webhooktest.Served, workers int, d time.Duratio
 	if r.Err != "" {
 		return result{}, fmt.Errorf("client process: %s", r.Err)
 	}
-	return result{rps: r.RPS, p50: r.P50, p90: r.P90, p99: r.P99, p999: r.P999, requests: r.Requests}, nil
+	return r.result, nil
 }
 
 // stop ends the client process (its stdin closes) and waits for it.

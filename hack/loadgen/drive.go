@@ -48,7 +48,7 @@ func drive(s *webhooktest.Served, body []byte, workers int, d time.Duration) (re
 	}
 	slices.Sort(all)
 	p := func(q float64) time.Duration { return all[int(q*float64(len(all)-1))] }
-	return result{rps: float64(len(all)) / d.Seconds(), p50: p(0.5), p90: p(0.9), p99: p(0.99), p999: p(0.999), requests: len(all)}, nil
+	return result{RPS: float64(len(all)) / d.Seconds(), P50: p(0.5), P90: p(0.9), P99: p(0.99), P999: p(0.999), Requests: len(all)}, nil
 }
 
 // check sends body once and requires an allowed AdmissionReview.

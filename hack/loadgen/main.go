@@ -206,7 +206,7 @@ func run(t *loadenv.TB, o options) error {
 		med := make([]result, len(targets))
 		for i, tg := range targets {
 			med[i] = median(res[i])
-			fmt.Printf("%-10s %9.0f %9s %9s %9s %9s   p99 by round: %s\n", tg.name, med[i].rps, us(med[i].p50), us(med[i].p90), us(med[i].p99), us(med[i].p999), p99s(res[i]))
+			fmt.Printf("%-10s %9.0f %9s %9s %9s %9s   p99 by round: %s\n", tg.name, med[i].RPS, us(med[i].P50), us(med[i].P90), us(med[i].P99), us(med[i].P999), p99s(res[i]))
 		}
 		if sink != nil {
 			n, err := sink.count()
@@ -218,13 +218,13 @@ func run(t *loadenv.TB, o options) error {
 				unit = "bytes"
 			}
 			fmt.Printf("traced/validate (ratio %v, receiver %s): p50 %.3fx, p99 %.3fx; paired by round (median of each round's ratio): p50 %.3fx, p99 %.3fx (%d %s received by the OTLP receiver so far)\n",
-				o.traceRatio, o.receiver+niceLabel(o.receiverNice), float64(med[3].p50)/float64(med[1].p50), float64(med[3].p99)/float64(med[1].p99),
-				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p50 }),
-				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.p99 }), n, unit)
+				o.traceRatio, o.receiver+niceLabel(o.receiverNice), float64(med[3].P50)/float64(med[1].P50), float64(med[3].P99)/float64(med[1].P99),
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.P50 }),
+				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.P99 }), n, unit)
 		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
-			float64(med[1].p50)/float64(med[0].p50), float64(med[1].p99)/float64(med[0].p99),
-			float64(med[2].p50)/float64(med[0].p50), float64(med[2].p99)/float64(med[0].p99))
+			float64(med[1].P50)/float64(med[0].P50), float64(med[1].P99)/float64(med[0].P99),
+			float64(med[2].P50)/float64(med[0].P50), float64(med[2].P99)/float64(med[0].P99))
 	}
 	if o.cache > 0 {
 		return memory(ctx, e, o)
@@ -276,10 +276,14 @@ func (p *pipeline) describe(ctx context.Context, obj map[string]any) error {
 	return nil
 }
 
+// result is a run's figures; the client process sends them as JSON.
 type result struct {
-	rps                 float64
-	p50, p90, p99, p999 time.Duration
-	requests            int
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50"`
+	P90      time.Duration `json:"p90"`
+	P99      time.Duration `json:"p99"`
+	P999     time.Duration `json:"p999"`
+	Requests int           `json:"requests"`
 }
 
 func median(rs []result) result {
@@ -293,12 +297,12 @@ func median(rs []result) result {
 	}
 	rps := make([]float64, len(rs))
 	for i, r := range rs {
-		rps[i] = r.rps
+		rps[i] = r.RPS
 	}
 	sort.Float64s(rps)
-	return result{rps: rps[len(rps)/2],
-		p50: pick(func(r result) time.Duration { return r.p50 }), p90: pick(func(r result) time.Duration { return r.p90 }),
-		p99: pick(func(r result) time.Duration { return r.p99 }), p999: pick(func(r result) time.Duration { return r.p999 })}
+	return result{RPS: rps[len(rps)/2],
+		P50: pick(func(r result) time.Duration { return r.P50 }), P90: pick(func(r result) time.Duration { return r.P90 }),
+		P99: pick(func(r result) time.Duration { return r.P99 }), P999: pick(func(r result) time.Duration { return r.P999 })}
 }
 
 // pairedRatio is the median over rounds of a's figure over b's in the same round: the targets of a round run
@@ -315,7 +319,7 @@ func pairedRatio(a, b []result, f func(result) time.Duration) float64 {
 func p99s(rs []result) string {
 	s := make([]string, len(rs))
 	for i, r := range rs {
-		s[i] = us(r.p99)
+		s[i] = us(r.P99)
 	}
 	return strings.Join(s, " ")
 }
