@@ -70,16 +70,15 @@ const (
 	statusCodeError = 2 // Status.StatusCode
 )
 
-// batch is the OTLP request being filled: the spans of whole admissions, already encoded, and the buffers to
-// encode the next ones, all reused from one batch to the next.
+// batch is the OTLP request being filled: the spans of whole admissions, already encoded, and its last request,
+// all reused from one batch to the next.
 type batch struct {
-	res   []byte // the encoded Resource, the same in every request
-	scope []byte // the encoded InstrumentationScope
-	spans []byte // ScopeSpans.spans entries
-	n     int    // spans in spans
-	span  []byte // one span being encoded
-	ids   []trace.SpanID
-	out   []byte // the last request
+	res        []byte // the encoded Resource, the same in every request
+	scope      []byte // the encoded InstrumentationScope
+	spans      []byte // ScopeSpans.spans entries
+	n          int    // spans in spans
+	admissions int    // admissions in spans
+	out        []byte // the last request
 }
 
 func newBatch(res *resourcepb.Resource) *batch {
@@ -92,7 +91,7 @@ func newBatch(res *resourcepb.Resource) *batch {
 func (b *batch) empty() bool { return b.n == 0 }
 func (b *batch) len() int    { return b.n }
 
-func (b *batch) reset() { b.spans, b.n = b.spans[:0], 0 }
+func (b *batch) reset() { b.spans, b.n, b.admissions = b.spans[:0], 0, 0 }
 
 // request encodes the ExportTraceServiceRequest of the batch: one resource, one scope, its spans.
 func (b *batch) request() []byte {
@@ -107,22 +106,43 @@ func (b *batch) request() []byte {
 	return out
 }
 
-// add encodes a closed recorder's stages as spans with their recorded times; a stage not ended when the root
-// ended ends with it, failed.
+// add encodes a closed recorder's stages and appends them.
 func (b *batch) add(r *recorder) {
-	b.ids = b.ids[:0]
+	r.encode()
+	b.append(r)
+}
+
+// append adds the spans r.encode wrote.
+func (b *batch) append(r *recorder) {
+	b.spans = append(b.spans, r.encoded...)
+	b.n += r.encodedSpans
+	b.admissions++
+}
+
+// merge appends o's spans.
+func (b *batch) merge(o *batch) {
+	b.spans = append(b.spans, o.spans...)
+	b.n += o.n
+	b.admissions += o.admissions
+}
+
+// encode writes a closed recorder's stages as OTLP spans (ScopeSpans.spans entries) with their recorded times
+// into r.encoded; a stage not ended when the root ended ends with it, failed.
+func (r *recorder) encode() {
+	r.ids = r.ids[:0]
 	for range r.stages {
-		b.ids = append(b.ids, newSpanID())
+		r.ids = append(r.ids, newSpanID())
 	}
+	r.encoded, r.encodedSpans = r.encoded[:0], len(r.stages)
 	end := r.stages[0].end
 	for i := range r.stages {
 		st := &r.stages[i]
-		s := b.span[:0]
+		s := r.span[:0]
 		s = appendBytes(s, fieldTraceID, r.traceID[:])
-		s = appendBytes(s, fieldSpanID, b.ids[i][:])
+		s = appendBytes(s, fieldSpanID, r.ids[i][:])
 		switch {
 		case st.parent >= 0:
-			s = appendBytes(s, fieldParentSpanID, b.ids[st.parent][:])
+			s = appendBytes(s, fieldParentSpanID, r.ids[st.parent][:])
 		case r.parent.IsValid():
 			s = appendBytes(s, fieldParentSpanID, r.parent[:])
 		}
@@ -145,9 +165,8 @@ func (b *batch) add(r *recorder) {
 		if err != nil { // as the SDK's RecordError and SetStatus(Error) record it
 			s = appendError(s, err, endNS)
 		}
-		b.spans = appendBytes(b.spans, fieldSpans, s)
-		b.span = s
-		b.n++
+		r.encoded = appendBytes(r.encoded, fieldSpans, s)
+		r.span = s
 	}
 }
 

@@ -288,6 +288,31 @@ func TestShutdownExportsAnsweredAdmissions(t *testing.T) {
 	}
 }
 
+// TestSpansEncodedAsTheAdmissionAnswers: an answered admission's spans are in the filling batch, encoded, before
+// the exporter wakes (it sends them at the batch timeout), so the exporter never encodes a batch at once.
+func TestSpansEncodedAsTheAdmissionAnswers(t *testing.T) {
+	mem := &memUploader{}
+	tr := newTracer(mem, sdktrace.AlwaysSample(), nil, Options{}) // the 5 s batch timeout never fires here
+	for i := range 3 {
+		admit(tr, "x")
+		tr.mu.Lock()
+		n, admissions := tr.filling.len(), tr.filling.admissions
+		tr.mu.Unlock()
+		if n != 5*(i+1) || admissions != i+1 {
+			t.Fatalf("after %d admissions the filling batch holds %d spans of %d admissions, want %d of %d", i+1, n, admissions, 5*(i+1), i+1)
+		}
+	}
+	mem.mu.Lock()
+	calls := mem.calls
+	mem.mu.Unlock()
+	if calls != 0 {
+		t.Fatalf("%d uploads before the batch timeout", calls)
+	}
+	if got := spans(t, tr, mem); len(got[admission.StageAdmission]) != 3 {
+		t.Errorf("%d admissions exported at Shutdown, want 3", len(got[admission.StageAdmission]))
+	}
+}
+
 // TestFullQueueDropsAndReports: while the collector is slow, answered admissions beyond the queue are dropped (the
 // admissions never wait), and the drop is reported with the next export.
 func TestFullQueueDropsAndReports(t *testing.T) {
@@ -470,7 +495,7 @@ func TestEncodingMatchesOTLP(t *testing.T) {
 	var want []*tracepb.Span
 	for _, r := range recorders {
 		b.add(r)
-		want = append(want, reference(r, b.ids)...)
+		want = append(want, reference(r, r.ids)...)
 	}
 	var got coltracepb.ExportTraceServiceRequest
 	if err := proto.Unmarshal(b.request(), &got); err != nil {

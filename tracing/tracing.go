@@ -72,21 +72,24 @@ type Tracer struct {
 
 	pool sync.Pool // *recorder
 
-	// Answered admissions wait in pending for the exporter, which wakes when they hold a batch's worth of spans,
-	// every batchTimeout and at Shutdown: not once an admission, which on two cores delays the next admission.
-	mu           sync.Mutex
-	pending      []*recorder
-	spare        []*recorder // the exporter's last pending slice, reused
-	pendingSpans int
-	room         *sync.Cond // tests and benchmarks (block): an admission waiting for room in pending
-	block        bool       // tests and benchmarks: an answered admission waits for room instead of being dropped
-	shut         bool
-	dropped      int
-	wake         chan struct{} // room for one wake-up
-	closing      chan struct{} // closed by Shutdown
-	stopped      chan struct{} // closed when the exporter has sent its last batch
-	cancel       context.CancelFunc
-	ctx          context.Context // the exports' parent, cancelled when Shutdown runs out of time
+	// An answered admission's spans are encoded as it ends (after its response is sent) and appended to filling;
+	// a full batch waits in ready for the exporter, which wakes when one does, when half the queue waits, every
+	// batchTimeout and at Shutdown: never once an admission, which on two cores delays the next admission, and
+	// never to encode a batch's worth of spans at once, which delays the admissions that run meanwhile.
+	mu      sync.Mutex
+	filling *batch
+	ready   []*batch
+	spares  []*batch   // sent batches, reused
+	queued  int        // admissions in filling and ready
+	room    *sync.Cond // tests and benchmarks (block): an admission waiting for room in the queue
+	block   bool       // tests and benchmarks: an answered admission waits for room instead of being dropped
+	shut    bool
+	dropped int
+	wake    chan struct{} // room for one wake-up
+	closing chan struct{} // closed by Shutdown
+	stopped chan struct{} // closed when the exporter has sent its last batch
+	cancel  context.CancelFunc
+	ctx     context.Context // the exports' parent, cancelled when Shutdown runs out of time
 }
 
 var _ admission.Tracer = (*Tracer)(nil)
@@ -137,6 +140,7 @@ func newTracer(up uploader, sampler sdktrace.Sampler, res *resource.Resource, o 
 		cancel:       cancel,
 	}
 	t.room = sync.NewCond(&t.mu)
+	t.filling = newBatch(t.res)
 	if t.batchTimeout <= 0 {
 		t.batchTimeout = defaultBatchTimeout
 	}
@@ -262,14 +266,15 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 	return errors.Join(err, t.up.Close())
 }
 
-// enqueue hands an answered admission to the exporter, or drops it when the exporter is that far behind; it wakes
-// the exporter only when a batch's worth of spans, or half the queue, waits.
+// enqueue encodes an answered admission's spans into the filling batch, or drops them when the exporter is that far
+// behind; it wakes the exporter only when a batch fills or half the queue waits.
 func (t *Tracer) enqueue(r *recorder) {
+	r.encode()
 	t.mu.Lock()
-	for t.block && !t.shut && len(t.pending) >= queuedAdmissions {
+	for t.block && !t.shut && t.queued >= queuedAdmissions {
 		t.room.Wait()
 	}
-	if t.shut || len(t.pending) >= queuedAdmissions {
+	if t.shut || t.queued >= queuedAdmissions {
 		if !t.shut {
 			t.dropped++
 		}
@@ -277,13 +282,19 @@ func (t *Tracer) enqueue(r *recorder) {
 		r.release()
 		return
 	}
-	t.pending = append(t.pending, r)
-	before := t.pendingSpans
-	t.pendingSpans += len(r.stages)
-	// A batch's worth of spans, or half the queue (admissions of few stages), wakes the exporter once.
-	full := before < maxBatchSpans && t.pendingSpans >= maxBatchSpans || len(t.pending) == queuedAdmissions/2
+	wake := false
+	if !t.filling.empty() && t.filling.len()+r.encodedSpans > maxBatchSpans {
+		t.ready = append(t.ready, t.filling)
+		t.filling = t.spare()
+		wake = true
+	}
+	t.filling.append(r)
+	t.queued++
+	// Half the queue (admissions of few stages, a batch not yet full) wakes the exporter too.
+	wake = wake || t.queued == queuedAdmissions/2
 	t.mu.Unlock()
-	if full {
+	r.release()
+	if wake {
 		select {
 		case t.wake <- struct{}{}:
 		default:
@@ -291,14 +302,25 @@ func (t *Tracer) enqueue(r *recorder) {
 	}
 }
 
-// export is the exporter goroutine: it converts the answered admissions into batches of at most maxBatchSpans
-// spans (an admission's spans are never split), sends each full batch, and sends what it holds every batchTimeout
-// and at Shutdown.
+// spare is an empty batch, a sent one when there is one; t.mu is held.
+func (t *Tracer) spare() *batch {
+	if n := len(t.spares); n > 0 {
+		b := t.spares[n-1]
+		t.spares = t.spares[:n-1]
+		return b
+	}
+	return newBatch(t.res)
+}
+
+// export is the exporter goroutine: it sends the full batches as they come; when half the queue waits in a batch
+// not yet full it takes that batch's spans into one of its own, which it sends when the next would overflow it,
+// every batchTimeout and at Shutdown, so that admissions of few stages still make batches of maxBatchSpans.
 func (t *Tracer) export() {
 	defer close(t.stopped)
-	b := newBatch(t.res)
 	tick := time.NewTicker(t.batchTimeout)
 	defer tick.Stop()
+	held := newBatch(t.res)
+	var full []*batch
 	for {
 		flush := true
 		select {
@@ -308,27 +330,43 @@ func (t *Tracer) export() {
 		case <-t.closing:
 		}
 		t.mu.Lock()
-		taken, shut, dropped := t.pending, t.shut, t.dropped
-		t.pending, t.spare, t.pendingSpans, t.dropped = t.spare[:0], nil, 0, 0
+		full = append(full[:0], t.ready...)
+		clear(t.ready)
+		t.ready = t.ready[:0]
+		for _, b := range full {
+			t.queued -= b.admissions
+		}
+		var part *batch
+		if !t.filling.empty() && (flush || t.shut || t.queued >= queuedAdmissions/2) {
+			part = t.filling
+			t.queued -= part.admissions
+			t.filling = t.spare()
+		}
+		shut, dropped := t.shut, t.dropped
+		t.dropped = 0
 		t.room.Broadcast()
 		t.mu.Unlock()
 		if dropped > 0 {
 			t.report(fmt.Errorf("tracing: the spans of %d admissions were dropped: the exporter's queue was full", dropped))
 		}
-		for _, r := range taken {
-			if b.len()+len(r.stages) > maxBatchSpans {
-				t.send(b)
-			}
-			b.add(r)
-			r.release()
-		}
-		clear(taken)
-		t.mu.Lock()
-		t.spare = taken[:0]
-		t.mu.Unlock()
-		if flush || shut || b.len() >= maxBatchSpans {
+		for _, b := range full {
 			t.send(b)
 		}
+		if part != nil {
+			if held.len()+part.len() > maxBatchSpans {
+				t.send(held)
+			}
+			held.merge(part)
+			part.reset()
+			full = append(full, part)
+		}
+		if flush || shut {
+			t.send(held)
+		}
+		t.mu.Lock()
+		t.spares = append(t.spares, full...)
+		t.mu.Unlock()
+		clear(full)
 		if shut {
 			return
 		}
@@ -392,6 +430,13 @@ type recorder struct {
 	stages  []stage
 	closed  bool   // the root ended (the admission answered): later stages are not recorded
 	gen     uint64 // counts the admissions the pooled recorder has held: a stage of an earlier one records nothing
+
+	// encode's output and buffers, kept with the pooled recorder: the spans as OTLP, how many, their IDs and one
+	// span being written.
+	encoded      []byte
+	encodedSpans int
+	ids          []trace.SpanID
+	span         []byte
 }
 
 // stageCtx is both the context under a recorded stage and the stage's admission.Span: one allocation a stage.

@@ -2,14 +2,17 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -172,5 +175,63 @@ func TestDecisionLogRecordsRedactedInputs(t *testing.T) {
 	big["metadata"].(map[string]any)["annotations"] = map[string]any{"blob": strings.Repeat("x", 8192)}
 	if in := post(big); in["object"] != nil || in["truncated_bytes"] == nil {
 		t.Fatalf("an input over the cap was logged: %v", in)
+	}
+}
+
+// heldLog is a slog handler whose writes wait until released, as a log pipe that is full does.
+type heldLog struct {
+	entered chan struct{}
+	release chan struct{}
+	lines   chan string
+}
+
+func (h heldLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h heldLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h heldLog) WithGroup(string) slog.Handler            { return h }
+func (h heldLog) Handle(_ context.Context, r slog.Record) error {
+	h.entered <- struct{}{}
+	<-h.release
+	h.lines <- r.Message
+	return nil
+}
+
+// TestAnswerSentBeforeTheDecisionLog: the API server has its answer (the whole body, by its Content-Length) before
+// the decision log is written, so a slow or stuck log never delays or times out an admission; the line is still
+// written afterwards.
+func TestAnswerSentBeforeTheDecisionLog(t *testing.T) {
+	held := heldLog{entered: make(chan struct{}, 1), release: make(chan struct{}), lines: make(chan string, 1)}
+	s := serveDecider(t, newEvaluator(t, trustedConfig, ""), webhook.HandlerOptions{Log: slog.New(held)})
+	type reply struct {
+		body []byte
+		err  error
+	}
+	done := make(chan reply, 1)
+	go func() {
+		resp, err := s.Client.Post(s.URL+"/validate", "application/json", bytes.NewReader(mustJSON(review("uid-held", compliantDeployment()))))
+		if err != nil {
+			done <- reply{err: err}
+			return
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		done <- reply{body, err}
+	}()
+	<-held.entered // the handler is writing the decision log, which waits
+	select {
+	case r := <-done:
+		var got admissionv1.AdmissionReview
+		if r.err != nil {
+			t.Fatalf("POST /validate: %v", r.err)
+		}
+		if err := json.Unmarshal(r.body, &got); err != nil || got.Response == nil || !got.Response.Allowed || got.Response.UID != "uid-held" {
+			t.Errorf("answer %s (%v), want uid-held allowed", r.body, err)
+		}
+	case <-time.After(10 * time.Second):
+		close(held.release)
+		t.Fatal("no answer while the decision log was held")
+	}
+	close(held.release)
+	if msg := <-held.lines; msg == "" {
+		t.Error("the decision log line has no message")
 	}
 }

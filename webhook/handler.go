@@ -126,17 +126,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if decision == "" {
 		decision = admission.DecisionAllowed
 	}
-	// The mutating path neither decides nor counts: each request is counted once, by /validate.
-	if !h.o.Mutating {
-		if h.o.Metrics != nil {
-			h.o.Metrics.observe(in, dec, decision)
-		}
-		h.logDecision(in, dec, decision)
+	// The mutating path neither decides nor counts: each request is counted once, by /validate. Counted before
+	// the answer, so that a scrape after it sees the admission.
+	if !h.o.Mutating && h.o.Metrics != nil {
+		h.o.Metrics.observe(in, dec, decision)
 	}
 	span.Set("attest.decision", decision)
 	_, respond := admission.StartSpan(ctx, h.o.Tracer, admission.StageResponse, "", "")
 	writeReview(w, http.StatusOK, response(in.Request.UID, dec))
+	// The answer goes out now (its Content-Length set, so the exchange is complete), and the decision log and the
+	// admission's spans are written after it: the API server's next request does not wait for them, and a log
+	// that blocks cannot hold an answer back. A failed flush leaves the answer to be sent when we return.
+	_ = http.NewResponseController(w).Flush()
 	respond.End(nil)
+	if !h.o.Mutating {
+		h.logDecision(in, dec, decision)
+	}
 }
 
 // decide runs the pipeline within the budget, recovering panics; past the budget or on an internal failure it

@@ -450,6 +450,7 @@ func writeReview(w http.ResponseWriter, status int, review *admissionv1.Admissio
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
