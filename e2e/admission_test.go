@@ -117,10 +117,15 @@ func TestTrustedDeploymentGetsReplicaSetAndPodsThroughTheWebhook(t *testing.T) {
 	if !cluster.Local() {
 		return // the ATTEST log is in the cluster's pods
 	}
-	if !strings.Contains(cluster.AttestLog(), `"kind":"ReplicaSet","subresource":"","namespace":"`+ns+`"`) ||
-		!strings.Contains(cluster.AttestLog(), `"user":"system:serviceaccount:kube-system:replicaset-controller","operation":"CREATE","kind":"Pod"`) {
-		t.Fatalf("the ReplicaSet and its Pods did not go through ATTEST; log:\n%s", tail(cluster.AttestLog(), 30))
-	}
+	// The decision log is written just after each answer: wait for the lines, not only the Pods.
+	eventually(t, 10*time.Second, func() error {
+		log := cluster.AttestLog()
+		if !strings.Contains(log, `"kind":"ReplicaSet","subresource":"","namespace":"`+ns+`"`) ||
+			!strings.Contains(log, `"user":"system:serviceaccount:kube-system:replicaset-controller","operation":"CREATE","kind":"Pod"`) {
+			return fmt.Errorf("the ReplicaSet and its Pods did not go through ATTEST; log:\n%s", tail(log, 30))
+		}
+		return nil
+	})
 }
 
 func TestCronJobWithPrivilegedInitContainerIsDenied(t *testing.T) {

@@ -11,12 +11,19 @@ import (
 	"github.com/continuums/attest/webhook/webhooktest"
 )
 
+// releasing is a blocking decider with the channel that releases it.
+type releasing struct {
+	*webhooktest.Blocking
+	release chan struct{}
+}
+
 func TestFailurePolicy(t *testing.T) {
 	const budget = 50 * time.Millisecond
+	// The blocking decider is released before its server shuts down (cleanups run last first): an admission past
+	// its budget is answered at once, but its pipeline holds the request's goroutine until it ends.
 	blocking := func(t *testing.T) webhook.Decider {
 		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		return &webhooktest.Blocking{Release: release}
+		return releasing{&webhooktest.Blocking{Release: release}, release}
 	}
 	panicking := func(value any) func(*testing.T) webhook.Decider {
 		return func(*testing.T) webhook.Decider { return webhooktest.Panicking{Value: value} }
@@ -62,7 +69,11 @@ func TestFailurePolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := serveDecider(t, tt.decider(t), webhook.HandlerOptions{Budget: budget, FailurePolicy: tt.policy})
+			decider := tt.decider(t)
+			s := serveDecider(t, decider, webhook.HandlerOptions{Budget: budget, FailurePolicy: tt.policy})
+			if r, ok := decider.(releasing); ok {
+				t.Cleanup(func() { close(r.release) })
+			}
 			// The server must answer every request alike: the failure of one leaves it serving the next.
 			for _, uid := range []string{"uid-first", "uid-next"} {
 				a := post(t, s, "/validate", mustJSON(review(uid, compliantDeployment())))

@@ -60,8 +60,7 @@ type HandlerOptions struct {
 
 // Handler serves /validate or /mutate.
 type Handler struct {
-	o       HandlerOptions
-	workers workers
+	o HandlerOptions
 }
 
 // NewHandler validates options.
@@ -88,7 +87,7 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Handler{o: o, workers: workers{jobs: make(chan func())}}, nil
+	return &Handler{o: o}, nil
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -98,13 +97,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		path = "/mutate"
 	}
 	ctx, span := admission.StartSpan(r.Context(), h.o.Tracer, admission.StageAdmission, "http.route", path)
-	defer span.End(nil)
 	_, decode := admission.StartSpan(ctx, h.o.Tracer, admission.StageDecode, "", "")
 	d, rerr := readReview(r)
 	if rerr != nil {
 		decode.End(rerr)
 		span.Set("attest.decision", admission.DecisionError)
 		h.refuse(w, start, rerr)
+		span.End(nil)
 		return
 	}
 	decode.End(nil)
@@ -115,7 +114,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		span.Set("attest.kind", in.Request.Kind)
 		span.Set("attest.operation", in.Request.Operation)
 	}
-	dec := h.decide(ctx, in)
+	h.decide(ctx, in, func(dec admission.Decision, late bool) {
+		if late {
+			// The pipeline still holds this connection's goroutine: the client must send its next request on
+			// another connection.
+			w.Header().Set("Connection", "close")
+		}
+		h.answer(ctx, w, span, in, dec, start)
+	})
+}
+
+// answer sends the decision, then writes the decision log and ends the admission's span.
+func (h *Handler) answer(ctx context.Context, w http.ResponseWriter, span admission.Span, in admission.Input, dec admission.Decision, start time.Time) {
 	if h.o.Mutating {
 		// No audit annotations here: both webhooks are named attest.continuu.ms, and the API server refuses to
 		// overwrite an audit annotation key, so a mutating "decision" would hide the validating verdict.
@@ -136,51 +146,59 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeReview(w, http.StatusOK, response(in.Request.UID, dec))
 	// The answer goes out now (its Content-Length set, so the exchange is complete), and the decision log and the
 	// admission's spans are written after it: the API server's next request does not wait for them, and a log
-	// that blocks cannot hold an answer back. A failed flush leaves the answer to be sent when we return.
+	// that blocks cannot hold an answer back. A failed flush leaves the answer to be sent when the handler returns.
 	_ = http.NewResponseController(w).Flush()
 	respond.End(nil)
 	if !h.o.Mutating {
 		h.logDecision(in, dec, decision)
 	}
+	span.End(nil)
 }
 
-// decide runs the pipeline within the budget, recovering panics; past the budget or on an internal failure it
-// answers as the failure policy says, with a message saying so.
-func (h *Handler) decide(parent context.Context, in admission.Input) admission.Decision {
+// decide runs the pipeline on the request's goroutine (net/http keeps it for the connection, its stack grown
+// for the next admission; handing each admission to another goroutine cost a wake-up of a second thread) and
+// calls answer once: with the decision, or, when the budget runs out first, late, from the budget's timer with
+// the failure policy's answer while the pipeline goes on to its end unheard. Panics are recovered as internal
+// failures.
+func (h *Handler) decide(parent context.Context, in admission.Input, answer func(dec admission.Decision, late bool)) {
 	ctx, cancel := context.WithTimeout(parent, h.o.Budget)
 	defer cancel()
-	done := make(chan admission.Decision, 1)
-	h.workers.run(func() {
-		defer func() {
-			if p := recover(); p != nil {
-				h.o.Log.Error("panic during admission", "uid", in.Request.UID, "panic", p, "stack", string(debug.Stack()))
-				done <- admission.Decision{Code: http.StatusInternalServerError, Message: fmt.Sprintf("internal error: %v", p)}
-			}
-		}()
-		if h.o.Namespaces != nil && in.Request.Namespace != "" {
-			labels, annotations, err := h.o.Namespaces.Namespace(ctx, in.Request.Namespace)
-			if err != nil {
-				h.o.Log.Warn("namespace metadata unavailable; evaluating with its name only", "namespace", in.Request.Namespace, "err", err)
-			}
-			in.NamespaceLabels, in.NamespaceAnnotations = labels, annotations
-		}
-		if h.o.Mutating {
-			done <- h.o.Decider.Mutate(ctx, in)
-			return
-		}
-		done <- h.o.Decider.Evaluate(ctx, in)
+	late := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(late)
+		answer(h.failure(admission.Decision{Code: http.StatusInternalServerError,
+			Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, context.Cause(ctx))}), true)
 	})
-	var dec admission.Decision
-	select {
-	case dec = <-done:
-	case <-ctx.Done():
-		dec = admission.Decision{Code: http.StatusInternalServerError,
-			Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, context.Cause(ctx))}
+	dec := h.run(ctx, in)
+	if !stop() {
+		<-late // the budget's timer answered, or is answering: the handler returns once it has
+		return
 	}
 	if dec.Code == http.StatusInternalServerError {
-		return h.failure(dec)
+		dec = h.failure(dec)
 	}
-	return dec
+	answer(dec, false)
+}
+
+// run evaluates (or prepares the mutations of) one admission, a panic becoming an internal failure.
+func (h *Handler) run(ctx context.Context, in admission.Input) (dec admission.Decision) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.o.Log.Error("panic during admission", "uid", in.Request.UID, "panic", p, "stack", string(debug.Stack()))
+			dec = admission.Decision{Code: http.StatusInternalServerError, Message: fmt.Sprintf("internal error: %v", p)}
+		}
+	}()
+	if h.o.Namespaces != nil && in.Request.Namespace != "" {
+		labels, annotations, err := h.o.Namespaces.Namespace(ctx, in.Request.Namespace)
+		if err != nil {
+			h.o.Log.Warn("namespace metadata unavailable; evaluating with its name only", "namespace", in.Request.Namespace, "err", err)
+		}
+		in.NamespaceLabels, in.NamespaceAnnotations = labels, annotations
+	}
+	if h.o.Mutating {
+		return h.o.Decider.Mutate(ctx, in)
+	}
+	return h.o.Decider.Evaluate(ctx, in)
 }
 
 // failure answers per the failure policy: Fail refuses, Ignore admits with a warning; both say why.
@@ -217,35 +235,4 @@ func (h *Handler) refuse(w http.ResponseWriter, start time.Time, rerr *reviewErr
 		status = http.StatusOK
 	}
 	writeReview(w, status, response(rerr.UID, dec))
-}
-
-// workerIdle is how long a worker goroutine waits for the next admission before it exits.
-const workerIdle = time.Minute
-
-// workers run each admission on a goroutine that outlives it: OPA's evaluation recurses deeply, and a new
-// goroutine per admission spent a fifth of /validate's CPU growing and copying its stack, where a reused one keeps
-// it grown. run never waits: with no worker idle it starts one, so an admission stuck past its budget holds its own
-// goroutine only, as before; idle workers exit after workerIdle.
-type workers struct{ jobs chan func() }
-
-func (w workers) run(f func()) {
-	select {
-	case w.jobs <- f:
-	default:
-		go w.work(f)
-	}
-}
-
-func (w workers) work(f func()) {
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
-		f()
-		idle.Reset(workerIdle)
-		select {
-		case f = <-w.jobs:
-		case <-idle.C:
-			return
-		}
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -26,13 +27,20 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// take returns what was written since the last call.
-func (b *syncBuffer) take() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	b.buf.Reset()
-	return s
+// line waits for the next whole line (the decision log is written just after the answer is sent) and returns it.
+func (b *syncBuffer) line(t *testing.T) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b.mu.Lock()
+		if i := bytes.IndexByte(b.buf.Bytes(), '\n'); i >= 0 {
+			line := string(b.buf.Next(i + 1))
+			b.mu.Unlock()
+			return line
+		}
+		b.mu.Unlock()
+	}
+	t.Fatal("no decision log line within 10s")
+	return ""
 }
 
 // withStatus returns a copy of obj with a status, as the kubelet or a controller writes it.
@@ -134,7 +142,6 @@ func TestSubresourcesThroughTheHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			logs.take()
 			a := post(t, s, "/validate", mustJSON(tt.review))
 			resp := a.review.Response
 			if a.status != http.StatusOK || resp.UID != tt.review.Request.UID {
@@ -156,7 +163,7 @@ func TestSubresourcesThroughTheHandler(t *testing.T) {
 				NotEvaluated string            `json:"not_evaluated"`
 				Policies     []json.RawMessage `json:"policies"`
 			}
-			out := logs.take()
+			out := logs.line(t)
 			if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &line); err != nil {
 				t.Fatalf("decision log is not one JSON line: %v\n%s", err, out)
 			}

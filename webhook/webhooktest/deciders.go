@@ -9,7 +9,8 @@ import (
 )
 
 // Blocking is a decider that never decides in time: it waits until its context is done, then until Release is
-// closed (if set), so the handler's budget, not the decider, ends every request. Close Release in a cleanup.
+// closed (if set), so the handler's budget, not the decider, ends every request. Close Release in a cleanup
+// registered after the server started: the pipeline holds its request's goroutine, and so the server's shutdown, until it returns.
 type Blocking struct {
 	Release <-chan struct{}
 }
