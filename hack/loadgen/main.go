@@ -50,6 +50,15 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) == 4 && os.Args[1] == serverCommand {
+		serveLikeAttest()
+		crlog.SetLogger(logr.Discard())
+		if err := runServer(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen server:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) >= 2 && os.Args[1] == receiverCommand {
 		if err := runReceiver(len(os.Args) == 3 && os.Args[2] == discardArg); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen otlp-receiver:", err)
@@ -70,23 +79,28 @@ func main() {
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.StringVar(&o.client, "client", "inprocess", "where the clients run: \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector) or \"process\" (a child process, as the API server is another process than the webhook: every exchange then wakes a thread of each process)")
+	flag.StringVar(&o.server, "server", "inprocess", "where the webhook targets run: \"inprocess\" (in loadgen: every target's pipeline, the registry and, with -client inprocess, the clients share one heap and collector) or \"process\" (each target in a child process of its own, one pipeline in its heap as in attest serve's)")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
 	flag.IntVar(&o.receiverNice, "otlp-receiver-nice", 0, "run the receiver process of -otlp-receiver process|discard at this nice value (1-19: it yields the two cores to the webhook and the client, nearer a collector on another machine; 0: the same priority)")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
 	flag.Parse()
 	crlog.SetLogger(logr.Discard()) // the webhook servers' certificate watchers log through controller-runtime
-	// As `attest serve` runs (cmd/attest/engine.go: serveGCPercent, serveMemoryLimit), unless GOGC or GOMEMLIMIT
-	// say otherwise.
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(64 << 20)
-	}
+	serveLikeAttest()
 	t := &loadenv.TB{}
 	err := run(t, o)
 	t.Close()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
+	}
+}
+
+// serveLikeAttest sets the collector as `attest serve` does (cmd/attest/engine.go: serveGCPercent,
+// serveMemoryLimit), unless GOGC or GOMEMLIMIT say otherwise.
+func serveLikeAttest() {
+	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetGCPercent(400)
+		debug.SetMemoryLimit(64 << 20)
 	}
 }
 
@@ -104,6 +118,7 @@ type options struct {
 	receiver         string
 	receiverNice     int
 	client           string
+	server           string
 }
 
 func run(t *loadenv.TB, o options) error {
@@ -129,12 +144,21 @@ func run(t *loadenv.TB, o options) error {
 	if err := p.describe(ctx, obj); err != nil {
 		return err
 	}
-	noop := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = loadenv.Drain(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"0b1c2d3e","allowed":true}}`))
-	})
 	targets := []target{{name: "noop", h: noop}, {name: "validate", h: p.validate}, {name: "repeat", h: repeat.validate}}
+	switch o.server {
+	case "inprocess":
+	case "process":
+		if o.traced || o.cpuprofile != "" {
+			return fmt.Errorf("-server process serves noop, validate and repeat only, unprofiled: leave out -traced and -cpuprofile")
+		}
+		for i := range targets {
+			if targets[i].s, err = startServer(ctx, t, e, targets[i].name); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("-server %q: want process or inprocess", o.server)
+	}
 	var sink spanCounter
 	if o.traced {
 		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio, o.receiver, o.receiverNice)
@@ -145,7 +169,9 @@ func run(t *loadenv.TB, o options) error {
 		targets = append(targets, target{name: "traced", h: traced.validate})
 	}
 	for i := range targets {
-		targets[i].s = webhooktest.Serve(t, webhook.ServerOptions{Validate: targets[i].h, Mutate: targets[i].h})
+		if targets[i].s == nil {
+			targets[i].s = webhooktest.Serve(t, webhook.ServerOptions{Validate: targets[i].h, Mutate: targets[i].h})
+		}
 		if err := check(targets[i].s, body); err != nil {
 			return fmt.Errorf("%s: %w", targets[i].name, err)
 		}
@@ -170,8 +196,9 @@ func run(t *loadenv.TB, o options) error {
 	default:
 		return fmt.Errorf("-client %q: want process or inprocess", o.client)
 	}
-	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up, clients in %s\n",
-		len(body), o.rounds, o.duration, o.warmup, map[string]string{"process": "a child process", "inprocess": "loadgen"}[o.client])
+	fmt.Printf("loopback HTTPS through webhook.Server, body %d bytes, %d rounds of %s per target after %s warm-up, clients in %s, targets in %s\n",
+		len(body), o.rounds, o.duration, o.warmup, map[string]string{"process": "a child process", "inprocess": "loadgen"}[o.client],
+		map[string]string{"process": "a child process each", "inprocess": "loadgen"}[o.server])
 	clients := []int{1, o.workers}
 	switch {
 	case o.rounds == 0: // the memory part only
