@@ -92,7 +92,10 @@ func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target stri
 	})
 	lines := bufio.NewScanner(out)
 	if !lines.Scan() {
-		return nil, fmt.Errorf("the %s server process exited before it served: %v", target, lines.Err())
+		if err := lines.Err(); err != nil {
+			return nil, fmt.Errorf("the %s server process: %w", target, err)
+		}
+		return nil, fmt.Errorf("the %s server process exited before it served", target)
 	}
 	var where served
 	if err := json.Unmarshal(lines.Bytes(), &where); err != nil {
