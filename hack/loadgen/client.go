@@ -23,7 +23,7 @@ const clientCommand = "client"
 // job is one run the parent asks of the client process: workers clients posting body to url for a duration.
 type job struct {
 	URL      string        `json:"url"`
-	CA       string        `json:"ca"`
+	CertDir  string        `json:"certDir"`
 	Workers  int           `json:"workers"`
 	Duration time.Duration `json:"duration"`
 }
@@ -52,13 +52,9 @@ func runClient(bodyPath string) error {
 		}
 		s, ok := clients[j.URL]
 		if !ok {
-			pem, err := os.ReadFile(j.CA)
+			pool, err := caPool(j.CertDir)
 			if err != nil {
 				return err
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("%s: no certificate", j.CA)
 			}
 			s = &webhooktest.Served{URL: j.URL, Client: webhooktest.Client(pool)}
 			clients[j.URL] = s
@@ -92,25 +88,46 @@ func startClient(dir string, body []byte) (*clientProcess, error) {
 	if err := os.WriteFile(bodyPath, body, 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(self, clientCommand, bodyPath)
+	cmd, in, out, err := startSelf(exec.Command(self, clientCommand, bodyPath))
+	if err != nil {
+		return nil, fmt.Errorf("start the client process: %w", err)
+	}
+	return &clientProcess{cmd: cmd, in: in, out: out}, nil
+}
+
+// startSelf starts cmd (loadgen itself in a child's role) with its stderr ours and its stdin and stdout piped.
+func startSelf(cmd *exec.Cmd) (*exec.Cmd, io.WriteCloser, *bufio.Scanner, error) {
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start the client process: %w", err)
+		return nil, nil, nil, err
 	}
-	return &clientProcess{cmd: cmd, in: in, out: bufio.NewScanner(out)}, nil
+	return cmd, in, bufio.NewScanner(out), nil
 }
 
-// drive runs a job in the client process against s (its ca.crt in s.CertDir) and returns its figures.
+// caPool trusts the CA a webhooktest server wrote to certDir.
+func caPool(certDir string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(filepath.Join(certDir, "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate", certDir)
+	}
+	return pool, nil
+}
+
+// drive runs a job in the client process against s (its CA in s.CertDir) and returns its figures.
 func (c *clientProcess) drive(s *webhooktest.Served, workers int, d time.Duration) (result, error) {
-	line, err := json.Marshal(job{URL: s.URL, CA: filepath.Join(s.CertDir, "ca.crt"), Workers: workers, Duration: d})
+	line, err := json.Marshal(job{URL: s.URL, CertDir: s.CertDir, Workers: workers, Duration: d})
 	if err != nil {
 		return result{}, err
 	}

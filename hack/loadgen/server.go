@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 
 	"github.com/continuums/attest/hack/internal/loadenv"
 	"github.com/continuums/attest/webhook"
@@ -73,24 +70,14 @@ func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target stri
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, serverCommand, target, e.Dir)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	cmd, in, lines, err := startSelf(exec.CommandContext(ctx, self, serverCommand, target, e.Dir))
 	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start the %s server process: %w", target, err)
 	}
 	t.Cleanup(func() {
 		_ = in.Close()
 		_ = cmd.Wait()
 	})
-	lines := bufio.NewScanner(out)
 	if !lines.Scan() {
 		if err := lines.Err(); err != nil {
 			return nil, fmt.Errorf("the %s server process: %w", target, err)
@@ -101,13 +88,9 @@ func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target stri
 	if err := json.Unmarshal(lines.Bytes(), &where); err != nil {
 		return nil, fmt.Errorf("the %s server process said %q: %w", target, lines.Text(), err)
 	}
-	pem, err := os.ReadFile(filepath.Join(where.CertDir, "ca.crt"))
+	pool, err := caPool(where.CertDir)
 	if err != nil {
 		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no certificate", where.CertDir)
 	}
 	return &webhooktest.Served{URL: where.URL, Client: webhooktest.Client(pool), Pool: pool, CertDir: where.CertDir}, nil
 }
