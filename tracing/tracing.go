@@ -60,8 +60,8 @@ type uploader interface {
 
 // Tracer is an admission.Tracer that exports OTLP directly. Within an admission (a root stage, attest.admission
 // for the webhook) a stage costs the request two clock readings and a slot in the admission's recorder; once the
-// admission has answered, one exporter goroutine writes the recorded stages as OTLP spans in protobuf's wire
-// format into reused buffers and sends them in batches. Neither an OpenTelemetry SDK span nor a generated OTLP
+// admission has answered, its root stage's end writes the recorded stages as OTLP spans in protobuf's wire format
+// into reused buffers, and one exporter goroutine sends them in batches. Neither an OpenTelemetry SDK span nor a generated OTLP
 // message is built (see README, Tracing, for what this saved); the SDK's samplers decide.
 type Tracer struct {
 	sampler      sdktrace.Sampler
@@ -419,7 +419,7 @@ type stage struct {
 	err        error
 }
 
-// recorder holds the stages of one sampled admission until the exporter converts them; stages may start and end
+// recorder holds the stages of one sampled admission until its root ends and encodes them; stages may start and end
 // on several goroutines (images are verified concurrently; a pipeline past its budget still runs after the answer).
 type recorder struct {
 	t       *Tracer
