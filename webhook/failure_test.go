@@ -1,8 +1,13 @@
 package webhook_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +137,71 @@ func TestNewHandlerValidatesOptions(t *testing.T) {
 				t.Errorf("NewHandler: %v", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Errorf("NewHandler error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestLateAnswerPerProtocol: past its budget an admission is answered at once over either protocol. Over
+// HTTP/1.1 the pipeline still holds the connection, so the answer closes it and the next request dials anew; over
+// HTTP/2 the connection carries the next request, and the answer must not wait for the pipeline to end.
+func TestLateAnswerPerProtocol(t *testing.T) {
+	tests := []struct {
+		name      string
+		http2     bool
+		wantProto int
+		// wantReused says whether the second request may use the first one's connection.
+		wantReused bool
+	}{
+		{name: "HTTP/1.1", wantProto: 1},
+		{name: "HTTP/2", http2: true, wantProto: 2, wantReused: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			release := make(chan struct{})
+			decider := &webhooktest.Blocking{Release: release}
+			validate := newHandler(t, webhook.HandlerOptions{Decider: decider, Budget: 50 * time.Millisecond})
+			mutate := newHandler(t, webhook.HandlerOptions{Decider: decider, Mutating: true})
+			s := webhooktest.Serve(t, webhook.ServerOptions{Validate: validate, Mutate: mutate, EnableHTTP2: tt.http2})
+			t.Cleanup(func() { close(release) })
+			// A client timeout far below the test's: an answer held until the pipeline ends fails here, not by hanging.
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+				TLSClientConfig:   &tls.Config{RootCAs: s.Pool, MinVersion: tls.VersionTLS12},
+				ForceAttemptHTTP2: tt.http2,
+			}}
+			t.Cleanup(client.CloseIdleConnections)
+			for i, uid := range []string{"uid-first", "uid-next"} {
+				reused := false
+				ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+					GotConn: func(c httptrace.GotConnInfo) { reused = c.Reused },
+				})
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/validate",
+					bytes.NewReader(mustJSON(review(uid, compliantDeployment()))))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatalf("%s: %v", uid, err)
+				}
+				body, err := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				if err != nil {
+					t.Fatalf("%s: read answer: %v", uid, err)
+				}
+				if resp.ProtoMajor != tt.wantProto {
+					t.Fatalf("%s: answered over %s, want HTTP/%d", uid, resp.Proto, tt.wantProto)
+				}
+				if !strings.Contains(string(body), "did not reach a decision within 50ms") {
+					t.Errorf("%s: answer is not the late answer:\n%s", uid, body)
+				}
+				if wantClose := !tt.http2; resp.Close != wantClose {
+					t.Errorf("%s: connection closed after the answer = %v, want %v", uid, resp.Close, wantClose)
+				}
+				if i == 1 && reused != tt.wantReused {
+					t.Errorf("%s: sent on the first request's connection = %v, want %v", uid, reused, tt.wantReused)
+				}
 			}
 		})
 	}

@@ -114,8 +114,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		span.Set("attest.kind", in.Request.Kind)
 		span.Set("attest.operation", in.Request.Operation)
 	}
-	h.decide(ctx, in, func(dec admission.Decision, late bool) {
-		if late {
+	inline := r.ProtoMajor == 1
+	h.decide(ctx, in, inline, func(dec admission.Decision, late bool) {
+		if late && inline {
 			// The pipeline still holds this connection's goroutine: the client must send its next request on
 			// another connection.
 			w.Header().Set("Connection", "close")
@@ -155,29 +156,51 @@ func (h *Handler) answer(ctx context.Context, w http.ResponseWriter, span admiss
 	span.End(nil)
 }
 
-// decide runs the pipeline on the request's goroutine (net/http keeps it for the connection, its stack grown
-// for the next admission; handing each admission to another goroutine cost a wake-up of a second thread) and
-// calls answer once: with the decision, or, when the budget runs out first, late, from the budget's timer with
-// the failure policy's answer while the pipeline goes on to its end unheard. Panics are recovered as internal
-// failures.
-func (h *Handler) decide(parent context.Context, in admission.Input, answer func(dec admission.Decision, late bool)) {
+// decide runs the pipeline and calls answer once: with the decision, or, when the budget runs out first, late,
+// with the failure policy's answer while the pipeline goes on to its end unheard. Over HTTP/1.x (inline) the
+// pipeline runs on the request's goroutine (net/http keeps it for the connection, its stack grown for the next
+// admission; handing each admission to another goroutine cost a wake-up of a second thread) and the budget's timer
+// answers late. Over HTTP/2 a stream's answer ends only when its handler returns, so the pipeline runs on a
+// goroutine of its own and the handler returns with the late answer. Panics are recovered as internal failures.
+func (h *Handler) decide(parent context.Context, in admission.Input, inline bool, answer func(dec admission.Decision, late bool)) {
 	ctx, cancel := context.WithTimeout(parent, h.o.Budget)
 	defer cancel()
+	if !inline {
+		decided := make(chan admission.Decision, 1)
+		go func() { decided <- h.run(ctx, in) }()
+		select {
+		case dec := <-decided:
+			answer(h.settle(dec), false)
+		case <-ctx.Done():
+			answer(h.lateAnswer(ctx), true)
+		}
+		return
+	}
 	late := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(late)
-		answer(h.failure(admission.Decision{Code: http.StatusInternalServerError,
-			Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, context.Cause(ctx))}), true)
+		answer(h.lateAnswer(ctx), true)
 	})
 	dec := h.run(ctx, in)
 	if !stop() {
 		<-late // the budget's timer answered, or is answering: the handler returns once it has
 		return
 	}
+	answer(h.settle(dec), false)
+}
+
+// lateAnswer is the failure policy's answer to an admission whose budget ran out.
+func (h *Handler) lateAnswer(ctx context.Context) admission.Decision {
+	return h.failure(admission.Decision{Code: http.StatusInternalServerError,
+		Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, context.Cause(ctx))})
+}
+
+// settle applies the failure policy to a pipeline that failed.
+func (h *Handler) settle(dec admission.Decision) admission.Decision {
 	if dec.Code == http.StatusInternalServerError {
-		dec = h.failure(dec)
+		return h.failure(dec)
 	}
-	answer(dec, false)
+	return dec
 }
 
 // run evaluates (or prepares the mutations of) one admission, a panic becoming an internal failure.
