@@ -338,31 +338,24 @@ func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding
 
 // eval runs the policy's query.
 func (p *Policy) eval(ctx context.Context, c *compiled, doc *Document, s Settings) ([]Finding, error) {
-	bindings, err := c.evalRules(ctx, &c.query, c.rules, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
+	values, err := c.evalRules(ctx, &c.query, c.rules, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
 	}
-	if bindings == nil {
+	if values == nil {
 		return nil, nil
 	}
 	var out []Finding
-	for _, rule := range c.rules {
-		raw, ok := bindings[rule].([]any)
-		if !ok {
-			if v := bindings[rule]; v != nil {
-				return nil, fmt.Errorf("policy %s: rule %s must be a set, got %T", p.Name, rule, v)
+	for i, rule := range c.rules {
+		if values.terms != nil {
+			// The plan's values are read as they are: converting them to Go values first cost a map per finding.
+			if out, err = p.termFindings(out, rule, values.terms[i]); err != nil {
+				return nil, err
 			}
 			continue
 		}
-		for _, item := range raw {
-			f, keep, err := p.finding(item)
-			if err != nil {
-				return nil, fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
-			}
-			if keep {
-				f.Warning = rule == "warn"
-				out = append(out, f)
-			}
+		if out, err = p.jsonFindings(out, rule, values.bindings[rule]); err != nil {
+			return nil, err
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -372,6 +365,129 @@ func (p *Policy) eval(ctx context.Context, c *compiled, doc *Document, s Setting
 		return out[i].Message < out[j].Message
 	})
 	return out, nil
+}
+
+// jsonFindings appends the findings of rule's value v, a set as topdown returns it (a []any), to out.
+func (p *Policy) jsonFindings(out []Finding, rule string, v any) ([]Finding, error) {
+	raw, ok := v.([]any)
+	if !ok {
+		if v != nil {
+			return nil, fmt.Errorf("policy %s: rule %s must be a set, got %T", p.Name, rule, v)
+		}
+		return out, nil
+	}
+	for _, item := range raw {
+		f, keep, err := p.finding(item)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
+		}
+		if keep {
+			f.Warning = rule == "warn"
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// termFindings is jsonFindings for rule's value as the plan returns it, a Rego set; whatever is not a finding
+// is reported as jsonFindings reports it, from its JSON value.
+func (p *Policy) termFindings(out []Finding, rule string, t *ast.Term) ([]Finding, error) {
+	set, ok := t.Value.(ast.Set)
+	if !ok {
+		v, err := ast.JSON(t.Value)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
+		}
+		return p.jsonFindings(out, rule, v)
+	}
+	var err error
+	set.Until(func(item *ast.Term) bool {
+		f, keep, ok := p.termFinding(item.Value)
+		if !ok {
+			var v any
+			if v, err = ast.JSON(item.Value); err != nil {
+				err = fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
+				return true
+			}
+			if f, keep, err = p.finding(v); err != nil {
+				err = fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
+				return true
+			}
+		}
+		if keep {
+			f.Warning = rule == "warn"
+			out = append(out, f)
+		}
+		return false
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Keys of a finding object.
+var (
+	violatedKey = ast.InternedTerm("violated")
+	messageKeys = [2]*ast.Term{ast.InternedTerm("message"), ast.InternedTerm("msg")}
+	severityKey = ast.InternedTerm("severity")
+	pathKey     = ast.InternedTerm("path")
+	fixKey      = ast.InternedTerm("fix")
+)
+
+// termFinding is finding for a Rego value; ok is false when the value is not a well-formed finding, which finding
+// then reports from its JSON value (the error messages name Go types).
+func (p *Policy) termFinding(v ast.Value) (f Finding, keep, ok bool) {
+	f = Finding{Severity: p.Severity, Fix: p.Remediation}
+	switch v := v.(type) {
+	case ast.String:
+		f.Message = string(v)
+		return f, true, true
+	case ast.Object:
+		if violated := v.Get(violatedKey); violated != nil {
+			b, isBool := violated.Value.(ast.Boolean)
+			if !isBool {
+				return f, false, false
+			}
+			if !b {
+				return f, false, true
+			}
+		}
+		for _, key := range messageKeys {
+			if s, isStr := stringAt(v, key); isStr && s != "" {
+				f.Message = s
+				break
+			}
+		}
+		if f.Message == "" {
+			return f, false, false
+		}
+		if s, isStr := stringAt(v, severityKey); isStr && s != "" {
+			sev, err := ParseSeverity(s)
+			if err != nil {
+				return f, false, false
+			}
+			f.Severity = sev
+		}
+		if s, isStr := stringAt(v, pathKey); isStr {
+			f.Path = s
+		}
+		if s, isStr := stringAt(v, fixKey); isStr && s != "" {
+			f.Fix = s
+		}
+		return f, true, true
+	}
+	return f, false, false
+}
+
+// stringAt is obj[key] when it is a string.
+func stringAt(obj ast.Object, key *ast.Term) (string, bool) {
+	t := obj.Get(key)
+	if t == nil {
+		return "", false
+	}
+	s, ok := t.Value.(ast.String)
+	return string(s), ok
 }
 
 // finding accepts the shapes users write: a string, {"message"|"msg", "severity", "path", "fix"}, and the policy

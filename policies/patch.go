@@ -99,14 +99,17 @@ func (p *Policy) Sampled(ctx context.Context, doc *Document, s Settings) (bool, 
 
 // evalRule runs the prepared query of one optional rule; ok is false when the rule is undefined for doc.
 func (p *Policy) evalRule(ctx context.Context, c *compiled, q *rego.PreparedEvalQuery, rule string, doc *Document, s Settings) (any, bool, error) {
-	bindings, err := c.evalRules(ctx, q, []string{rule}, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
+	values, err := c.evalRules(ctx, q, []string{rule}, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
+	if err == nil && values != nil {
+		var v any
+		if v, err = values.json(0, rule); err == nil {
+			return v, true, nil
+		}
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("evaluate rule %s of policy %s: %w", rule, p.Name, err)
 	}
-	if bindings == nil {
-		return nil, false, nil
-	}
-	return bindings[rule], true, nil
+	return nil, false, nil
 }
 
 // patchOp validates one operation: a known op, a JSON pointer path, a value where the op needs one, nothing else.

@@ -100,9 +100,28 @@ func (c *compiled) planned() *planned {
 	return nil
 }
 
+// ruleValues are the values of the named rules of one evaluation: Rego values from the plan, in the order of the
+// names, or JSON-like Go values from topdown. nil: a rule was undefined (topdown's query then binds none).
+type ruleValues struct {
+	terms    []*ast.Term
+	bindings map[string]any
+}
+
+// json is rule i's value (name) as JSON-like Go values.
+func (r *ruleValues) json(i int, name string) (any, error) {
+	if r.terms == nil {
+		return r.bindings[name], nil
+	}
+	v, err := ast.JSON(r.terms[i].Value)
+	if err != nil {
+		return nil, fmt.Errorf("rule %s: %w", name, err)
+	}
+	return v, nil
+}
+
 // evalRules evaluates each named rule over input with the plan, or with topdown's query q until there is one
-// (or when off is set), and returns each defined rule's value as JSON-like Go values.
-func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, names []string, input ast.Value, off bool) (map[string]any, error) {
+// (or when off is set).
+func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, names []string, input ast.Value, off bool) (*ruleValues, error) {
 	var pl *planned
 	if !off {
 		pl = c.planned()
@@ -112,11 +131,11 @@ func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, nam
 		if err != nil || len(rs) == 0 {
 			return nil, err
 		}
-		return rs[0].Bindings, nil
+		return &ruleValues{bindings: rs[0].Bindings}, nil
 	}
-	out := make(map[string]any, len(names))
+	out := &ruleValues{terms: make([]*ast.Term, len(names))}
 	in := ast.NewTerm(input)
-	for _, name := range names {
+	for i, name := range names {
 		v, ok, err := pl.prog.Eval(ctx, pl.entry[name], in)
 		if err != nil {
 			return nil, err
@@ -125,11 +144,7 @@ func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, nam
 			// topdown's query binds every rule or none; a rule of the query that is undefined leaves it empty.
 			return nil, nil
 		}
-		j, err := ast.JSON(v.Value)
-		if err != nil {
-			return nil, fmt.Errorf("rule %s: %w", name, err)
-		}
-		out[name] = j
+		out.terms[i] = v
 	}
 	return out, nil
 }

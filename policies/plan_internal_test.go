@@ -121,9 +121,9 @@ func FuzzPlanMatchesTopdown(f *testing.F) {
 			}
 			for _, q := range queries {
 				t0 := time.Now()
-				want, wantErr := c.evalRules(ctx, q.q, q.rules, v, true)
+				want, wantErr := ruleJSON(c.evalRules(ctx, q.q, q.rules, v, true))(q.rules)
 				t1 := time.Now()
-				got, gotErr := c.evalRules(ctx, q.q, q.rules, v, false)
+				got, gotErr := ruleJSON(c.evalRules(ctx, q.q, q.rules, v, false))(q.rules)
 				if ctx.Err() != nil {
 					t.Fatalf("%s %v: took too long: topdown %s, plan %s", p.Name, q.rules, t1.Sub(t0), time.Since(t1))
 				}
@@ -136,6 +136,25 @@ func FuzzPlanMatchesTopdown(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ruleJSON turns what evalRules returns into each rule's JSON value (nil when a rule was undefined), to compare the
+// plan's values with topdown's.
+func ruleJSON(values *ruleValues, err error) func(rules []string) (map[string]any, error) {
+	return func(rules []string) (map[string]any, error) {
+		if err != nil || values == nil {
+			return nil, err
+		}
+		out := map[string]any{}
+		for i, rule := range rules {
+			v, err := values.json(i, rule)
+			if err != nil {
+				return nil, err
+			}
+			out[rule] = v
+		}
+		return out, nil
+	}
 }
 
 // TestPrune keeps exactly the subtrees at the paths a policy reads: absent paths stay absent, a path through a

@@ -50,10 +50,10 @@ func main() {
 		}
 		return
 	}
-	if len(os.Args) == 4 && os.Args[1] == serverCommand {
+	if len(os.Args) >= 4 && os.Args[1] == serverCommand {
 		serveLikeAttest()
 		crlog.SetLogger(logr.Discard())
-		if err := runServer(os.Args[2], os.Args[3]); err != nil {
+		if err := runServer(os.Args[2], os.Args[3], os.Args[4:]...); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen server:", err)
 			os.Exit(1)
 		}
@@ -74,8 +74,10 @@ func main() {
 	flag.StringVar(&o.example, "config", "examples/policies.yaml", "the example config whose policies /validate runs")
 	flag.IntVar(&o.cache, "cache", 0, "memory part: N verdicts to cache in an attest serve process (0: skip)")
 	flag.StringVar(&o.attest, "attest", "bin/attest-full", "the attest binary of the memory part (the full build: it runs attest serve)")
-	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file")
-	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a profile of the live heap after the setup (the pipelines loaded, before any load) to this file")
+	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file (with -server process: of its server process's whole life, to this path)")
+	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a profile of the live heap after the setup (the pipelines loaded, before any load) to this file (with -server process: of -profile-target's server process at its end)")
+	flag.StringVar(&o.allocprofile, "allocprofile", "", "with -server process: write a profile of every allocation of -profile-target's server process to this file")
+	flag.StringVar(&o.serverGOGC, "server-gogc", "", "with -server process: the server processes' GOGC (default: attest serve's settings)")
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.StringVar(&o.client, "client", "inprocess", "where the clients run: \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector) or \"process\" (a child process, as the API server is another process than the webhook: every exchange then wakes a thread of each process)")
@@ -111,6 +113,8 @@ type options struct {
 	cache            int
 	attest           string
 	cpuprofile       string
+	allocprofile     string
+	serverGOGC       string
 	heapprofile      string
 	profileTarget    string
 	traced           bool
@@ -148,11 +152,23 @@ func run(t *loadenv.TB, o options) error {
 	switch o.server {
 	case "inprocess":
 	case "process":
-		if o.traced || o.cpuprofile != "" {
-			return fmt.Errorf("-server process serves noop, validate and repeat only, unprofiled: leave out -traced and -cpuprofile")
+		if o.traced {
+			return fmt.Errorf("-server process serves noop, validate and repeat only: leave out -traced")
 		}
 		for i := range targets {
-			if targets[i].s, err = startServer(ctx, t, e, targets[i].name); err != nil {
+			var profiles []string
+			if targets[i].name == o.profileTarget {
+				if o.cpuprofile != "" {
+					profiles = append(profiles, "cpu="+o.cpuprofile)
+				}
+				if o.allocprofile != "" {
+					profiles = append(profiles, "allocs="+o.allocprofile)
+				}
+				if o.heapprofile != "" {
+					profiles = append(profiles, "heap="+o.heapprofile)
+				}
+			}
+			if targets[i].s, err = startServer(ctx, t, e, targets[i].name, o.serverGOGC, profiles...); err != nil {
 				return err
 			}
 		}
@@ -176,7 +192,7 @@ func run(t *loadenv.TB, o options) error {
 			return fmt.Errorf("%s: %w", targets[i].name, err)
 		}
 	}
-	if o.heapprofile != "" {
+	if o.heapprofile != "" && o.server == "inprocess" {
 		if err := heapProfile(o.heapprofile); err != nil {
 			return err
 		}
@@ -217,7 +233,7 @@ func run(t *loadenv.TB, o options) error {
 		for range o.rounds {
 			for i := range targets {
 				stop := func() {}
-				if o.cpuprofile != "" && workers == 1 && targets[i].name == o.profileTarget {
+				if o.cpuprofile != "" && o.server == "inprocess" && workers == 1 && targets[i].name == o.profileTarget {
 					if stop, err = profile(o.cpuprofile); err != nil {
 						return err
 					}

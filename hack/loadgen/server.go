@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strings"
 
 	"github.com/continuums/attest/hack/internal/loadenv"
 	"github.com/continuums/attest/webhook"
@@ -48,10 +51,35 @@ func targetHandler(e *loadenv.Env, name string) (http.Handler, error) {
 	return nil, fmt.Errorf("no target %q", name)
 }
 
-// runServer serves target with the config in dir, says where on stdout, and serves until stdin closes.
-func runServer(target, dir string) error {
+// runServer serves target with the config in dir, says where on stdout, and serves until stdin closes, writing a
+// profile of that time if asked: "cpu=<path>", "allocs=<path>" (every allocation, its sampling rate 512 bytes) or
+// "heap=<path>" (the live heap at its end).
+func runServer(target, dir string, profiles ...string) error {
 	t := &loadenv.TB{}
 	defer t.Close()
+	for _, p := range profiles {
+		kind, path, _ := strings.Cut(p, "=")
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		switch kind {
+		case "cpu":
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		case "allocs":
+			runtime.MemProfileRate = 512
+			defer func() { _ = pprof.Lookup("allocs").WriteTo(f, 0) }()
+		case "heap":
+			runtime.MemProfileRate = 512
+			defer func() { runtime.GC(); _ = pprof.Lookup("heap").WriteTo(f, 0) }()
+		default:
+			return fmt.Errorf("profile %q: want cpu=<path>, allocs=<path> or heap=<path>", p)
+		}
+	}
 	h, err := targetHandler(&loadenv.Env{T: t, Dir: dir}, target)
 	if err != nil {
 		return err
@@ -64,13 +92,20 @@ func runServer(target, dir string) error {
 	return err
 }
 
-// startServer starts loadgen itself as the server process of target over the env's config; the cleanup stops it.
-func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target string) (*webhooktest.Served, error) {
+// startServer starts loadgen itself as the server process of target over the env's config, profiling it as
+// profiles say (see runServer), with gogc as its GOGC unless that is "" (then as attest serve collects); the
+// cleanup stops it.
+func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gogc string, profiles ...string) (*webhooktest.Served, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd, in, lines, err := startSelf(exec.CommandContext(ctx, self, serverCommand, target, e.Dir))
+	args := append([]string{serverCommand, target, e.Dir}, profiles...)
+	cmd := exec.CommandContext(ctx, self, args...)
+	if gogc != "" {
+		cmd.Env = append(os.Environ(), "GOGC="+gogc)
+	}
+	cmd, in, lines, err := startSelf(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("start the %s server process: %w", target, err)
 	}
