@@ -9,6 +9,7 @@ import (
 
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
+	"github.com/continuums/attest/webhook"
 )
 
 // compileLibrary loads the embedded policy library: its catalogue now, each policy compiled when first used
@@ -43,16 +44,12 @@ func cfgFunc(cfg *config.Config) func() *config.Config { return func() *config.C
 // GC settings. A check streams: its live heap is the compiled policies and the documents in flight (4-7 MiB
 // measured at 10,000 and 100,000 objects), so collecting at three times the live heap costs little CPU; there
 // is no soft limit, which would make the collector run continuously the moment a report that keeps its results
-// (SARIF, JUnit, --framework) grew past it. The webhook's live heap is small and steady (compiled policies,
-// caches), so a higher GOGC trades a little memory for fewer collections and a shorter latency tail, bounded by
-// a soft limit: 64 MiB, so that with 10,000 cached verifications (about 39 MiB live, measured by hack/loadgen
-// -cache) the Go runtime holds 59 MiB rather than 89 (the 100 MiB budget less the ~60 MiB of the binary's own
-// pages that the kernel maps, which it can reclaim); below about 12 MiB live the limit is never reached.
+// (SARIF, JUnit, --framework) grew past it. The webhook's settings are webhook.GCPercent and webhook.MemoryLimit.
 const (
 	batchGCPercent   = 200
 	noMemoryLimit    = math.MaxInt64
-	serveGCPercent   = 400
-	serveMemoryLimit = 64 << 20
+	serveGCPercent   = webhook.GCPercent
+	serveMemoryLimit = webhook.MemoryLimit
 )
 
 // tuneGC applies a GC percentage and a soft memory limit, unless the user set

@@ -30,6 +30,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,7 +78,7 @@ func main() {
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the one-client runs of -profile-target to this file (with -server process: of its server process's whole life, to this path)")
 	flag.StringVar(&o.heapprofile, "heapprofile", "", "write a profile of the live heap after the setup (the pipelines loaded, before any load) to this file (with -server process: of -profile-target's server process at its end)")
 	flag.StringVar(&o.allocprofile, "allocprofile", "", "with -server process: write a profile of every allocation of -profile-target's server process to this file")
-	flag.StringVar(&o.serverGOGC, "server-gogc", "", "with -server process: the server processes' GOGC (default: attest serve's settings)")
+	flag.StringVar(&o.serverGOGC, "server-gogc", "", "with -server process: the server processes' GC percentage, their soft memory limit still attest serve's (default: attest serve's percentage, webhook.GCPercent)")
 	flag.StringVar(&o.profileTarget, "profile-target", "validate", "the target -cpuprofile profiles (validate, repeat, traced)")
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.StringVar(&o.client, "client", "inprocess", "where the clients run: \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector) or \"process\" (a child process, as the API server is another process than the webhook: every exchange then wakes a thread of each process)")
@@ -97,14 +98,27 @@ func main() {
 	}
 }
 
-// serveLikeAttest sets the collector as `attest serve` does (cmd/attest/engine.go: serveGCPercent,
-// serveMemoryLimit), unless GOGC or GOMEMLIMIT say otherwise.
+// serveLikeAttest sets the collector as `attest serve` does (webhook.GCPercent, webhook.MemoryLimit), unless GOGC
+// or GOMEMLIMIT say otherwise; a server process takes the GC percentage of -server-gogc from serverGOGCEnv.
 func serveLikeAttest() {
-	if os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetGCPercent(400)
-		debug.SetMemoryLimit(64 << 20)
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
 	}
+	percent := webhook.GCPercent
+	if v := os.Getenv(serverGOGCEnv); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadgen: %s=%q: %v\n", serverGOGCEnv, v, err)
+			os.Exit(2)
+		}
+		percent = n
+	}
+	debug.SetGCPercent(percent)
+	debug.SetMemoryLimit(webhook.MemoryLimit)
 }
+
+// serverGOGCEnv passes -server-gogc to the server processes.
+const serverGOGCEnv = "LOADGEN_SERVER_GOGC"
 
 type options struct {
 	duration, warmup time.Duration

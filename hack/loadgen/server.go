@@ -93,7 +93,7 @@ func runServer(target, dir string, profiles ...string) error {
 }
 
 // startServer starts loadgen itself as the server process of target over the env's config, profiling it as
-// profiles say (see runServer), with gogc as its GOGC unless that is "" (then as attest serve collects); the
+// profiles say (see runServer), collecting at gogc percent unless that is "" (then at attest serve's); the
 // cleanup stops it.
 func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gogc string, profiles ...string) (*webhooktest.Served, error) {
 	self, err := os.Executable()
@@ -103,7 +103,7 @@ func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gog
 	args := append([]string{serverCommand, target, e.Dir}, profiles...)
 	cmd := exec.CommandContext(ctx, self, args...)
 	if gogc != "" {
-		cmd.Env = append(os.Environ(), "GOGC="+gogc)
+		cmd.Env = append(os.Environ(), serverGOGCEnv+"="+gogc)
 	}
 	cmd, in, lines, err := startSelf(cmd)
 	if err != nil {

@@ -164,6 +164,23 @@ r := {"c": concat(",", input.params.list), "u": upper(input.s), "t": trim_suffix
 r := json.unmarshal(json.marshal(input.labels))`},
 		{name: "set membership and intersection", rule: "r", src: `
 r := {"in": "x" in input.params.list, "i": {1, 2, 3} & {2, 3, 4}, "d": {1, 2} - {1}}`},
+		// Literal collections, which the plan builds once (see fold.go), read in every way a rule reads them.
+		{name: "literal set in a loop", rule: "r", src: `
+r contains c.name if {
+	some c in input.containers
+	c.name in {"app", "sidecar"}
+}`},
+		{name: "literal collections scanned, counted and indexed", rule: "r", src: `
+r := {"s": [x | some x in {"b", "a"}], "n": count({"k": "v", "l": "w"}), "i": ["p", "q"][1], "o": {"k": "v"}.k}`},
+		{name: "literal collection returned and kept by a rule", rule: "r", src: `
+kinds := {"Deployment", "StatefulSet"}
+more := kinds | {"Job"}
+r := {"kinds": kinds, "more": more, "again": kinds}`},
+		{name: "literal collection passed to a function and returned by a built-in", rule: "r", src: `
+with_extra(s) := s | {"z"}
+r := {"f": with_extra({"x", "y"}), "g": object.get({}, "missing", ["d", "e"]), "u": object.union({"a": "1"}, {"b": "2"})}`},
+		{name: "literal collection in a loop with a dynamic member", rule: "r", src: `
+r := [s | some c in input.containers; s := {"fixed", c.name}]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

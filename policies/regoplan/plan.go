@@ -100,6 +100,7 @@ func load(pol *ir.Policy) (*Program, error) {
 			fn.memo = len(f.Params) == 2 // a rule of no arguments: one value per evaluation
 		}
 	}
+	fns := slices.Collect(maps.Values(l.funcs))
 	if pol.Plans != nil {
 		for _, pl := range pol.Plans.Plans {
 			l.max = 1
@@ -108,8 +109,10 @@ func load(pol *ir.Policy) (*Program, error) {
 				return nil, fmt.Errorf("plan %s: %w", pl.Name, err)
 			}
 			p.plans[pl.Name] = &function{params: []int32{0, 1}, ret: -1, blocks: blocks, locals: int(l.max) + 1}
+			fns = append(fns, p.plans[pl.Name])
 		}
 	}
+	fold(fns)
 	return p, nil
 }
 

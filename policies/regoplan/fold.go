@@ -1,0 +1,162 @@
+package regoplan
+
+import "github.com/open-policy-agent/opa/v1/ast"
+
+// The planner builds every collection at run time, literals too: `c.type in {"container", "init"}` makes the set
+// and adds its two members for each container of each evaluation. fold builds such a collection once, when the
+// plan loads, and the statements that built it become one assignment of the value, shared by every evaluation.
+// Nothing may change a shared value, so fold only folds a collection when the statements it folds are the only
+// ones in the function that add to its local, and the local (or a local it is copied to) is only ever read where a
+// value cannot be kept and added to later: by built-ins (which never change their arguments; topdown shares its constant terms with them
+// the same way), lookups, comparisons and scans. Its members are constants (strings, booleans), so nothing
+// reached through it can be added to either.
+
+// fold folds the constant collections of each function.
+func fold(fns []*function) {
+	for _, fn := range fns {
+		adds := map[int32]int{}
+		kept := map[int32]bool{}
+		var copies []*instr
+		walk(fn.blocks, func(in *instr) {
+			if isAdd(in.op) {
+				adds[in.target]++
+			}
+			if (in.op == opAssign || in.op == opAssignOnce) && in.a.term == nil {
+				copies = append(copies, in)
+				return
+			}
+			for _, l := range passed(in) {
+				kept[l] = true
+			}
+		})
+		// A copy into another local is read where that local is: the value is kept if the copy is kept or added to.
+		for changed := true; changed; {
+			changed = false
+			for _, in := range copies {
+				if !kept[in.a.local] && (kept[in.target] || adds[in.target] > 0) {
+					kept[in.a.local], changed = true, true
+				}
+			}
+		}
+		for _, b := range fn.blocks {
+			foldBlocks(b, func(l int32, n int) bool { return !kept[l] && adds[l] == n })
+		}
+	}
+}
+
+// passed lists the locals whose value a statement hands on to where it may be kept: a function's arguments or
+// result, a collection, the result set, a with (and another local, which fold follows).
+func passed(in *instr) []int32 {
+	var out []int32
+	local := func(o operand) {
+		if o.term == nil {
+			out = append(out, o.local)
+		}
+	}
+	switch in.op {
+	case opAssign, opAssignOnce, opWith:
+		local(in.a)
+	case opCall, opCallDynamic:
+		for _, a := range in.args {
+			local(a)
+		}
+	case opReturn, opResultAdd:
+		out = append(out, in.source)
+	case opArrayAppend, opSetAdd:
+		local(in.a)
+	case opObjectInsert, opObjectInsertOnce:
+		local(in.a)
+		local(in.b)
+	case opObjectMerge:
+		out = append(out, in.key, in.value)
+	}
+	return out
+}
+
+func isMake(op opcode) bool { return op == opMakeArray || op == opMakeObject || op == opMakeSet }
+
+func isAdd(op opcode) bool {
+	return op == opArrayAppend || op == opObjectInsert || op == opObjectInsertOnce || op == opSetAdd
+}
+
+// walk calls f on every statement of blocks and of the blocks nested in them.
+func walk(blocks []*block, f func(*instr)) {
+	for _, b := range blocks {
+		for i := range b.instrs {
+			f(&b.instrs[i])
+			walk(b.instrs[i].blocks, f)
+		}
+	}
+}
+
+// foldBlocks folds the constant collections of b and of the blocks nested in it whose local and number of
+// statements may folds.
+func foldBlocks(b *block, may func(local int32, adds int) bool) {
+	out := b.instrs[:0]
+	for i := 0; i < len(b.instrs); i++ {
+		in := b.instrs[i]
+		for _, nb := range in.blocks {
+			foldBlocks(nb, may)
+		}
+		if isMake(in.op) {
+			if v, n := constant(b.instrs[i:]); v != nil && may(in.target, n) {
+				out = append(out, instr{op: opAssign, target: in.target, a: operand{term: v}, loc: in.loc})
+				i += n
+				continue
+			}
+		}
+		out = append(out, in)
+	}
+	b.instrs = out
+}
+
+// constant builds the collection that run's first statement makes and the statements right after it add to, when
+// every one of them adds a constant, and returns it with their number; nil when there is none (or two constant
+// keys of an object conflict, an error left to run time).
+func constant(run []instr) (*ast.Term, int) {
+	mk := &run[0]
+	n := 0
+	for _, in := range run[1:] {
+		if !isAdd(in.op) || in.target != mk.target || in.a.term == nil ||
+			(in.op == opObjectInsert || in.op == opObjectInsertOnce) && in.b.term == nil {
+			break
+		}
+		n++
+	}
+	if n == 0 {
+		return nil, 0
+	}
+	adds := run[1 : 1+n]
+	switch mk.op {
+	case opMakeArray:
+		elems := make([]*ast.Term, 0, n)
+		for _, in := range adds {
+			if in.op != opArrayAppend {
+				return nil, 0
+			}
+			elems = append(elems, in.a.term)
+		}
+		return ast.ArrayTerm(elems...), n
+	case opMakeSet:
+		set := ast.NewSet()
+		for _, in := range adds {
+			if in.op != opSetAdd {
+				return nil, 0
+			}
+			set.Add(in.a.term)
+		}
+		return ast.NewTerm(set), n
+	default:
+		obj := ast.NewObject()
+		for _, in := range adds {
+			if in.op != opObjectInsert && in.op != opObjectInsertOnce {
+				return nil, 0
+			}
+			if prev := obj.Get(in.a.term); prev != nil && in.op == opObjectInsertOnce && prev.Value.Compare(in.b.term.Value) != 0 {
+				return nil, 0
+			}
+			obj.Insert(in.a.term, in.b.term)
+		}
+		return ast.NewTerm(obj), n
+	}
+}

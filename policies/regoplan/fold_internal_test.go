@@ -1,0 +1,51 @@
+package regoplan
+
+import (
+	"context"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
+
+// TestFold counts the collections each rule's plan makes at run time: literals whose value can only be read are
+// built once when the plan loads; a literal handed on (to a function, as a rule's value) or with a member computed
+// at run time is still made where it was.
+func TestFold(t *testing.T) {
+	cases := []struct {
+		name, src string
+		wantMakes int // make statements left in the rule's function
+	}{
+		{name: "literal set read by a built-in in a loop", src: `r contains c if {
+	some c in input.containers
+	c.type in {"container", "init"}
+}`, wantMakes: 1}, // the rule's own result set
+		{name: "literal scanned", src: `r contains x if some x in ["a", "b"]`, wantMakes: 1},
+		{name: "literal object looked up", src: `r := {"cpu": "CPU", "memory": "memory"}[input.k]`, wantMakes: 0},
+		{name: "literal passed to a function", src: `f(s) := count(s)
+r := f({"a", "b"})`, wantMakes: 1},
+		{name: "literal as a rule's value", src: `r := {"a", "b"}`, wantMakes: 1},
+		{name: "member computed at run time", src: `r := {"a", input.k}`, wantMakes: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\n"+tc.src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fn := p.byPath["g0/t/r"]
+			if fn == nil {
+				t.Fatalf("no function for t.r among %v", p.byPath)
+			}
+			makes := 0
+			walk(fn.blocks, func(in *instr) {
+				if isMake(in.op) {
+					makes++
+				}
+			})
+			if makes != tc.wantMakes {
+				t.Errorf("%d make statements left, want %d", makes, tc.wantMakes)
+			}
+		})
+	}
+}
