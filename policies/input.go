@@ -79,7 +79,7 @@ type Document struct {
 	rawParts uint8
 	// digests holds the digest of each input path a memo keyed on (see memo.key), shared by every policy.
 	digestMu sync.Mutex
-	digests  map[string][32]byte
+	digests  []pathDigest
 	// prunedTerms holds the pruned parts built for policies that read only some of the object (see pruned).
 	prunedMu    sync.Mutex
 	prunedTerms map[string]*ast.Term

@@ -30,10 +30,10 @@ const memoSize = 1024
 type memo struct {
 	all   bool       // the policy reads input as a whole: the key covers every part
 	paths [][]string // otherwise the input paths it reads, sorted, none a prefix of another
-	// keyed are the paths the key covers (paths, or with all each part of the document); ids name them in a
-	// document's digest cache.
+	// keyed are the paths the key covers (paths, or with all each part of the document); ids number them in a
+	// document's digests (see pathIDs).
 	keyed [][]string
-	ids   []string
+	ids   []int
 	cache *lru.Cache[[sha256.Size]byte, []Finding]
 }
 
@@ -47,7 +47,7 @@ func newMemo(paths [][]string, all bool) *memo {
 		}
 	}
 	for _, path := range m.keyed {
-		m.ids = append(m.ids, strings.Join(path, "\x00"))
+		m.ids = append(m.ids, pathID(path))
 	}
 	return m
 }
@@ -67,14 +67,45 @@ func (m *memo) key(doc *Document, s Settings) [sha256.Size]byte {
 	return sha256.Sum256(buf)
 }
 
-// digest is the SHA-256 of path's name and of the value at path in d, computed on first use; id names the path.
-func (d *Document) digest(id string, path []string) [sha256.Size]byte {
+// pathIDs number the input paths memos key on, in this process: a document keeps their digests in a slice
+// indexed by number, rather than in a map of the paths' names built for each admission.
+var pathIDs struct {
+	sync.Mutex
+	ids map[string]int
+}
+
+// pathID is path's number in pathIDs, given on first use.
+func pathID(path []string) int {
+	name := strings.Join(path, "\x00")
+	pathIDs.Lock()
+	defer pathIDs.Unlock()
+	id, ok := pathIDs.ids[name]
+	if !ok {
+		if pathIDs.ids == nil {
+			pathIDs.ids = map[string]int{}
+		}
+		id = len(pathIDs.ids)
+		pathIDs.ids[name] = id
+	}
+	return id
+}
+
+// pathDigest is a path's digest in a document, once computed.
+type pathDigest struct {
+	sum  [sha256.Size]byte
+	done bool
+}
+
+// digest is the SHA-256 of path's name and of the value at path in d, computed on first use; id numbers the path
+// (pathID).
+func (d *Document) digest(id int, path []string) [sha256.Size]byte {
 	d.digestMu.Lock()
-	sum, ok := d.digests[id]
-	d.digestMu.Unlock()
-	if ok {
+	if id < len(d.digests) && d.digests[id].done {
+		sum := d.digests[id].sum
+		d.digestMu.Unlock()
 		return sum
 	}
+	d.digestMu.Unlock()
 	enc := encoders.Get().(*canonical)
 	enc.b = enc.b[:0]
 	for _, seg := range path {
@@ -82,13 +113,13 @@ func (d *Document) digest(id string, path []string) [sha256.Size]byte {
 	}
 	enc.tag('/')
 	enc.at(d, path)
-	sum = sha256.Sum256(enc.b)
+	sum := sha256.Sum256(enc.b)
 	encoders.Put(enc)
 	d.digestMu.Lock()
-	if d.digests == nil {
-		d.digests = make(map[string][sha256.Size]byte, 32) // the library's policies key on about 30 paths
+	if id >= len(d.digests) {
+		d.digests = slices.Grow(d.digests, id+1-len(d.digests))[:id+1]
 	}
-	d.digests[id] = sum
+	d.digests[id] = pathDigest{sum: sum, done: true}
 	d.digestMu.Unlock()
 	return sum
 }

@@ -219,7 +219,7 @@ func TestRawPartsEncodeAsTheirConversion(t *testing.T) {
 	converted.rawParts = 0
 	for _, path := range [][]string{{"resource"}, {"resource", "metadata", "annotations"}, {"resource", "metadata", "missing"}, {"resource", "spec", "template"},
 		{"resource", "spec", "images", "app"}, {"images"}, {"images", "gcr.io/company/app:1", "signature"}} {
-		if a, b := fresh.digest("p", path), converted.digest("p", path); a != b {
+		if a, b := fresh.digest(0, path), converted.digest(0, path); a != b {
 			t.Errorf("%v: digest from decoded JSON %x, from the conversion %x", path, a, b)
 		}
 		fresh.digests, converted.digests = nil, nil
@@ -241,7 +241,7 @@ func TestContainersDigest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return d.digest("c", []string{"containers"})
+		return d.digest(0, []string{"containers"})
 	}
 	base := digest(nil)
 	if digest(nil) != base {
