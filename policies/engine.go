@@ -400,28 +400,21 @@ func (p *Policy) termFindings(out []Finding, rule string, t *ast.Term) ([]Findin
 		}
 		return p.jsonFindings(out, rule, v)
 	}
-	var err error
-	set.Until(func(item *ast.Term) bool {
+	for _, item := range set.Slice() { // sorted, as topdown's JSON lists a set
 		f, keep, ok := p.termFinding(item.Value)
 		if !ok {
-			var v any
-			if v, err = ast.JSON(item.Value); err != nil {
-				err = fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
-				return true
+			v, err := ast.JSON(item.Value)
+			if err != nil {
+				return nil, fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
 			}
 			if f, keep, err = p.finding(v); err != nil {
-				err = fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
-				return true
+				return nil, fmt.Errorf("policy %s: rule %s: %w", p.Name, rule, err)
 			}
 		}
 		if keep {
 			f.Warning = rule == "warn"
 			out = append(out, f)
 		}
-		return false
-	})
-	if err != nil {
-		return nil, err
 	}
 	return out, nil
 }

@@ -46,6 +46,9 @@ func (p *Program) Eval(ctx context.Context, entrypoint string, input *ast.Term) 
 	if _, err := m.run(plan, locals); err != nil {
 		return nil, false, err
 	}
+	if len(m.values) > 0 {
+		return m.values[0], true, nil
+	}
 	for _, r := range m.results {
 		obj, ok := r.Value.(ast.Object)
 		if !ok {
@@ -83,6 +86,7 @@ type machine struct {
 	cache   builtins.Cache // the built-ins' per-evaluation state, emptied for the next
 	with    int
 	results []*ast.Term
+	values  []*ast.Term // the entrypoint's values, added by opResultValue
 	out     *ast.Term
 	iter    func(*ast.Term) error
 	args    []*ast.Term
@@ -96,6 +100,8 @@ func (m *machine) release() {
 	clear(m.cache)
 	clear(m.results)
 	m.results = m.results[:0]
+	clear(m.values)
+	m.values = m.values[:0]
 	m.ctx, m.p, m.bctx, m.out, m.with, m.steps = nil, nil, topdown.BuiltinContext{}, nil, 0, 0
 	machines.Put(m)
 }
@@ -323,6 +329,10 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 		case opNop:
 		case opResultAdd:
 			m.results = append(m.results, lv[in.source])
+		case opResultValue:
+			if v := read(in.a, lv); v != nil {
+				m.values = append(m.values, v)
+			}
 		}
 	}
 	return done, nil

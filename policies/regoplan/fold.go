@@ -160,3 +160,67 @@ func constant(run []instr) (*ast.Term, int) {
 		return ast.NewTerm(obj), n
 	}
 }
+
+// directResults rewrites a plan's last statements, which make the object {"result": value} and add it to the
+// result set, into one that adds the value: Eval returns the value, and the object was made for each
+// evaluation only to be taken apart.
+func directResults(fn *function) {
+	refs := map[int32]int{}
+	walk(fn.blocks, func(in *instr) {
+		for _, l := range locals(in) {
+			refs[l]++
+		}
+	})
+	var rewrite func(blocks []*block)
+	rewrite = func(blocks []*block) {
+		for _, b := range blocks {
+			out := b.instrs[:0]
+			for i := 0; i < len(b.instrs); i++ {
+				in := b.instrs[i]
+				rewrite(in.blocks)
+				if in.op == opMakeObject && i+2 < len(b.instrs) && refs[in.target] == 3 {
+					ins, add := &b.instrs[i+1], &b.instrs[i+2]
+					if s, ok := ins.a.term.Value.(ast.String); ins.op == opObjectInsert && ins.target == in.target &&
+						ins.a.term != nil && ok && s == "result" && add.op == opResultAdd && add.source == in.target {
+						out = append(out, instr{op: opResultValue, a: ins.b, loc: add.loc})
+						i += 2
+						continue
+					}
+				}
+				out = append(out, in)
+			}
+			b.instrs = out
+		}
+	}
+	rewrite(fn.blocks)
+}
+
+// locals lists every local a statement reads or writes.
+func locals(in *instr) []int32 {
+	out := writes(in)
+	for _, o := range append([]operand{in.a, in.b}, append(in.args, in.dynamic...)...) {
+		if o.term == nil {
+			out = append(out, o.local)
+		}
+	}
+	switch in.op {
+	case opReturn, opResultAdd, opIsDefined, opIsUndefined, opScan, opWith:
+		out = append(out, in.source)
+	case opObjectMerge:
+		out = append(out, in.key, in.value)
+	}
+	return out
+}
+
+// writes lists the locals a statement sets.
+func writes(in *instr) []int32 {
+	switch in.op {
+	case opCall, opCallBuiltin, opCallDynamic, opDot, opLen, opAssignInt, opAssign, opAssignOnce, opReset,
+		opMakeNull, opMakeNumber, opMakeArray, opMakeObject, opMakeSet, opObjectMerge,
+		opArrayAppend, opObjectInsert, opObjectInsertOnce, opSetAdd:
+		return []int32{in.target}
+	case opScan:
+		return []int32{in.key, in.value}
+	}
+	return nil
+}

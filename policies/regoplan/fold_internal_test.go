@@ -49,3 +49,18 @@ r := f({"a", "b"})`, wantMakes: 1},
 		})
 	}
 }
+
+// TestDirectResults: an entrypoint's plan adds its value to the result set as it is, not inside the object
+// {"result": value} made for each evaluation (TestMatchesTopdown checks the values).
+func TestDirectResults(t *testing.T) {
+	mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\nr contains c.name if some c in input.containers", ast.ParserOptions{RegoVersion: ast.RegoV1})
+	p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := map[opcode]int{}
+	walk(p.plans["t/r"].blocks, func(in *instr) { ops[in.op]++ })
+	if ops[opResultValue] != 1 || ops[opMakeObject] != 0 || ops[opResultAdd] != 0 {
+		t.Errorf("the plan adds its value %d times, makes %d objects and adds %d objects, want 1, 0, 0", ops[opResultValue], ops[opMakeObject], ops[opResultAdd])
+	}
+}

@@ -108,8 +108,10 @@ func load(pol *ir.Policy) (*Program, error) {
 			if err != nil {
 				return nil, fmt.Errorf("plan %s: %w", pl.Name, err)
 			}
-			p.plans[pl.Name] = &function{params: []int32{0, 1}, ret: -1, blocks: blocks, locals: int(l.max) + 1}
-			fns = append(fns, p.plans[pl.Name])
+			fn := &function{params: []int32{0, 1}, ret: -1, blocks: blocks, locals: int(l.max) + 1}
+			directResults(fn)
+			p.plans[pl.Name] = fn
+			fns = append(fns, fn)
 		}
 	}
 	fold(fns)
@@ -164,6 +166,7 @@ const (
 	opWith
 	opNop
 	opResultAdd
+	opResultValue // adds a, the entrypoint's value, to the result set without the object {"result": a} around it
 )
 
 // operand is a local (term nil) or a constant.
