@@ -338,7 +338,7 @@ func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding
 
 // eval runs the policy's query.
 func (p *Policy) eval(ctx context.Context, c *compiled, doc *Document, s Settings) ([]Finding, error) {
-	values, err := c.evalRules(ctx, &c.query, c.rules, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
+	values, err := c.evalRules(ctx, &c.query, c.rules, ruleInput{doc: doc, reads: c.reads, params: s.paramsTerm()}, p.noPlan.Load())
 	if err != nil {
 		return nil, fmt.Errorf("evaluate policy %s: %w", p.Name, err)
 	}

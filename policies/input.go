@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/continuums/attest/policies/regoplan"
 )
 
 // Request is input.request: who asks for what, when. The admission pipeline uses it as its own request type.
@@ -270,7 +272,17 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 // input is the input of one policy: the parts of the document it reads, then its parameters. A part the policy
 // never reads is left out: its rules cannot tell.
 func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
-	terms := make([][2]*ast.Term, 0, numParts+1)
+	var buf [numParts + 1]regoplan.Field
+	fields := d.fields(buf[:0], reads, params)
+	terms := make([][2]*ast.Term, len(fields))
+	for i, f := range fields {
+		terms[i] = [2]*ast.Term{fieldKeys[f.Name], f.Value}
+	}
+	return ast.NewObject(terms...)
+}
+
+// fields appends the fields of input (see input) to buf, for a plan that reads them without the object.
+func (d *Document) fields(buf []regoplan.Field, reads inputReads, params *ast.Term) []regoplan.Field {
 	for part := range numParts {
 		if !reads.reads(part) {
 			continue
@@ -279,11 +291,19 @@ func (d *Document) input(reads inputReads, params *ast.Term) ast.Value {
 		if t == nil {
 			t = d.term(part)
 		}
-		terms = append(terms, [2]*ast.Term{documentKeys[part], t})
+		buf = append(buf, regoplan.Field{Name: documentParts[part], Value: t})
 	}
-	terms = append(terms, [2]*ast.Term{ast.InternedTerm("params"), params})
-	return ast.NewObject(terms...)
+	return append(buf, regoplan.Field{Name: "params", Value: params})
 }
+
+// fieldKeys are the keys of the input object, by name.
+var fieldKeys = func() map[string]*ast.Term {
+	m := map[string]*ast.Term{"params": ast.InternedTerm("params")}
+	for i, k := range documentParts {
+		m[k] = documentKeys[i]
+	}
+	return m
+}()
 
 // pruned is the part (the object or its old version, still decoded JSON) with only the subtrees at paths, the
 // ones a policy reads: its rules cannot tell it from the whole, and a Deployment's pod template, status and

@@ -99,7 +99,7 @@ func (p *Policy) Sampled(ctx context.Context, doc *Document, s Settings) (bool, 
 
 // evalRule runs the prepared query of one optional rule; ok is false when the rule is undefined for doc.
 func (p *Policy) evalRule(ctx context.Context, c *compiled, q *rego.PreparedEvalQuery, rule string, doc *Document, s Settings) (any, bool, error) {
-	values, err := c.evalRules(ctx, q, []string{rule}, doc.input(c.reads, s.paramsTerm()), p.noPlan.Load())
+	values, err := c.evalRules(ctx, q, []string{rule}, ruleInput{doc: doc, reads: c.reads, params: s.paramsTerm()}, p.noPlan.Load())
 	if err == nil && values != nil {
 		var v any
 		if v, err = values.json(0, rule); err == nil {

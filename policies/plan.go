@@ -119,24 +119,55 @@ func (r *ruleValues) json(i int, name string) (any, error) {
 	return v, nil
 }
 
+// ruleInput is a policy's input: the fields of a document it reads and its parameters, or a whole value.
+type ruleInput struct {
+	doc    *Document
+	reads  inputReads
+	params *ast.Term
+	value  ast.Value // instead of doc (tests)
+}
+
+// object is the input as one value.
+func (r ruleInput) object() ast.Value {
+	if r.doc == nil {
+		return r.value
+	}
+	return r.doc.input(r.reads, r.params)
+}
+
 // evalRules evaluates each named rule over input with the plan, or with topdown's query q until there is one
 // (or when off is set).
-func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, names []string, input ast.Value, off bool) (*ruleValues, error) {
+func (c *compiled) evalRules(ctx context.Context, q *rego.PreparedEvalQuery, names []string, input ruleInput, off bool) (*ruleValues, error) {
 	var pl *planned
 	if !off {
 		pl = c.planned()
 	}
 	if pl == nil || pl.prog == nil {
-		rs, err := evalQuery(ctx, q, input)
+		rs, err := evalQuery(ctx, q, input.object())
 		if err != nil || len(rs) == 0 {
 			return nil, err
 		}
 		return &ruleValues{bindings: rs[0].Bindings}, nil
 	}
 	out := &ruleValues{terms: make([]*ast.Term, len(names))}
-	in := ast.NewTerm(input)
+	var fields []regoplan.Field
+	var in *ast.Term
+	if pl.prog.ReadsFields() && input.doc != nil {
+		// The plan reads only input's fields: they are passed without the object around them.
+		var buf [numParts + 1]regoplan.Field
+		fields = input.doc.fields(buf[:0], input.reads, input.params)
+	} else {
+		in = ast.NewTerm(input.object())
+	}
 	for i, name := range names {
-		v, ok, err := pl.prog.Eval(ctx, pl.entry[name], in)
+		var v *ast.Term
+		var ok bool
+		var err error
+		if in == nil {
+			v, ok, err = pl.prog.EvalFields(ctx, pl.entry[name], fields)
+		} else {
+			v, ok, err = pl.prog.Eval(ctx, pl.entry[name], in)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -121,9 +121,9 @@ func FuzzPlanMatchesTopdown(f *testing.F) {
 			}
 			for _, q := range queries {
 				t0 := time.Now()
-				want, wantErr := ruleJSON(c.evalRules(ctx, q.q, q.rules, v, true))(q.rules)
+				want, wantErr := ruleJSON(c.evalRules(ctx, q.q, q.rules, ruleInput{value: v}, true))(q.rules)
 				t1 := time.Now()
-				got, gotErr := ruleJSON(c.evalRules(ctx, q.q, q.rules, v, false))(q.rules)
+				got, gotErr := ruleJSON(c.evalRules(ctx, q.q, q.rules, ruleInput{value: v}, false))(q.rules)
 				if ctx.Err() != nil {
 					t.Fatalf("%s %v: took too long: topdown %s, plan %s", p.Name, q.rules, t1.Sub(t0), time.Since(t1))
 				}

@@ -30,6 +30,50 @@ const checkEvery = 1024
 // mode: a built-in that fails makes its expression undefined, a rule producing conflicting values is an error,
 // and so is the context ending.
 func (p *Program) Eval(ctx context.Context, entrypoint string, input *ast.Term) (*ast.Term, bool, error) {
+	if p.fields {
+		// The rules read only input's fields: read them from the object.
+		var fields []Field
+		if input != nil {
+			obj, ok := input.Value.(ast.Object)
+			if !ok {
+				return p.eval(ctx, entrypoint, nil, nil) // no field of a value that is not an object is defined
+			}
+			fields = make([]Field, 0, obj.Len())
+			obj.Foreach(func(k, v *ast.Term) {
+				if name, isStr := k.Value.(ast.String); isStr {
+					fields = append(fields, Field{Name: string(name), Value: v})
+				}
+			})
+		}
+		return p.eval(ctx, entrypoint, nil, fields)
+	}
+	return p.eval(ctx, entrypoint, input, nil)
+}
+
+// Field is one top-level field of an evaluation's input.
+type Field struct {
+	Name  string
+	Value *ast.Term
+}
+
+// ReadsFields reports whether the program's rules read input only by its top-level fields (input.resource, never
+// input as a whole), so EvalFields can take them without an object around them.
+func (p *Program) ReadsFields() bool { return p.fields }
+
+// EvalFields is Eval of an input object holding fields (at most one of each name), for a program that
+// ReadsFields; the object is not made. For another program it makes it.
+func (p *Program) EvalFields(ctx context.Context, entrypoint string, fields []Field) (*ast.Term, bool, error) {
+	if !p.fields {
+		terms := make([][2]*ast.Term, len(fields))
+		for i, f := range fields {
+			terms[i] = [2]*ast.Term{ast.StringTerm(f.Name), f.Value}
+		}
+		return p.eval(ctx, entrypoint, ast.ObjectTerm(terms...), nil)
+	}
+	return p.eval(ctx, entrypoint, nil, fields)
+}
+
+func (p *Program) eval(ctx context.Context, entrypoint string, input *ast.Term, fields []Field) (*ast.Term, bool, error) {
 	plan, ok := p.plans[entrypoint]
 	if !ok {
 		return nil, false, fmt.Errorf("no plan for entrypoint %s", entrypoint)
@@ -37,6 +81,7 @@ func (p *Program) Eval(ctx context.Context, entrypoint string, input *ast.Term) 
 	m := machines.Get().(*machine)
 	defer m.release()
 	m.ctx, m.p = ctx, p
+	m.fields = append(m.fields[:0], fields...)
 	if m.cache == nil {
 		m.cache = builtins.Cache{}
 	}
@@ -87,6 +132,7 @@ type machine struct {
 	with    int
 	results []*ast.Term
 	values  []*ast.Term // the entrypoint's values, added by opResultValue
+	fields  []Field     // the input's fields, for a program that reads only them
 	out     *ast.Term
 	iter    func(*ast.Term) error
 	args    []*ast.Term
@@ -102,6 +148,8 @@ func (m *machine) release() {
 	m.results = m.results[:0]
 	clear(m.values)
 	m.values = m.values[:0]
+	clear(m.fields)
+	m.fields = m.fields[:0]
 	m.ctx, m.p, m.bctx, m.out, m.with, m.steps = nil, nil, topdown.BuiltinContext{}, nil, 0, 0
 	machines.Put(m)
 }
@@ -222,6 +270,12 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 				return 0, nil
 			}
 			lv[in.target] = v
+		case opField:
+			v := m.field(in.name)
+			if v == nil {
+				return 0, nil
+			}
+			lv[in.target] = v
 		case opLen:
 			n, ok := length(read(in.a, lv))
 			if !ok {
@@ -336,6 +390,16 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 		}
 	}
 	return done, nil
+}
+
+// field is the input's field name; nil when it has none.
+func (m *machine) field(name string) *ast.Term {
+	for i := range m.fields {
+		if m.fields[i].Name == name {
+			return m.fields[i].Value
+		}
+	}
+	return nil
 }
 
 // invoke calls the function or built-in of a call statement; nil is undefined.

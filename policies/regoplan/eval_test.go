@@ -156,6 +156,8 @@ b := 2`}, src: `
 r := [data.lib[k] | some k in ["a", "b", "c"]]`},
 		{name: "input undefined", rule: "r", input: "none", src: `
 r := "no input" if not input.anything`},
+		{name: "input not an object", rule: "r", input: []any{"a", "b"}, src: `
+r := "no field" if not input.anything`},
 		{name: "array index out of range", rule: "r", src: `
 r := input.params.list[5]`},
 		{name: "string operations", rule: "r", src: `

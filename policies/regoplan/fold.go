@@ -198,16 +198,32 @@ func directResults(fn *function) {
 // locals lists every local a statement reads or writes.
 func locals(in *instr) []int32 {
 	out := writes(in)
-	for _, o := range append([]operand{in.a, in.b}, append(in.args, in.dynamic...)...) {
-		if o.term == nil {
-			out = append(out, o.local)
+	operands := func(os ...operand) {
+		for _, o := range os {
+			if o.term == nil {
+				out = append(out, o.local)
+			}
 		}
 	}
 	switch in.op {
-	case opReturn, opResultAdd, opIsDefined, opIsUndefined, opScan, opWith:
-		out = append(out, in.source)
+	case opCall, opCallBuiltin, opCallDynamic:
+		operands(in.args...)
+		operands(in.dynamic...)
+	case opDot, opEqual, opNotEqual:
+		operands(in.a, in.b)
+	case opLen, opAssign, opAssignOnce, opIsArray, opIsObject, opIsSet, opResultValue:
+		operands(in.a)
+	case opArrayAppend, opSetAdd: // the collection they add to is in writes
+		operands(in.a)
+	case opObjectInsert, opObjectInsertOnce:
+		operands(in.a, in.b)
 	case opObjectMerge:
 		out = append(out, in.key, in.value)
+	case opWith:
+		operands(in.a)
+		out = append(out, in.source)
+	case opScan, opReturn, opResultAdd, opIsDefined, opIsUndefined:
+		out = append(out, in.source)
 	}
 	return out
 }
@@ -223,4 +239,73 @@ func writes(in *instr) []int32 {
 		return []int32{in.key, in.value}
 	}
 	return nil
+}
+
+// fieldsOnly reports whether every function reads its input local (its first parameter) only as input.<name>,
+// and passes it on only as a callee's input, never changing it (no with on input).
+func fieldsOnly(fns []*function) bool {
+	ok := true
+	for _, fn := range fns {
+		if len(fn.params) == 0 {
+			return false
+		}
+		input := fn.params[0]
+		walk(fn.blocks, func(in *instr) {
+			if !ok {
+				return
+			}
+			for _, l := range writes(in) {
+				if l == input {
+					ok = false
+				}
+			}
+			switch in.op {
+			case opDot:
+				if in.a.term == nil && in.a.local == input {
+					_, isStr := constantString(in.b)
+					ok = ok && isStr
+				}
+				if in.b.term == nil && in.b.local == input {
+					ok = false
+				}
+				return
+			case opCall, opCallDynamic:
+				for i, a := range in.args {
+					if a.term == nil && a.local == input && i != 0 {
+						ok = false
+					}
+				}
+				return
+			case opWith:
+				if in.source == input {
+					ok = false
+				}
+			}
+			for _, l := range locals(in) {
+				if l == input {
+					ok = false
+				}
+			}
+		})
+	}
+	return ok
+}
+
+// readFields turns each input.<name> of fn into a read of that field.
+func readFields(fn *function) {
+	input := fn.params[0]
+	walk(fn.blocks, func(in *instr) {
+		if in.op == opDot && in.a.term == nil && in.a.local == input {
+			name, _ := constantString(in.b)
+			in.op, in.name = opField, name
+		}
+	})
+}
+
+func constantString(o operand) (string, bool) {
+	if o.term == nil {
+		return "", false
+	}
+	s, ok := o.term.Value.(ast.String)
+	return string(s), ok
 }

@@ -64,3 +64,49 @@ func TestDirectResults(t *testing.T) {
 		t.Errorf("the plan adds its value %d times, makes %d objects and adds %d objects, want 1, 0, 0", ops[opResultValue], ops[opMakeObject], ops[opResultAdd])
 	}
 }
+
+// TestReadsFields: a program reads input by its fields only when no rule takes input as a whole, looks a field up
+// by a computed key or replaces input with `with`; EvalFields then gives what Eval gives for the object.
+func TestReadsFields(t *testing.T) {
+	cases := []struct {
+		name, src string
+		want      bool
+	}{
+		{name: "fields", src: `r := [input.a, input.b.c]`, want: true},
+		{name: "fields in functions and rules", src: `f(x) := [x, input.a]
+g := input.b
+r := [f(1), g]`, want: true},
+		{name: "input as a whole", src: `r := input`},
+		{name: "input passed to a built-in", src: `r := object.get(input, "a", 0)`},
+		{name: "computed key", src: `r := input[input.k]`},
+		{name: "input scanned", src: `r := [k | some k, _ in input]`},
+		{name: "with input", src: `g := input.a
+r := x if x := g with input as {"a": 2}`},
+	}
+	in := ast.MustParseTerm(`{"a": 1, "b": {"c": 2}, "k": "a"}`)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\n"+tc.src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+			p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ReadsFields() != tc.want {
+				t.Fatalf("ReadsFields() = %v, want %v", p.ReadsFields(), tc.want)
+			}
+			want, wantOK, err := p.Eval(context.Background(), "t/r", in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fields []Field
+			in.Value.(ast.Object).Foreach(func(k, v *ast.Term) { fields = append(fields, Field{Name: string(k.Value.(ast.String)), Value: v}) })
+			got, gotOK, err := p.EvalFields(context.Background(), "t/r", fields)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if gotOK != wantOK || (wantOK && got.Value.Compare(want.Value) != 0) {
+				t.Errorf("EvalFields %v (defined %v), Eval %v (defined %v)", got, gotOK, want, wantOK)
+			}
+		})
+	}
+}

@@ -21,6 +21,9 @@ import (
 
 // Program is a set of modules planned for some entrypoints; it is immutable and safe for concurrent use.
 type Program struct {
+	// fields is set when every rule reads input only by its top-level keys (input.resource, never input as a
+	// whole): EvalFields then takes those keys' values, with no object made around them for each evaluation.
+	fields  bool
 	plans   map[string]*function
 	strings []*ast.Term
 	// byPath finds the function of a rule by its planned path ("g0/a/b/c"), for calls whose path is computed.
@@ -115,6 +118,12 @@ func load(pol *ir.Policy) (*Program, error) {
 		}
 	}
 	fold(fns)
+	p.fields = fieldsOnly(fns)
+	if p.fields {
+		for _, fn := range fns {
+			readFields(fn)
+		}
+	}
 	return p, nil
 }
 
@@ -167,6 +176,7 @@ const (
 	opNop
 	opResultAdd
 	opResultValue // adds a, the entrypoint's value, to the result set without the object {"result": a} around it
+	opField       // target := the input field named b (see Program.fields)
 )
 
 // operand is a local (term nil) or a constant.
@@ -191,6 +201,7 @@ type instr struct {
 	path               []int
 	dynamic            []operand
 	loc                ir.Location
+	name               string // the input field opField reads
 }
 
 type loader struct {
