@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"strings"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -213,45 +214,78 @@ func (d *decoded) decodeFast(body []byte) bool {
 
 // fastOptions decode JSON values held as any as sigs.k8s.io/json's UnmarshalCaseSensitivePreserveInts does.
 var fastOptions = jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *any) error {
+	sc := scratches.Get().(*scratch)
 	var err error
-	*v, err = decodeAny(dec)
+	*v, err = sc.decodeAny(dec)
+	sc.release()
 	return err
 }))
 
+// scratch holds the members of the objects and arrays being decoded: each is made at its exact size once its
+// members are read (a map grown key by key, as the API server's defaulted objects have more than a map's first
+// eight slots, is reallocated on the way).
+type scratch struct {
+	names []string
+	vals  []any
+}
+
+var scratches = sync.Pool{New: func() any { return &scratch{} }}
+
+// release empties the scratch (dropping what it referenced) and pools it.
+func (sc *scratch) release() {
+	clear(sc.names)
+	clear(sc.vals)
+	sc.names, sc.vals = sc.names[:0], sc.vals[:0]
+	scratches.Put(sc)
+}
+
 // decodeAny reads the next JSON value: objects as map[string]any, arrays as []any, numbers as int64 when
 // written without a decimal point and within int64 (else float64), as sigs.k8s.io/json's PreserveInts reads them.
-func decodeAny(dec *jsontext.Decoder) (any, error) {
+func (sc *scratch) decodeAny(dec *jsontext.Decoder) (any, error) {
 	switch dec.PeekKind() {
 	case '{':
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, err
 		}
-		m := map[string]any{}
+		base := len(sc.names)
 		for dec.PeekKind() != '}' {
 			name, err := readName(dec)
 			if err != nil {
 				return nil, err
 			}
-			v, err := decodeAny(dec)
+			// names and vals stay the same length: the member's slot is taken before its value is read.
+			sc.names, sc.vals = append(sc.names, name), append(sc.vals, nil)
+			at := len(sc.vals) - 1
+			v, err := sc.decodeAny(dec)
 			if err != nil {
 				return nil, err
 			}
-			m[name] = v
+			sc.vals[at] = v
 		}
+		m := make(map[string]any, len(sc.names)-base)
+		for i := base; i < len(sc.names); i++ {
+			m[sc.names[i]] = sc.vals[i] // a repeated name keeps its last value, as encoding/json does
+		}
+		clear(sc.vals[base:])
+		sc.names, sc.vals = sc.names[:base], sc.vals[:base]
 		_, err := dec.ReadToken()
 		return m, err
 	case '[':
 		if _, err := dec.ReadToken(); err != nil {
 			return nil, err
 		}
-		a := []any{}
+		base := len(sc.vals)
 		for dec.PeekKind() != ']' {
-			v, err := decodeAny(dec)
+			v, err := sc.decodeAny(dec)
 			if err != nil {
 				return nil, err
 			}
-			a = append(a, v)
+			sc.names, sc.vals = append(sc.names, ""), append(sc.vals, v)
 		}
+		a := make([]any, len(sc.vals)-base)
+		copy(a, sc.vals[base:])
+		clear(sc.vals[base:])
+		sc.names, sc.vals = sc.names[:base], sc.vals[:base]
 		_, err := dec.ReadToken()
 		return a, err
 	case '0':
