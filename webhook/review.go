@@ -8,8 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
