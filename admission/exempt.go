@@ -22,10 +22,10 @@ const exemptionPolicy = "exemptions"
 // marked, and are reported as warnings), explains on the others why a matching exemption was ignored, and adds
 // a denial for an exemption that asks for more than the governance allows.
 func (e *Evaluator) applyExemptions(ctx context.Context, in Input, cfg *config.Config, gk workload.GroupKind, production bool, d *Decision) {
-	s, hasAnnotation := subject(in, gk)
-	if len(d.Violations) == 0 && !hasAnnotation {
-		return
+	if len(d.Violations) == 0 && !hasExemptAnnotation(in, gk) {
+		return // the common case: nothing to exempt, and no subject to build
 	}
+	s := subject(in, gk)
 	var lookup exemptions.Lookup
 	if len(d.Violations) > 0 {
 		lookup = e.exemptions // PolicyExceptions matter only when something is violated
@@ -70,8 +70,8 @@ func (e *Evaluator) applyExemptions(ctx context.Context, in Input, cfg *config.C
 	}
 }
 
-// subject is the object as exemptions see it; hasAnnotation reports an exempt annotation on it or its template.
-func subject(in Input, gk workload.GroupKind) (exemptions.Subject, bool) {
+// subject is the object as exemptions see it.
+func subject(in Input, gk workload.GroupKind) exemptions.Subject {
 	md, _ := in.Object["metadata"].(map[string]any)
 	s := exemptions.Subject{
 		Kind: in.Request.Kind, Namespace: in.Request.Namespace, Name: in.Request.Name,
@@ -81,18 +81,13 @@ func subject(in Input, gk workload.GroupKind) (exemptions.Subject, bool) {
 	if name, _ := md["name"].(string); name != "" {
 		s.Name = name
 	}
-	has := false
 	if a := stringMap(md["annotations"]); a != nil {
 		s.Annotations = append(s.Annotations, exemptions.AnnotationSet{Path: "metadata.annotations", Values: a})
-		_, has = a[exemptions.AnnotationExempt]
 	}
 	if gk.Kind != "Pod" {
 		if tmd := workload.PodTemplateMetadata(gk, in.Object); tmd != nil {
 			if a := stringMap(tmd["annotations"]); a != nil {
 				s.Annotations = append(s.Annotations, exemptions.AnnotationSet{Path: templatePath(gk) + ".metadata.annotations", Values: a})
-				if _, ok := a[exemptions.AnnotationExempt]; ok {
-					has = true
-				}
 			}
 		}
 	}
@@ -110,7 +105,28 @@ func subject(in Input, gk workload.GroupKind) (exemptions.Subject, bool) {
 		}
 		s.Owners = owners
 	}
-	return s, has
+	return s
+}
+
+// hasExemptAnnotation is subject's hasAnnotation, read without building the subject.
+func hasExemptAnnotation(in Input, gk workload.GroupKind) bool {
+	md, _ := in.Object["metadata"].(map[string]any)
+	if exemptAnnotation(md) {
+		return true
+	}
+	if gk.Kind != "Pod" {
+		if tmd := workload.PodTemplateMetadata(gk, in.Object); tmd != nil && exemptAnnotation(tmd) {
+			return true
+		}
+	}
+	return false
+}
+
+// exemptAnnotation reports whether metadata md has the exempt annotation (a string, as stringMap keeps it).
+func exemptAnnotation(md map[string]any) bool {
+	a, _ := md["annotations"].(map[string]any)
+	_, ok := a[exemptions.AnnotationExempt].(string)
+	return ok
 }
 
 func templatePath(gk workload.GroupKind) string {

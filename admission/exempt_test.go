@@ -100,6 +100,17 @@ func TestAnnotationExemptionThroughThePipeline(t *testing.T) {
 			t.Fatalf("message:\n%s\nwant:\n%s", d.Message, want)
 		}
 	})
+	t.Run("an exemption on a compliant Deployment's pod template alone is still checked", func(t *testing.T) {
+		obj := Object(Deployment, "shop", "web", PodSpec{Containers: []Container{NewContainer("app", "gcr.io/company/app:1")}})
+		tmpl := obj["spec"].(map[string]any)["template"].(map[string]any)
+		tmpl["metadata"] = map[string]any{"annotations": map[string]any{
+			exemptions.AnnotationExempt: "true", exemptions.AnnotationReason: "r", exemptions.AnnotationApprovedBy: "bob", exemptions.AnnotationExpires: "2027-06-01T00:00:00Z",
+		}}
+		d := ev.Evaluate(context.Background(), asUser(Create(obj), "alice", "break-glass"))
+		if d.Allowed || !strings.HasPrefix(d.Message, `[exemptions] spec.template.metadata.annotations["policy.attest.continuu.ms/exempt-expires"]: exemption expiry 2027-06-01T00:00:00Z is beyond the maximum`) {
+			t.Fatalf("allowed=%v message:\n%s", d.Allowed, d.Message)
+		}
+	})
 	t.Run("a pod template's exemption, stamped by ATTEST, carries to the Pods its controller creates", func(t *testing.T) {
 		stamped := map[string]string{exemptions.AnnotationAuthorizedBy: "alice"}
 		for k, v := range ann {

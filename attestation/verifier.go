@@ -101,7 +101,7 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain auth
 		r := v.prepare(img)
 		out[img] = r.facts
 		if !r.done {
-			pending = append(pending, r)
+			pending = append(pending, &r)
 		} else if observe != nil {
 			_, end := observe(ctx, img)
 			end(r.facts)
@@ -144,7 +144,7 @@ func (v *Verifier) Verify(ctx context.Context, image string, keychain authn.Keyc
 	if r.done {
 		return r.facts
 	}
-	return v.run(ctx, r, keychain)
+	return v.run(ctx, &r, keychain)
 }
 
 // request is one image on its way to Facts.
@@ -156,10 +156,11 @@ type request struct {
 	done  bool
 }
 
-// prepare does what needs no registry: parse the reference, find the trust policy, consult the cache.
-func (v *Verifier) prepare(image string) *request {
+// prepare does what needs no registry: parse the reference, find the trust policy, consult the cache. (A value: a
+// cached verdict, the common case, needs no request kept on the heap.)
+func (v *Verifier) prepare(image string) request {
 	f, ref, p := coverage(v.policies, v.clock.Now(), image)
-	r := &request{image: image, done: true, facts: f}
+	r := request{image: image, done: true, facts: f}
 	if p == nil {
 		return r
 	}
