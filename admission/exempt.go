@@ -7,7 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/exemptions"
@@ -94,12 +94,7 @@ func subject(in Input, gk workload.GroupKind) exemptions.Subject {
 	if refs, ok := md["ownerReferences"].([]any); ok {
 		var owners []metav1.OwnerReference
 		for _, r := range refs {
-			m, ok := r.(map[string]any)
-			if !ok {
-				continue
-			}
-			var ref metav1.OwnerReference
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, &ref); err == nil {
+			if ref, ok := ownerReference(r); ok {
 				owners = append(owners, ref)
 			}
 		}
@@ -127,6 +122,49 @@ func exemptAnnotation(md map[string]any) bool {
 	a, _ := md["annotations"].(map[string]any)
 	_, ok := a[exemptions.AnnotationExempt].(string)
 	return ok
+}
+
+// ownerReference reads an owner reference as runtime.DefaultUnstructuredConverter does (a field of the wrong type
+// makes the whole reference unreadable, unknown fields are ignored, null is unset) without its reflection, which
+// cost more than the rest of a Pod's exemption check.
+func ownerReference(v any) (metav1.OwnerReference, bool) {
+	var ref metav1.OwnerReference
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ref, false
+	}
+	var uid string
+	if !readString(m["apiVersion"], &ref.APIVersion) || !readString(m["kind"], &ref.Kind) ||
+		!readString(m["name"], &ref.Name) || !readString(m["uid"], &uid) ||
+		!readBool(m["controller"], &ref.Controller) || !readBool(m["blockOwnerDeletion"], &ref.BlockOwnerDeletion) {
+		return ref, false
+	}
+	ref.UID = types.UID(uid)
+	return ref, true
+}
+
+// readString sets *dst to v when v is a string; nil leaves it unset; anything else is false.
+func readString(v any, dst *string) bool {
+	switch s := v.(type) {
+	case nil:
+		return true
+	case string:
+		*dst = s
+		return true
+	}
+	return false
+}
+
+// readBool sets *dst to v when v is a boolean; nil leaves it unset; anything else is false.
+func readBool(v any, dst **bool) bool {
+	switch b := v.(type) {
+	case nil:
+		return true
+	case bool:
+		*dst = &b
+		return true
+	}
+	return false
 }
 
 func templatePath(gk workload.GroupKind) string {
