@@ -271,7 +271,7 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 			}
 			lv[in.target] = v
 		case opField:
-			v := m.field(in.name)
+			v := m.field(in.x.name)
 			if v == nil {
 				return 0, nil
 			}
@@ -404,7 +404,7 @@ func (m *machine) field(name string) *ast.Term {
 
 // invoke calls the function or built-in of a call statement; nil is undefined.
 func (m *machine) invoke(in *instr, lv []*ast.Term) (*ast.Term, error) {
-	fn := in.fn
+	fn := in.x.fn
 	switch in.op {
 	case opCallBuiltin:
 		return m.builtin(in, lv)
@@ -413,9 +413,9 @@ func (m *machine) invoke(in *instr, lv []*ast.Term) (*ast.Term, error) {
 			return nil, nil
 		}
 	}
-	args, _ := m.gather(in.args, lv, true)
+	args, _ := m.gather(in.x.args, lv, true)
 	v, err := m.call(fn, args)
-	m.args = m.args[:len(m.args)-len(in.args)]
+	m.args = m.args[:len(m.args)-len(in.x.args)]
 	return v, err
 }
 
@@ -437,11 +437,11 @@ func (m *machine) gather(ops []operand, lv []*ast.Term, undefined bool) ([]*ast.
 // builtin calls one of OPA's built-in functions as topdown does in its default mode: an error makes the call
 // undefined, but a halt (a built-in's fatal error) ends the evaluation.
 func (m *machine) builtin(in *instr, lv []*ast.Term) (*ast.Term, error) {
-	args, ok := m.gather(in.args, lv, false)
+	args, ok := m.gather(in.x.args, lv, false)
 	if !ok {
 		return nil, nil
 	}
-	defer func() { m.args = m.args[:len(m.args)-len(in.args)] }()
+	defer func() { m.args = m.args[:len(m.args)-len(in.x.args)] }()
 	if m.iter == nil {
 		m.iter = func(t *ast.Term) error {
 			m.out = t
@@ -449,7 +449,7 @@ func (m *machine) builtin(in *instr, lv []*ast.Term) (*ast.Term, error) {
 		}
 	}
 	m.out = nil
-	if err := in.builtin(m.bctx, args, m.iter); err != nil {
+	if err := in.x.builtin(m.bctx, args, m.iter); err != nil {
 		var halt topdown.Halt
 		if errors.As(err, &halt) {
 			return nil, halt.Err
@@ -461,8 +461,8 @@ func (m *machine) builtin(in *instr, lv []*ast.Term) (*ast.Term, error) {
 
 // dynamic finds the function a computed data path names.
 func (m *machine) dynamic(in *instr, lv []*ast.Term) *function {
-	parts := make([]string, 0, len(in.dynamic))
-	for _, o := range in.dynamic {
+	parts := make([]string, 0, len(in.x.dynamic))
+	for _, o := range in.x.dynamic {
 		v := read(o, lv)
 		if v == nil {
 			return nil
@@ -533,11 +533,11 @@ func (m *machine) scan(in *instr, lv []*ast.Term) (int, error) {
 func (m *machine) withBlock(in *instr, lv []*ast.Term) (int, error) {
 	saved := lv[in.source]
 	v := read(in.a, lv)
-	if len(in.path) == 0 {
+	if len(in.x.path) == 0 {
 		lv[in.source] = v
 	} else {
-		path := make([]*ast.Term, len(in.path))
-		for i, s := range in.path {
+		path := make([]*ast.Term, len(in.x.path))
+		for i, s := range in.x.path {
 			path[i] = m.p.strings[s]
 		}
 		lv[in.source] = upsert(saved, path, v)
@@ -643,8 +643,8 @@ func intTerm(i int) *ast.Term {
 // conflict is topdown's error for two different values where one is allowed, at the statement's location.
 func (m *machine) conflict(in *instr, msg string) error {
 	var loc *ast.Location
-	if in.loc.Row > 0 {
-		loc = &ast.Location{Row: in.loc.Row, Col: in.loc.Col, File: m.p.file(in.loc.File)}
+	if in.x != nil && in.x.loc.Row > 0 {
+		loc = &ast.Location{Row: in.x.loc.Row, Col: in.x.loc.Col, File: m.p.file(in.x.loc.File)}
 	}
 	return &topdown.Error{Code: topdown.ConflictErr, Message: msg, Location: loc}
 }

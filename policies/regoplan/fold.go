@@ -57,7 +57,7 @@ func passed(in *instr) []int32 {
 	case opAssign, opAssignOnce, opWith:
 		local(in.a)
 	case opCall, opCallDynamic:
-		for _, a := range in.args {
+		for _, a := range in.x.args {
 			local(a)
 		}
 	case opReturn, opResultAdd:
@@ -100,7 +100,7 @@ func foldBlocks(b *block, may func(local int32, adds int) bool) {
 		}
 		if isMake(in.op) {
 			if v, n := constant(b.instrs[i:]); v != nil && may(in.target, n) {
-				out = append(out, instr{op: opAssign, target: in.target, a: operand{term: v}, loc: in.loc})
+				out = append(out, instr{op: opAssign, target: in.target, a: operand{term: v}})
 				i += n
 				continue
 			}
@@ -182,7 +182,7 @@ func directResults(fn *function) {
 					ins, add := &b.instrs[i+1], &b.instrs[i+2]
 					if s, ok := ins.a.term.Value.(ast.String); ins.op == opObjectInsert && ins.target == in.target &&
 						ins.a.term != nil && ok && s == "result" && add.op == opResultAdd && add.source == in.target {
-						out = append(out, instr{op: opResultValue, a: ins.b, loc: add.loc})
+						out = append(out, instr{op: opResultValue, a: ins.b})
 						i += 2
 						continue
 					}
@@ -207,8 +207,8 @@ func locals(in *instr) []int32 {
 	}
 	switch in.op {
 	case opCall, opCallBuiltin, opCallDynamic:
-		operands(in.args...)
-		operands(in.dynamic...)
+		operands(in.x.args...)
+		operands(in.x.dynamic...)
 	case opDot, opEqual, opNotEqual:
 		operands(in.a, in.b)
 	case opLen, opAssign, opAssignOnce, opIsArray, opIsObject, opIsSet, opResultValue:
@@ -270,7 +270,7 @@ func fieldsOnly(fns []*function) bool {
 				}
 				return
 			case opCall, opCallDynamic:
-				for i, a := range in.args {
+				for i, a := range in.x.args {
 					if a.term == nil && a.local == input && i != 0 {
 						ok = false
 					}
@@ -297,7 +297,7 @@ func readFields(fn *function) {
 	walk(fn.blocks, func(in *instr) {
 		if in.op == opDot && in.a.term == nil && in.a.local == input {
 			name, _ := constantString(in.b)
-			in.op, in.name = opField, name
+			in.op, in.x = opField, &cold{name: name}
 		}
 	})
 }
