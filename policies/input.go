@@ -85,6 +85,8 @@ type Document struct {
 	// prunedTerms holds the pruned parts built for policies that read only some of the object (see pruned).
 	prunedMu    sync.Mutex
 	prunedTerms map[string]*ast.Term
+	// prunedLeaves holds the subtrees converted for them, by path (see pruner).
+	prunedLeaves map[string]*ast.Term
 }
 
 // The parts of the input document, in the order the input object lists them; params follows them.
@@ -326,7 +328,10 @@ func (d *Document) pruned(part int, paths [][]string, key string) *ast.Term {
 	if t, ok := d.prunedTerms[key]; ok {
 		return t
 	}
-	t := prune(obj, paths)
+	var path [128]byte
+	pr := pruner{leaves: d.prunedLeaves, path: append(path[:0], byte(part), 0)}
+	t := pr.prune(obj, paths)
+	d.prunedLeaves = pr.leaves
 	if d.prunedTerms == nil {
 		d.prunedTerms = map[string]*ast.Term{}
 	}
@@ -334,9 +339,16 @@ func (d *Document) pruned(part int, paths [][]string, key string) *ast.Term {
 	return t
 }
 
+// pruner builds pruned parts. leaves keeps each subtree it converted, by its path, so that a subtree several
+// policies read (a Deployment's annotations) is converted once per document, whichever paths are read with it.
+type pruner struct {
+	leaves map[string]*ast.Term
+	path   []byte // the part and the path to the object being pruned, each segment followed by 0
+}
+
 // prune converts the subtrees of obj at paths (sorted, none a prefix of another) into an object holding only them;
 // a path that does not lead to a value is left out, as reading it would be undefined.
-func prune(obj map[string]any, paths [][]string) *ast.Term {
+func (pr *pruner) prune(obj map[string]any, paths [][]string) *ast.Term {
 	out := ast.NewObject()
 	for i := 0; i < len(paths); {
 		seg := paths[i][0]
@@ -355,19 +367,34 @@ func prune(obj map[string]any, paths [][]string) *ast.Term {
 		if !ok {
 			continue
 		}
+		mark := len(pr.path)
+		pr.path = append(append(pr.path, seg...), 0)
 		if whole {
-			t, err := toTerm(v)
-			if err != nil {
-				continue // a plain part converts without error
+			if t := pr.leaf(v); t != nil {
+				out.Insert(ast.StringTerm(seg), t)
 			}
-			out.Insert(ast.StringTerm(seg), t)
-			continue
+		} else if child, ok := v.(map[string]any); ok {
+			out.Insert(ast.StringTerm(seg), pr.prune(child, rest))
 		}
-		if child, ok := v.(map[string]any); ok {
-			out.Insert(ast.StringTerm(seg), prune(child, rest))
-		}
+		pr.path = pr.path[:mark]
 	}
 	return ast.NewTerm(out)
+}
+
+// leaf is v, the value at pr.path, converted (once); nil if it does not convert, which a plain part always does.
+func (pr *pruner) leaf(v any) *ast.Term {
+	if t, ok := pr.leaves[string(pr.path)]; ok {
+		return t
+	}
+	t, err := toTerm(v)
+	if err != nil {
+		return nil
+	}
+	if pr.leaves == nil {
+		pr.leaves = map[string]*ast.Term{}
+	}
+	pr.leaves[string(pr.path)] = t
+	return t
 }
 
 // Converted is a JSON-shaped value converted to Rego once, to be placed in the Input of several admissions

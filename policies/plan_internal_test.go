@@ -174,11 +174,22 @@ func TestPrune(t *testing.T) {
 		{[][]string{{"metadata"}, {"spec", "template"}}, `{"metadata": {"annotations": {"a": "1"}, "name": "web", "uid": "u"}, "spec": {"template": {"spec": {"containers": []}}}}`},
 		{[][]string{{"status", "phase"}, {"missing", "x"}}, `{}`},
 	}
+	shared := &pruner{} // one document's pruner, for every case: each subtree converted once, each case unchanged
 	for _, tc := range cases {
-		got := prune(obj, tc.paths)
-		if want := ast.MustParseTerm(tc.want); !got.Equal(want) {
-			t.Errorf("paths %v: got %v, want %v", tc.paths, got, want)
+		for _, pr := range []*pruner{{}, shared} {
+			got := pr.prune(obj, tc.paths)
+			if want := ast.MustParseTerm(tc.want); !got.Equal(want) {
+				t.Errorf("paths %v: got %v, want %v", tc.paths, got, want)
+			}
 		}
+	}
+	a := shared.prune(obj, [][]string{{"metadata", "annotations"}})
+	b := shared.prune(obj, [][]string{{"metadata", "annotations"}, {"spec", "replicas"}})
+	at := func(t *ast.Term) *ast.Term {
+		return t.Value.(ast.Object).Get(ast.StringTerm("metadata")).Value.(ast.Object).Get(ast.StringTerm("annotations"))
+	}
+	if at(a) != at(b) {
+		t.Error("the annotations were converted again for another set of paths")
 	}
 }
 

@@ -28,7 +28,11 @@ type rememberedResult struct {
 // errUndefined is what a kept failure returns: the call is undefined, as the failure made it the first time.
 var errUndefined = errors.New("undefined")
 
-var results, _ = lru.New[string, rememberedResult](rememberedSize) // the size is positive: New cannot fail
+// rememberedKey is a built-in's name and its argument: a key made of the two strings as they are (joining them
+// copied the argument, a receipt of a few KiB, on every call).
+type rememberedKey struct{ name, arg string }
+
+var results, _ = lru.New[rememberedKey, rememberedResult](rememberedSize) // the size is positive: New cannot fail
 
 // remember wraps a built-in of remembered: a call with a short enough string argument answers from the results
 // kept, or calls the built-in and keeps its result. Values are never changed once made, so sharing them between
@@ -46,7 +50,7 @@ func remember(name string, f topdown.BuiltinFunc) topdown.BuiltinFunc {
 		if !ok || len(s) > limit {
 			return f(bctx, args, iter)
 		}
-		key := name + "\x00" + string(s)
+		key := rememberedKey{name, string(s)}
 		if r, ok := results.Get(key); ok {
 			if r.err != nil {
 				return r.err

@@ -50,7 +50,7 @@ j := json.unmarshal(input.j)`, ast.ParserOptions{RegoVersion: ast.RegoV1})
 			}
 		}
 		name := map[string]string{"t/q": "units.parse", "t/j": "json.unmarshal"}[tc.entry]
-		if kept := results.Contains(name + "\x00" + tc.arg); kept != tc.kept {
+		if kept := results.Contains(rememberedKey{name, tc.arg}); kept != tc.kept {
 			t.Errorf("%s(%.20q) kept %v, want %v", name, tc.arg, kept, tc.kept)
 		}
 	}
