@@ -43,6 +43,9 @@ const (
 	presizedBody = 64 << 10
 )
 
+// bodies are the buffers reviews are read into (up to presizedBody, so a large review's buffer is not kept).
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // reviewError is a request we cannot read; Code is the HTTP status and the status code in the response.
 type reviewError struct {
 	Code int32
@@ -78,8 +81,17 @@ func readReview(r *http.Request) (*decoded, *reviewError) {
 		return nil, badReview(http.StatusRequestEntityTooLarge, "", "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, MaxRequestBytes)
 	}
 	// Sized by Content-Length (the API server always sends it), a review is read without regrowing the buffer; at
-	// most presizedBody is reserved before the bytes arrive, so a length claimed but never sent holds little.
-	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), presizedBody)+bytes.MinRead))
+	// most presizedBody is reserved before the bytes arrive, so a length claimed but never sent holds little. The
+	// buffer is reused by the next review: nothing decoded from it refers to its bytes (strings are copied, and so
+	// are the raw objects of the slower decoders).
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= presizedBody+bytes.MinRead {
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	buf.Grow(int(min(max(r.ContentLength, 0), presizedBody)) + bytes.MinRead)
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxRequestBytes+1))
 	body := buf.Bytes()
 	if err != nil {

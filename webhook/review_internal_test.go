@@ -1,7 +1,11 @@
 package webhook
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 
 	kjson "sigs.k8s.io/json"
@@ -141,4 +145,29 @@ func BenchmarkReadReview(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestDecodedReviewOutlivesItsBuffer: the body's buffer is reused by the next review, so nothing read from a review
+// may refer to its bytes, whichever way it was read (the fast reading, or the others for names given twice).
+func TestDecodedReviewOutlivesItsBuffer(t *testing.T) {
+	for _, body := range []string{onePassSeeds[0], onePassSeeds[9], onePassSeeds[12]} {
+		d, rerr := readReview(httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(body)))
+		if rerr != nil {
+			t.Fatalf("%s: %v", body, rerr)
+		}
+		before := fmt.Sprintf("%#v %#v %#v %#v", d.review.Request, d.object, d.oldObject, d.options)
+		// Reviews of the same length with every byte changed, read into the same buffer.
+		other := strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' {
+				return 'a' + (r-'a'+1)%26
+			}
+			return r
+		}, body)
+		for range 4 {
+			_, _ = readReview(httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(other)))
+		}
+		if after := fmt.Sprintf("%#v %#v %#v %#v", d.review.Request, d.object, d.oldObject, d.options); after != before {
+			t.Errorf("%s: the review changed once its buffer was reused:\nbefore %s\nafter  %s", body, before, after)
+		}
+	}
 }
