@@ -9,7 +9,6 @@ import (
 
 	"github.com/continuums/attest/config"
 	"github.com/continuums/attest/policies"
-	"github.com/continuums/attest/webhook"
 )
 
 // compileLibrary loads the embedded policy library: its catalogue now, each policy compiled when first used
@@ -44,12 +43,11 @@ func cfgFunc(cfg *config.Config) func() *config.Config { return func() *config.C
 // GC settings. A check streams: its live heap is the compiled policies and the documents in flight (4-7 MiB
 // measured at 10,000 and 100,000 objects), so collecting at three times the live heap costs little CPU; there
 // is no soft limit, which would make the collector run continuously the moment a report that keeps its results
-// (SARIF, JUnit, --framework) grew past it. The webhook's settings are webhook.GCPercent and webhook.MemoryLimit.
+// (SARIF, JUnit, --framework) grew past it. The webhook's settings are webhook.GCPercent and webhook.MemoryLimit (used
+// by serve.go only: the lean build that checks does not link the webhook).
 const (
-	batchGCPercent   = 200
-	noMemoryLimit    = math.MaxInt64
-	serveGCPercent   = webhook.GCPercent
-	serveMemoryLimit = webhook.MemoryLimit
+	batchGCPercent = 200
+	noMemoryLimit  = math.MaxInt64
 )
 
 // tuneGC applies a GC percentage and a soft memory limit, unless the user set

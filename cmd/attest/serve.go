@@ -105,7 +105,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	// controller-runtime (certificate watcher and rotation) logs through the same handler.
 	crlog.SetLogger(logr.FromSlogHandler(log.Handler()))
-	tuneGC(serveGCPercent, serveMemoryLimit)
+	tuneGC(webhook.GCPercent, webhook.MemoryLimit)
 	mode, err := parseGlobalMode(o.mode)
 	if err != nil {
 		return usageError(err)
