@@ -29,6 +29,7 @@ FUZZ_TARGETS := \
 	./webhook:FuzzReadReview \
 	./webhook:FuzzReviewKindAgreement \
 	./webhook:FuzzOnePass \
+	./admission:FuzzAppendJSONString \
 	./workload:FuzzExtract \
 	./manifest:FuzzParse \
 	./manifest:FuzzMayHold \
