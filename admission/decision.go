@@ -277,8 +277,8 @@ func mayHoldControl(s string) bool {
 // (the reflection was a sixth of a ReplicaSet Pod's admission; TestViolationsAnnotationAsEncodingJSON compares).
 func violationsAnnotation(vs []Violation) string {
 	n := min(len(vs), maxAnnotatedEntries)
-	b := make([]byte, 0, 64*n+32)
-	b = append(b, '[')
+	var stack [1024]byte // most lists fit: the only allocation is the string
+	b := append(stack[:0], '[')
 	for i, v := range vs[:n] {
 		if i > 0 {
 			b = append(b, ',')

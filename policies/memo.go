@@ -90,6 +90,13 @@ func pathID(path []string) int {
 	return id
 }
 
+// pathCount is how many paths are numbered.
+func pathCount() int {
+	pathIDs.Lock()
+	defer pathIDs.Unlock()
+	return len(pathIDs.ids)
+}
+
 // pathDigest is a path's digest in a document, once computed.
 type pathDigest struct {
 	sum  [sha256.Size]byte
@@ -117,7 +124,9 @@ func (d *Document) digest(id int, path []string) [sha256.Size]byte {
 	encoders.Put(enc)
 	d.digestMu.Lock()
 	if id >= len(d.digests) {
-		d.digests = slices.Grow(d.digests, id+1-len(d.digests))[:id+1]
+		// Room for every path numbered so far, at once (a few dozen): the first path a document keys on may be
+		// any of them.
+		d.digests = slices.Grow(d.digests, max(id+1, pathCount())-len(d.digests))[:id+1]
 	}
 	d.digests[id] = pathDigest{sum: sum, done: true}
 	d.digestMu.Unlock()
