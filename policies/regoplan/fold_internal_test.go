@@ -7,6 +7,17 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
+// planRule plans the rule r of package t, whose rules (Rego v1) are src.
+func planRule(t *testing.T, src string) *Program {
+	t.Helper()
+	mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\n"+src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // TestFold counts the collections each rule's plan makes at run time: literals whose value can only be read are
 // built once when the plan loads; a literal handed on (to a function, as a rule's value) or with a member computed
 // at run time is still made where it was.
@@ -28,11 +39,7 @@ r := f({"a", "b"})`, wantMakes: 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\n"+tc.src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-			p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := planRule(t, tc.src)
 			fn := p.byPath["g0/t/r"]
 			if fn == nil {
 				t.Fatalf("no function for t.r among %v", p.byPath)
@@ -53,11 +60,7 @@ r := f({"a", "b"})`, wantMakes: 1},
 // TestDirectResults: an entrypoint's plan adds its value to the result set as it is, not inside the object
 // {"result": value} made for each evaluation (TestMatchesTopdown checks the values).
 func TestDirectResults(t *testing.T) {
-	mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\nr contains c.name if some c in input.containers", ast.ParserOptions{RegoVersion: ast.RegoV1})
-	p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := planRule(t, "r contains c.name if some c in input.containers")
 	ops := map[opcode]int{}
 	walk(p.plans["t/r"].blocks, func(in *instr) { ops[in.op]++ })
 	if ops[opResultValue] != 1 || ops[opMakeObject] != 0 || ops[opResultAdd] != 0 {
@@ -86,11 +89,7 @@ r := x if x := g with input as {"a": 2}`},
 	in := ast.MustParseTerm(`{"a": 1, "b": {"c": 2}, "k": "a"}`)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			mod := ast.MustParseModuleWithOpts("package t\nimport rego.v1\n"+tc.src, ast.ParserOptions{RegoVersion: ast.RegoV1})
-			p, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/r"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			p := planRule(t, tc.src)
 			if p.ReadsFields() != tc.want {
 				t.Fatalf("ReadsFields() = %v, want %v", p.ReadsFields(), tc.want)
 			}
