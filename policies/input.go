@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -329,7 +330,7 @@ func (d *Document) pruned(part int, paths [][]string, key string) *ast.Term {
 		return t
 	}
 	var path [128]byte
-	pr := pruner{leaves: d.prunedLeaves, path: append(path[:0], byte(part), 0)}
+	pr := pruner{leaves: d.prunedLeaves, path: append(path[:0], byte(part))}
 	t := pr.prune(obj, paths)
 	d.prunedLeaves = pr.leaves
 	if d.prunedTerms == nil {
@@ -343,7 +344,7 @@ func (d *Document) pruned(part int, paths [][]string, key string) *ast.Term {
 // policies read (a Deployment's annotations) is converted once per document, whichever paths are read with it.
 type pruner struct {
 	leaves map[string]*ast.Term
-	path   []byte // the part and the path to the object being pruned, each segment followed by 0
+	path   []byte // the part and the path to the object being pruned, each segment after its length
 }
 
 // prune converts the subtrees of obj at paths (sorted, none a prefix of another) into an object holding only them;
@@ -368,7 +369,7 @@ func (pr *pruner) prune(obj map[string]any, paths [][]string) *ast.Term {
 			continue
 		}
 		mark := len(pr.path)
-		pr.path = append(append(pr.path, seg...), 0)
+		pr.path = append(binary.AppendUvarint(pr.path, uint64(len(seg))), seg...)
 		if whole {
 			if t := pr.leaf(v); t != nil {
 				out.Insert(ast.StringTerm(seg), t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,6 +191,14 @@ func TestPrune(t *testing.T) {
 	}
 	if at(a) != at(b) {
 		t.Error("the annotations were converted again for another set of paths")
+	}
+	// Paths that would read alike joined by a separator stay apart.
+	odd := map[string]any{"a\x00b": "joined", "a": map[string]any{"b": "nested"}}
+	for paths, want := range map[string]string{"a\x00b": `{"a\u0000b": "joined"}`, "a.b": `{"a": {"b": "nested"}}`} {
+		got := shared.prune(odd, [][]string{strings.Split(paths, ".")})
+		if !got.Equal(ast.MustParseTerm(want)) {
+			t.Errorf("paths %q: got %v, want %v", paths, got, want)
+		}
 	}
 }
 

@@ -242,7 +242,7 @@ func writes(in *instr) []int32 {
 }
 
 // fieldsOnly reports whether every function reads its input local (its first parameter) only as input.<name>,
-// and passes it on only as a callee's input, never changing it (no with on input).
+// and passes it on only as a callee's input (and passes nothing else as one), never changing it (no with on input).
 func fieldsOnly(fns []*function) bool {
 	ok := true
 	for _, fn := range fns {
@@ -270,8 +270,9 @@ func fieldsOnly(fns []*function) bool {
 				}
 				return
 			case opCall, opCallDynamic:
+				// A callee reads its first argument's fields as this input's: it must be this input.
 				for i, a := range in.x.args {
-					if a.term == nil && a.local == input && i != 0 {
+					if (i == 0) != (a.term == nil && a.local == input) {
 						ok = false
 					}
 				}
