@@ -101,7 +101,8 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain auth
 		r := v.prepare(img)
 		out[img] = r.facts
 		if !r.done {
-			pending = append(pending, &r)
+			miss := r // only a request that goes to the registry is kept on the heap
+			pending = append(pending, &miss)
 		} else if observe != nil {
 			_, end := observe(ctx, img)
 			end(r.facts)
@@ -144,7 +145,8 @@ func (v *Verifier) Verify(ctx context.Context, image string, keychain authn.Keyc
 	if r.done {
 		return r.facts
 	}
-	return v.run(ctx, &r, keychain)
+	miss := r // only a request that goes to the registry is kept on the heap
+	return v.run(ctx, &miss, keychain)
 }
 
 // request is one image on its way to Facts.
