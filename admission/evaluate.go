@@ -183,7 +183,7 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 	if in.Request.Operation == "DELETE" {
 		subjectIn.Object = in.OldObject
 	}
-	objLabels := objectLabels(subjectIn.Object)
+	objLabels := policies.ObjectLabels(subjectIn.Object)
 	pooled := runSlices.Get().(*[]policyRun)
 	runs := (*pooled)[:0]
 	defer func() {

@@ -18,7 +18,7 @@ func (e *Evaluator) policyPatches(ctx context.Context, in Input, cfg *config.Con
 	var doc *policies.Document
 	for _, p := range e.engineFor(cfg).Policies() {
 		s := cfg.Policies[p.Name]
-		if !s.Mutate || !p.HasPatch() || !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, objectLabels(in.Object)) {
+		if !s.Mutate || !p.HasPatch() || !s.Match.Applies(in.Request.Kind, in.Request.Namespace, in.NamespaceLabels, policies.ObjectLabels(in.Object)) {
 			continue
 		}
 		if mode, _ := e.effectiveMode(s, in); mode == policies.ModeOff || mode == "" {

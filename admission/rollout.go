@@ -70,12 +70,6 @@ func (o *oldObject) findings(ctx context.Context, p *policies.Policy, s policies
 // findingKey identifies a finding across the old and new object: the same problem at the same path.
 func findingKey(f policies.Finding) string { return f.Path + "\x00" + f.Message }
 
-// objectLabels are the object's own labels, for a policy's objectSelector.
-func objectLabels(obj map[string]any) map[string]string {
-	md, _ := obj["metadata"].(map[string]any)
-	return stringMap(md["labels"])
-}
-
 // engineFor is the engine of this configuration: the built-in one, or one recompiled with custom Policy Rego.
 func (e *Evaluator) engineFor(cfg *config.Config) *policies.Engine {
 	if cfg != nil && cfg.Engine != nil {

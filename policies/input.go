@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -401,7 +402,16 @@ func (pr *pruner) leaf(v any) *ast.Term {
 // Converted is a JSON-shaped value converted to Rego once, to be placed in the Input of several admissions
 // wherever a JSON-shaped value goes: the attestations of a cached verification, the same in every admission of
 // the image, are converted once rather than once per admission. It is immutable and safe for concurrent use.
-type Converted struct{ t *ast.Term }
+type Converted struct {
+	t   *ast.Term
+	sum *convertedSum
+}
+
+// convertedSum is a converted value's digest for the memo's keys, computed once however many admissions key on it.
+type convertedSum struct {
+	once sync.Once
+	sum  [sha256.Size]byte
+}
 
 // Convert converts a JSON-shaped value (maps, slices, strings, numbers, booleans, null).
 func Convert(v any) (Converted, error) {
@@ -409,7 +419,13 @@ func Convert(v any) (Converted, error) {
 	if err != nil {
 		return Converted{}, err
 	}
-	return Converted{t: t}, nil
+	return Converted{t: t, sum: &convertedSum{}}, nil
+}
+
+// digest is the SHA-256 of the value's canonical encoding.
+func (c Converted) digest() [sha256.Size]byte {
+	c.sum.once.Do(func() { c.sum.sum = valueDigest(c.t.Value) })
+	return c.sum.sum
 }
 
 // ParamsTerm converts effective parameters once, when configuration loads, not on every request.

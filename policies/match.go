@@ -57,7 +57,7 @@ func NewMatch(spec MatchSpec, prefix string) (*Match, error) {
 
 // Applies reports whether a request for an object of kind in namespace falls in the match. A nil Match applies
 // everywhere. Cluster-scoped objects (namespace "") are matched by kind and object labels only.
-func (m *Match) Applies(kind, namespace string, nsLabels, objLabels map[string]string) bool {
+func (m *Match) Applies(kind, namespace string, nsLabels map[string]string, objLabels labels.Labels) bool {
 	if m == nil {
 		return true
 	}
@@ -75,7 +75,33 @@ func (m *Match) Applies(kind, namespace string, nsLabels, objLabels map[string]s
 			return false
 		}
 	}
-	return m.objSelector == nil || m.objSelector.Matches(labels.Set(objLabels))
+	return m.objSelector == nil || m.objSelector.Matches(objLabels)
+}
+
+// ObjectLabels are the labels of a decoded object (its metadata.labels) as a selector reads them, without copying
+// them for each admission: string values only, as the API server's would be.
+func ObjectLabels(obj map[string]any) labels.Labels {
+	md, _ := obj["metadata"].(map[string]any)
+	l, _ := md["labels"].(map[string]any)
+	return objectLabels(l)
+}
+
+// objectLabels reads a decoded labels map: entries whose value is not a string are absent.
+type objectLabels map[string]any
+
+func (l objectLabels) Has(label string) bool {
+	_, ok := l.Lookup(label)
+	return ok
+}
+
+func (l objectLabels) Get(label string) string {
+	v, _ := l.Lookup(label)
+	return v
+}
+
+func (l objectLabels) Lookup(label string) (string, bool) {
+	v, ok := l[label].(string)
+	return v, ok
 }
 
 func globMatch(globs []string, s string) bool {

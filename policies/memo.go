@@ -30,8 +30,8 @@ const memoSize = 1024
 type memo struct {
 	all   bool       // the policy reads input as a whole: the key covers every part
 	paths [][]string // otherwise the input paths it reads, sorted, none a prefix of another
-	// keyed are the paths the key covers (paths, or with all each part of the document); ids number them in a
-	// document's digests (see pathIDs).
+	// keyed are the paths the key covers (those of paths below a document part, or with all each part); ids
+	// number them in a document's digests (see pathIDs).
 	keyed [][]string
 	ids   []int
 	cache *lru.Cache[[sha256.Size]byte, []Finding]
@@ -39,7 +39,14 @@ type memo struct {
 
 func newMemo(paths [][]string, all bool) *memo {
 	c, _ := lru.New[[sha256.Size]byte, []Finding](memoSize) // the size is positive: New cannot fail
-	m := &memo{all: all, paths: paths, keyed: paths, cache: c}
+	m := &memo{all: all, paths: paths, cache: c}
+	for _, path := range paths {
+		// input.params is in the key as the parameters' digest, and what is neither a part nor the parameters is
+		// always undefined: only paths below a part need a digest per document.
+		if slices.Contains(documentParts[:], path[0]) {
+			m.keyed = append(m.keyed, path)
+		}
+	}
 	if all {
 		m.keyed = make([][]string, numParts)
 		for part := range numParts {
@@ -180,6 +187,9 @@ func (c *canonical) at(doc *Document, path []string) {
 		c.containers(doc.in.Containers)
 		return
 	}
+	if part == partImages && len(path) == 1 && c.imageDigests(doc.in) {
+		return
+	}
 	if raw, ok := doc.raw(part); ok {
 		c.goAt(raw, path[1:])
 		return
@@ -189,6 +199,33 @@ func (c *canonical) at(doc *Document, path []string) {
 		return
 	}
 	c.termAt(doc.term(part).Value, path[1:])
+}
+
+// imageDigests encodes input.images from the digests of its images' converted facts, each computed once for all
+// the admissions that carry it, rather than walking every image's facts again. It writes nothing and is false
+// unless every image has converted facts. The tag 'I' is used for nothing else: this encoding is never compared
+// with value's (an images map encoded the other way misses).
+func (c *canonical) imageDigests(in Input) bool {
+	if in.Images == nil {
+		return false
+	}
+	var stack [8]string
+	images := stack[:0]
+	for image := range in.Images {
+		if in.ImageTerms[image].t == nil {
+			return false
+		}
+		images = append(images, image)
+	}
+	slices.Sort(images)
+	c.tag('I')
+	c.length(len(images))
+	for _, image := range images {
+		c.str(image)
+		sum := in.ImageTerms[image].digest()
+		c.b = append(c.b, sum[:]...)
+	}
+	return true
 }
 
 // fieldValue writes what fieldAt found.
@@ -225,6 +262,7 @@ func (d *Document) fieldAt(part int, path []string) (v any, defined, ok bool) {
 	if len(path) == 0 {
 		return nil, false, false
 	}
+	rest := path[1:]
 	switch part {
 	case partRequest:
 		r := &d.in.Request
@@ -234,7 +272,21 @@ func (d *Document) fieldAt(part int, path []string) (v any, defined, ok bool) {
 		case "operation":
 			v = r.Operation
 		case "kind":
-			v = map[string]any{"group": r.Group, "version": r.Version, "kind": r.Kind}
+			if len(rest) == 0 {
+				v = map[string]any{"group": r.Group, "version": r.Version, "kind": r.Kind}
+				break
+			}
+			switch rest[0] { // a field of the kind, without the map (the usual path: input.request.kind.kind)
+			case "group":
+				v = r.Group
+			case "version":
+				v = r.Version
+			case "kind":
+				v = r.Kind
+			default:
+				return nil, false, true
+			}
+			rest = rest[1:]
 		case "subresource":
 			v = r.SubResource
 		case "namespace":
@@ -244,7 +296,19 @@ func (d *Document) fieldAt(part int, path []string) (v any, defined, ok bool) {
 		case "dry_run":
 			v = r.DryRun
 		case "user":
-			v = map[string]any{"username": r.Username, "groups": r.Groups} // nil groups encode as the empty array
+			if len(rest) == 0 {
+				v = map[string]any{"username": r.Username, "groups": r.Groups} // nil groups encode as the empty array
+				break
+			}
+			switch rest[0] {
+			case "username":
+				v = r.Username
+			case "groups":
+				v = r.Groups
+			default:
+				return nil, false, true
+			}
+			rest = rest[1:]
 		case "timestamp_ns":
 			v = r.TimestampNS
 		case "background":
@@ -269,7 +333,7 @@ func (d *Document) fieldAt(part int, path []string) (v any, defined, ok bool) {
 	default:
 		return nil, false, false
 	}
-	for _, seg := range path[1:] {
+	for _, seg := range rest {
 		switch m := v.(type) {
 		case map[string]any:
 			if v, defined = m[seg]; !defined {

@@ -264,6 +264,78 @@ func TestContainersDigest(t *testing.T) {
 	}
 }
 
+// input.images is keyed from the digests of its images' converted facts when every image has them: equal images
+// share a digest, and a different image, fact or set of images does not; an image without converted facts keys the
+// whole map as decoded JSON, which never shares a digest with the digests' encoding.
+func TestImagesDigest(t *testing.T) {
+	facts := func(verified bool) map[string]any {
+		return map[string]any{"registry": "gcr.io", "signature": map[string]any{"verified": verified}}
+	}
+	convert := func(f map[string]any) Converted {
+		c, err := Convert(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	digest := func(images map[string]map[string]any, converted bool) [32]byte {
+		in := memoInput()
+		in.Images, in.ImageTerms = images, nil
+		if converted {
+			in.ImageTerms = map[string]Converted{}
+			for image, f := range images {
+				in.ImageTerms[image] = convert(f)
+			}
+		}
+		d, err := NewDocument(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.digest(0, []string{"images"})
+	}
+	two := map[string]map[string]any{"gcr.io/a:1": facts(true), "gcr.io/b:1": facts(true)}
+	base := digest(two, true)
+	if digest(map[string]map[string]any{"gcr.io/b:1": facts(true), "gcr.io/a:1": facts(true)}, true) != base {
+		t.Fatal("equal images have different digests")
+	}
+	for name, images := range map[string]map[string]map[string]any{
+		"a fact":        {"gcr.io/a:1": facts(true), "gcr.io/b:1": facts(false)},
+		"an image name": {"gcr.io/a:1": facts(true), "gcr.io/c:1": facts(true)},
+		"one image":     {"gcr.io/a:1": facts(true)},
+		"no image":      {},
+	} {
+		if digest(images, true) == base {
+			t.Errorf("%s changed: the images share the digest", name)
+		}
+	}
+	if digest(two, false) == base {
+		t.Error("images without converted facts share the digests' encoding")
+	}
+	if digest(nil, false) == digest(map[string]map[string]any{}, true) {
+		t.Error("no images map and an empty one (null and {} to a policy) share a digest")
+	}
+	// one image without converted facts: the whole map is keyed as decoded JSON, as its conversion would be
+	in := memoInput()
+	in.Images = two
+	in.ImageTerms = map[string]Converted{"gcr.io/a:1": convert(two["gcr.io/a:1"])}
+	d, err := NewDocument(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c canonical
+	if c.imageDigests(d.in) || len(c.b) != 0 {
+		t.Errorf("images keyed from digests with an image unconverted (wrote %q)", c.b)
+	}
+	if d.digest(0, []string{"images"}) != digest(two, false) {
+		t.Error("images with one converted image key otherwise than as decoded JSON")
+	}
+	// the digest of a converted value is its canonical encoding's
+	conv := convert(facts(true))
+	if conv.digest() != valueDigest(conv.t.Value) {
+		t.Error("a converted value's digest is not its encoding's")
+	}
+}
+
 // input.request and input.namespace are keyed from their Go fields: every path below them encodes as the value at
 // that path of their conversion, or as undefined where the conversion has nothing.
 func TestRequestAndNamespaceFieldsEncodeAsTheirConversion(t *testing.T) {

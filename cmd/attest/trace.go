@@ -257,10 +257,9 @@ func parseRego(src policies.Source) (*ast.Module, error) {
 func (t *policyTracer) explain(ctx context.Context, p *policies.Policy, cfg *config.Config, in admission.Input, filter func([]*topdown.Event) []*topdown.Event) (traceResult, error) {
 	req := in.Request
 	s := cfg.Policies[p.Name]
-	md, _ := in.Object["metadata"].(map[string]any)
 	r := traceResult{
 		Kind: req.Kind, Namespace: req.Namespace, Name: req.Name, Policy: p.Name, Mode: string(s.Mode),
-		Applies:  s.Match.Applies(req.Kind, req.Namespace, nil, labelsOf(md)),
+		Applies:  s.Match.Applies(req.Kind, req.Namespace, nil, policies.ObjectLabels(in.Object)),
 		Findings: []string{}, Rules: map[string]any{}, Trace: []string{},
 	}
 	input, err := policyInput(in, cfg)
@@ -387,17 +386,6 @@ func anyMap(m map[string]string) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
 		out[k] = v
-	}
-	return out
-}
-
-func labelsOf(md map[string]any) map[string]string {
-	raw, _ := md["labels"].(map[string]any)
-	out := make(map[string]string, len(raw))
-	for k, v := range raw {
-		if s, ok := v.(string); ok {
-			out[k] = s
-		}
 	}
 	return out
 }
