@@ -318,6 +318,14 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 			lv[in.target] = in.a.term
 		case opMakeArray:
 			lv[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+		case opArrayOf:
+			elems := make([]*ast.Term, len(in.x.args))
+			for k, o := range in.x.args {
+				if elems[k] = read(o, lv); elems[k] == nil {
+					return 0, fmt.Errorf("append an undefined value to an array")
+				}
+			}
+			lv[in.target] = ast.ArrayTerm(elems...)
 		case opMakeObject:
 			lv[in.target] = ast.NewTerm(ast.NewObject())
 		case opMakeSet:

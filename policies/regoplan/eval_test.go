@@ -183,6 +183,23 @@ with_extra(s) := s | {"z"}
 r := {"f": with_extra({"x", "y"}), "g": object.get({}, "missing", ["d", "e"]), "u": object.union({"a": "1"}, {"b": "2"})}`},
 		{name: "literal collection in a loop with a dynamic member", rule: "r", src: `
 r := [s | some c in input.containers; s := {"fixed", c.name}]`},
+		// Literal arrays of computed elements, made in one statement (see literalArrays).
+		{name: "array literals of computed elements", rule: "r", src: `
+r contains msg if {
+	some i, c in input.containers
+	msg := sprintf("%s %d %v %v", [c.name, i, object.get(c, ["resources", "limits", "cpu"], "none"), [c.image, [i, c.name]]])
+}`},
+		{name: "array literals kept, compared and returned", rule: "r", src: `
+pair(c) := [c.name, c.image]
+r := {"pairs": [p | some c in input.containers; p := pair(c)], "eq": pair(input.containers[0]) == ["app", "gcr.io/a:1"],
+	"arg": [x | some x in [input.s, input.n, input.f]], "dup": [input.s, input.s]}`},
+		{name: "array literal with an undefined element", rule: "r", src: `
+r := [input.s, input.missing] if true
+else := "undefined element"`},
+		{name: "array literal as a function's argument pattern", rule: "r", src: `
+m(["cpu", "memory"]) := "both"
+m([x]) := x
+r := [m([k | some k in ["cpu", "memory"]; input.n > 0]), m([input.s])]`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

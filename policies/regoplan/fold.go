@@ -1,6 +1,10 @@
 package regoplan
 
-import "github.com/open-policy-agent/opa/v1/ast"
+import (
+	"slices"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+)
 
 // The planner builds every collection at run time, literals too: `c.type in {"container", "init"}` makes the set
 // and adds its two members for each container of each evaluation. fold builds such a collection once, when the
@@ -64,6 +68,10 @@ func passed(in *instr) []int32 {
 		out = append(out, in.source)
 	case opArrayAppend, opSetAdd:
 		local(in.a)
+	case opArrayOf:
+		for _, a := range in.x.args {
+			local(a)
+		}
 	case opObjectInsert, opObjectInsertOnce:
 		local(in.a)
 		local(in.b)
@@ -161,6 +169,74 @@ func constant(run []instr) (*ast.Term, int) {
 	}
 }
 
+// literalArrays makes each array a literal builds ([path, name] for sprintf, ["resources", name] for
+// object.get) with one statement once its elements are known, rather than with OPA's Array.Append, which copies
+// the array for each element added. It does so when the array's make is followed in its block by exactly as many
+// appends as the make's capacity, with only straight-line statements between them that neither read nor set the
+// array's local nor change an element already added. Nothing can then tell the two apart: the array is read only
+// after its last append, where it is now made whole, with the values its elements had when appended. (Should a
+// statement between be undefined, the block ends with the local unset rather than holding part of an array, which
+// nothing reads: the planner reuses a local in other blocks only after setting it there.)
+func literalArrays(fn *function) {
+	var rewrite func(blocks []*block)
+	rewrite = func(blocks []*block) {
+		for _, b := range blocks {
+			drop := map[int]bool{}
+			for i := range b.instrs {
+				rewrite(b.instrs[i].blocks)
+				if b.instrs[i].op == opMakeArray {
+					arrayOf(b, i, drop)
+				}
+			}
+			out := b.instrs[:0]
+			for i, in := range b.instrs {
+				if !drop[i] {
+					out = append(out, in)
+				}
+			}
+			b.instrs = out
+		}
+	}
+	rewrite(fn.blocks)
+}
+
+// arrayOf turns the last append to the array b's statement i makes into an opArrayOf of every element, and marks
+// the make and the other appends in drop, when literalArrays may (see there).
+func arrayOf(b *block, i int, drop map[int]bool) {
+	t, n := b.instrs[i].target, int(b.instrs[i].n)
+	if n == 0 {
+		return
+	}
+	var args []operand
+	var appends []int
+	for j := i + 1; j < len(b.instrs) && len(args) < n; j++ {
+		in := &b.instrs[j]
+		if in.op == opArrayAppend && in.target == t && (in.a.term != nil || in.a.local != t) {
+			args = append(args, in.a)
+			appends = append(appends, j)
+			continue
+		}
+		if len(in.blocks) > 0 || in.op == opReturn || in.op == opBreak || slices.Contains(locals(in), t) {
+			return
+		}
+		for _, w := range writes(in) {
+			for _, a := range args {
+				if a.term == nil && a.local == w {
+					return // an element's local changes before the array would be made
+				}
+			}
+		}
+	}
+	if len(args) != n {
+		return
+	}
+	drop[i] = true
+	for _, j := range appends[:n-1] {
+		drop[j] = true
+	}
+	b.instrs[appends[n-1]] = instr{op: opArrayOf, target: t, x: &cold{args: args}}
+}
+
 // directResults rewrites a plan's last statements, which make the object {"result": value} and add it to the
 // result set, into one that adds the value: Eval returns the value, and the object was made for each
 // evaluation only to be taken apart.
@@ -206,7 +282,7 @@ func locals(in *instr) []int32 {
 		}
 	}
 	switch in.op {
-	case opCall, opCallBuiltin, opCallDynamic:
+	case opCall, opCallBuiltin, opCallDynamic, opArrayOf:
 		operands(in.x.args...)
 		operands(in.x.dynamic...)
 	case opDot, opEqual, opNotEqual:
@@ -232,7 +308,7 @@ func locals(in *instr) []int32 {
 func writes(in *instr) []int32 {
 	switch in.op {
 	case opCall, opCallBuiltin, opCallDynamic, opDot, opLen, opAssignInt, opAssign, opAssignOnce, opReset,
-		opMakeNull, opMakeNumber, opMakeArray, opMakeObject, opMakeSet, opObjectMerge,
+		opMakeNull, opMakeNumber, opMakeArray, opArrayOf, opMakeObject, opMakeSet, opObjectMerge,
 		opArrayAppend, opObjectInsert, opObjectInsertOnce, opSetAdd:
 		return []int32{in.target}
 	case opScan:

@@ -57,6 +57,32 @@ r := f({"a", "b"})`, wantMakes: 1},
 	}
 }
 
+// TestLiteralArrays: an array literal of computed elements is made by one statement, whatever its elements'
+// statements in between; an array built in a loop (a comprehension) keeps its appends (TestMatchesTopdown checks
+// the values).
+func TestLiteralArrays(t *testing.T) {
+	cases := []struct {
+		name, src          string
+		wantOf, wantAppend int
+	}{
+		{name: "sprintf's arguments", src: `r := sprintf("%s/%s", [input.a, input.b])`, wantOf: 1},
+		{name: "an element computed by a call", src: `r := [upper(input.a), lower(input.b), input.c]`, wantOf: 1},
+		{name: "nested", src: `r := [input.a, [input.b, input.c]]`, wantOf: 2},
+		{name: "a comprehension", src: `r := [x | some x in input.list]`, wantAppend: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planRule(t, tc.src)
+			ops := map[opcode]int{}
+			walk(p.byPath["g0/t/r"].blocks, func(in *instr) { ops[in.op]++ })
+			if ops[opArrayOf] != tc.wantOf || ops[opArrayAppend] != tc.wantAppend || ops[opMakeArray] != tc.wantAppend {
+				t.Errorf("%d arrays made in one statement, %d appends, %d makes; want %d, %d, %d",
+					ops[opArrayOf], ops[opArrayAppend], ops[opMakeArray], tc.wantOf, tc.wantAppend, tc.wantAppend)
+			}
+		})
+	}
+}
+
 // TestDirectResults: an entrypoint's plan adds its value to the result set as it is, not inside the object
 // {"result": value} made for each evaluation (TestMatchesTopdown checks the values).
 func TestDirectResults(t *testing.T) {

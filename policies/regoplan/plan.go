@@ -118,6 +118,9 @@ func load(pol *ir.Policy) (*Program, error) {
 		}
 	}
 	fold(fns)
+	for _, fn := range fns {
+		literalArrays(fn)
+	}
 	p.fields = fieldsOnly(fns)
 	if p.fields {
 		for _, fn := range fns {
@@ -177,13 +180,14 @@ const (
 	opResultAdd
 	opResultValue // adds a, the entrypoint's value, to the result set without the object {"result": a} around it
 	opField       // target := the input field named b (see Program.fields)
+	opArrayOf     // target := the array of x.args' values (a literal array; see literalArrays)
 )
 
 // usesCold reports whether statements of op read their cold part: calls, withs, field reads, and the statements
 // whose conflicts are reported at their location.
 func (op opcode) usesCold() bool {
 	switch op {
-	case opCall, opCallBuiltin, opCallDynamic, opWith, opField, opAssignOnce, opObjectInsertOnce, opObjectMerge:
+	case opCall, opCallBuiltin, opCallDynamic, opWith, opField, opAssignOnce, opObjectInsertOnce, opObjectMerge, opArrayOf:
 		return true
 	}
 	return false
