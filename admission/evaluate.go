@@ -19,6 +19,9 @@ import (
 	"github.com/continuums/attest/workload"
 )
 
+// Policies convert the objects admitted: the field names workload objects hold share their Rego terms.
+func init() { policies.InternNames(workload.FieldNames...) }
+
 // Request describes who asks for what, when: exactly input.request of the policies' input contract.
 type Request = policies.Request
 

@@ -104,6 +104,19 @@ const (
 
 var documentParts = [numParts]string{"request", "resource", "old_resource", "namespace", "containers", "images"}
 
+// The Rego terms of the input document's own names are shared by every conversion, not made for each.
+func init() {
+	InternNames(documentParts[:]...)
+	InternNames("params", "path", "pod_path", "type", "subresource", "operation", "dry_run", "user", "username",
+		"groups", "timestamp_ns", "background", "group", "version", "production", "reference", "registry",
+		"repository", "tag", "digest", "trusted_registry", "trusted_by", "error", "signature", "verified",
+		"attestations", "predicate_type", "trust", "container", "init", "ephemeral")
+}
+
+// InternNames shares one Rego term for each of names (field names objects hold often) in every conversion rather
+// than making one each time. OPA reads its table without a lock: call it only from a package's initialisation.
+func InternNames(names ...string) { ast.InternStringTerm(names...) }
+
 var documentKeys = func() (keys [numParts]*ast.Term) {
 	for i, k := range documentParts {
 		keys[i] = ast.InternedTerm(k)

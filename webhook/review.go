@@ -20,6 +20,7 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/continuums/attest/admission"
+	"github.com/continuums/attest/workload"
 )
 
 // The body of an AdmissionReview is capped at what the API server itself can send, and no more:
@@ -346,15 +347,8 @@ func readName(dec *jsontext.Decoder) (string, error) {
 
 // knownNames are field names of the objects the webhook reads most.
 var knownNames = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range strings.Fields(`apiVersion kind metadata name namespace labels annotations uid generateName
-		ownerReferences controller blockOwnerDeletion resourceVersion generation creationTimestamp managedFields
-		spec template selector matchLabels replicas containers initContainers ephemeralContainers image imagePullPolicy
-		imagePullSecrets command args env value valueFrom ports containerPort protocol resources limits requests cpu
-		memory securityContext runAsNonRoot runAsUser readOnlyRootFilesystem allowPrivilegeEscalation privileged
-		capabilities drop add volumeMounts mountPath volumes serviceAccountName nodeSelector tolerations affinity
-		restartPolicy terminationMessagePath terminationMessagePolicy dnsPolicy schedulerName
-		terminationGracePeriodSeconds strategy status`) {
+	m := make(map[string]string, len(workload.FieldNames))
+	for _, n := range workload.FieldNames {
 		m[n] = n
 	}
 	return m

@@ -8,6 +8,17 @@ import (
 	"strings"
 )
 
+// FieldNames are the field names of the workload objects admissions carry most (metadata, pod templates,
+// containers): decoding shares one string for each, and policies' conversions one Rego term.
+var FieldNames = strings.Fields(`apiVersion kind metadata name namespace labels annotations uid generateName
+	ownerReferences controller blockOwnerDeletion resourceVersion generation creationTimestamp managedFields
+	spec template selector matchLabels replicas containers initContainers ephemeralContainers image imagePullPolicy
+	imagePullSecrets command args env value valueFrom ports containerPort protocol resources limits requests cpu
+	memory securityContext runAsNonRoot runAsUser readOnlyRootFilesystem allowPrivilegeEscalation privileged
+	capabilities drop add volumeMounts mountPath volumes serviceAccountName nodeSelector tolerations affinity
+	restartPolicy terminationMessagePath terminationMessagePolicy dnsPolicy schedulerName
+	terminationGracePeriodSeconds strategy status`)
+
 // Type says which container list a container came from.
 type Type string
 
