@@ -110,7 +110,10 @@ func init() {
 	InternNames("params", "path", "pod_path", "type", "subresource", "operation", "dry_run", "user", "username",
 		"groups", "timestamp_ns", "background", "group", "version", "production", "reference", "registry",
 		"repository", "tag", "digest", "trusted_registry", "trusted_by", "error", "signature", "verified",
-		"attestations", "predicate_type", "trust", "container", "init", "ephemeral")
+		"attestations", "predicate_type", "trust", "container", "init", "ephemeral",
+		// values of input.request most admissions share
+		"CREATE", "UPDATE", "DELETE", "CONNECT", "apps", "batch", "v1", "Pod", "Deployment", "ReplicaSet",
+		"StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController")
 }
 
 // InternNames shares one Rego term for each of names (field names objects hold often) in every conversion rather
@@ -514,7 +517,7 @@ func hasConverted(m map[string]any) bool {
 }
 
 func str(k, v string) [2]*ast.Term {
-	return [2]*ast.Term{ast.InternedTerm(k), ast.StringTerm(v)}
+	return [2]*ast.Term{ast.InternedTerm(k), ast.InternedTerm(v)} // a value such as "CREATE" or "apps" is shared
 }
 
 func stringMap(m map[string]string) *ast.Term {
