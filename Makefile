@@ -127,14 +127,15 @@ verify-generated: $(CONTROLLER_GEN)
 ## the per-object cost of a Rego ConstraintTemplate in policy check against gator test (hack/bench-gatekeeper.sh);
 ## /validate with the whole library and the example config against a no-op handler over HTTPS, and attest
 ## serve's memory with BENCH_CACHE cached verifications (hack/loadgen); then the one-client latency again with each
-## target in a process of its own and the client in another, as attest serve and the API server run.
+## target in a process of its own and the client in another, as attest serve and the API server run, beside an
+## attest serve process itself posted Deployments it has not seen (each request numbered).
 BENCH_CACHE ?= 10000
 bench: build $(GATOR)
 	$(GO) test -run='^$$' -bench=. -benchmem ./policies ./admission ./webhook
 	./hack/bench-check.sh $(BIN) $(GATOR)
 	./hack/bench-gatekeeper.sh $(BIN) $(GATOR)
 	$(GO) run ./hack/loadgen -cache $(BENCH_CACHE) -attest $(FULL_BIN)
-	$(GO) run ./hack/loadgen -server process -client process -c 1 -rounds 10 -duration 1s
+	$(GO) run ./hack/loadgen -server process -client process -c 1 -rounds 10 -duration 1s -serve -attest $(FULL_BIN)
 
 ## audit-bench: the background audit of 10,000 Deployments on the local control plane without kube-controller-manager:
 ## wall time, peak RSS of attest serve and the API requests it issued (README "Background audit", about 2 minutes).

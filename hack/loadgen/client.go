@@ -20,12 +20,14 @@ import (
 // collector, and the client's allocations pace the webhook's collections).
 const clientCommand = "client"
 
-// job is one run the parent asks of the client process: workers clients posting body to url for a duration.
+// job is one run the parent asks of the client process: workers clients posting the body (or with Numbered each
+// request its own numbered body) to url for a duration.
 type job struct {
 	URL      string        `json:"url"`
 	CertDir  string        `json:"certDir"`
 	Workers  int           `json:"workers"`
 	Duration time.Duration `json:"duration"`
+	Numbered bool          `json:"numbered,omitempty"`
 }
 
 // jobResult is a run's figures, or why it failed.
@@ -35,12 +37,23 @@ type jobResult struct {
 }
 
 // runClient serves jobs read as JSON lines from stdin, answering each with a jobResult line on stdout; the body
-// posted is the file named by bodyPath. A client (its keep-alive connections) is kept per server across jobs, as
-// the API server keeps its connections to a webhook.
-func runClient(bodyPath string) error {
+// posted is the file named by bodyPath, or for numbered jobs the numbered body in numberedPath (none when "").
+// A client (its keep-alive connections) is kept per server across jobs, as the API server keeps its connections to
+// a webhook.
+func runClient(bodyPath, numberedPath string) error {
 	body, err := os.ReadFile(bodyPath)
 	if err != nil {
 		return err
+	}
+	var nb *numbered
+	if numberedPath != "" {
+		b, err := os.ReadFile(numberedPath)
+		if err != nil {
+			return err
+		}
+		if nb, err = newNumbered(b, numberedMarks); err != nil {
+			return err
+		}
 	}
 	clients := map[string]*webhooktest.Served{}
 	in := bufio.NewScanner(os.Stdin)
@@ -59,7 +72,14 @@ func runClient(bodyPath string) error {
 			s = &webhooktest.Served{URL: j.URL, Client: webhooktest.Client(pool)}
 			clients[j.URL] = s
 		}
-		r, err := drive(s, body, j.Workers, j.Duration)
+		if j.Numbered && nb == nil {
+			return fmt.Errorf("a numbered job, and no numbered body")
+		}
+		var n *numbered
+		if j.Numbered {
+			n = nb
+		}
+		r, err := drive(s, body, n, j.Workers, j.Duration)
 		res := jobResult{result: r}
 		if err != nil {
 			res.Err = err.Error()
@@ -78,17 +98,24 @@ type clientProcess struct {
 	out *bufio.Scanner
 }
 
-// startClient starts loadgen itself as the client process, posting body (written to dir).
-func startClient(dir string, body []byte) (*clientProcess, error) {
+// startClient starts loadgen itself as the client process, posting body or the numbered body (both written to dir;
+// numbered may be nil).
+func startClient(dir string, body []byte, numbered *numbered) (*clientProcess, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	bodyPath := filepath.Join(dir, "review.json")
+	bodyPath, numberedPath := filepath.Join(dir, "review.json"), ""
 	if err := os.WriteFile(bodyPath, body, 0o600); err != nil {
 		return nil, err
 	}
-	cmd, in, out, err := startSelf(exec.Command(self, clientCommand, bodyPath))
+	if numbered != nil {
+		numberedPath = filepath.Join(dir, "numbered.json")
+		if err := os.WriteFile(numberedPath, numbered.body, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	cmd, in, out, err := startSelf(exec.Command(self, clientCommand, bodyPath, numberedPath))
 	if err != nil {
 		return nil, fmt.Errorf("start the client process: %w", err)
 	}
@@ -126,8 +153,8 @@ func caPool(certDir string) (*x509.CertPool, error) {
 }
 
 // drive runs a job in the client process against s (its CA in s.CertDir) and returns its figures.
-func (c *clientProcess) drive(s *webhooktest.Served, workers int, d time.Duration) (result, error) {
-	line, err := json.Marshal(job{URL: s.URL, CertDir: s.CertDir, Workers: workers, Duration: d})
+func (c *clientProcess) drive(s *webhooktest.Served, numbered bool, workers int, d time.Duration) (result, error) {
+	line, err := json.Marshal(job{URL: s.URL, CertDir: s.CertDir, Workers: workers, Duration: d, Numbered: numbered})
 	if err != nil {
 		return result{}, err
 	}

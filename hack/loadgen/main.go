@@ -44,8 +44,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == clientCommand {
-		if err := runClient(os.Args[2]); err != nil {
+	if len(os.Args) == 4 && os.Args[1] == clientCommand {
+		if err := runClient(os.Args[2], os.Args[3]); err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen client:", err)
 			os.Exit(1)
 		}
@@ -83,6 +83,7 @@ func main() {
 	flag.Float64Var(&o.traceRatio, "trace-ratio", 1, "the share of admissions the traced target traces (attest serve --otlp-sample-ratio); 0: the traced target is a second untraced pipeline, an A/A control that shows the noise of the comparison")
 	flag.StringVar(&o.client, "client", "inprocess", "where the clients run: \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector) or \"process\" (a child process, as the API server is another process than the webhook: every exchange then wakes a thread of each process)")
 	flag.StringVar(&o.server, "server", "inprocess", "where the webhook targets run: \"inprocess\" (in loadgen: every target's pipeline, the registry and, with -client inprocess, the clients share one heap and collector) or \"process\" (each target in a child process of its own, one pipeline in its heap as in attest serve's)")
+	flag.BoolVar(&o.serve, "serve", false, "with -server process: add the target \"serve\", an `attest serve` process of -attest with the example config")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
 	flag.IntVar(&o.receiverNice, "otlp-receiver-nice", 0, "run the receiver process of -otlp-receiver process|discard at this nice value (1-19: it yields the two cores to the webhook and the client, nearer a collector on another machine; 0: the same priority)")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
@@ -132,6 +133,7 @@ type options struct {
 	heapprofile      string
 	profileTarget    string
 	traced           bool
+	serve            bool
 	traceRatio       float64
 	receiver         string
 	receiverNice     int
@@ -189,6 +191,25 @@ func run(t *loadenv.TB, o options) error {
 	default:
 		return fmt.Errorf("-server %q: want process or inprocess", o.server)
 	}
+	var nb *numbered
+	if o.serve {
+		if o.server != "process" {
+			return fmt.Errorf("-serve needs -server process")
+		}
+		if nb, err = numberedReview(obj); err != nil {
+			return err
+		}
+		s, err := e.StartServe(ctx, o.attest)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(s.Stop)
+		served := &webhooktest.Served{URL: s.Base, Client: s.Client, Pool: s.Pool, CertDir: s.CertDir}
+		if err := sameAnswer(served, nb, targets[1].s, body); err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		targets = append(targets, target{name: "serve", s: served, numbered: true})
+	}
 	var sink spanCounter
 	if o.traced {
 		traced, s, err := tracedPipeline(ctx, t, e, o.traceRatio, o.receiver, o.receiverNice)
@@ -211,13 +232,16 @@ func run(t *loadenv.TB, o options) error {
 			return err
 		}
 	}
-	driveOn := func(s *webhooktest.Served, workers int, d time.Duration) (result, error) {
-		return drive(s, body, workers, d)
+	driveOn := func(s *webhooktest.Served, numbered bool, workers int, d time.Duration) (result, error) {
+		if numbered {
+			return drive(s, body, nb, workers, d)
+		}
+		return drive(s, body, nil, workers, d)
 	}
 	switch o.client {
 	case "inprocess":
 	case "process":
-		c, err := startClient(t.TempDir(), body)
+		c, err := startClient(t.TempDir(), body, nb)
 		if err != nil {
 			return err
 		}
@@ -240,7 +264,7 @@ func run(t *loadenv.TB, o options) error {
 		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
 		res := make([][]result, len(targets))
 		for i := range targets {
-			if _, err := driveOn(targets[i].s, workers, o.warmup); err != nil {
+			if _, err := driveOn(targets[i].s, targets[i].numbered, workers, o.warmup); err != nil {
 				return fmt.Errorf("%s: %w", targets[i].name, err)
 			}
 		}
@@ -252,7 +276,7 @@ func run(t *loadenv.TB, o options) error {
 						return err
 					}
 				}
-				r, err := driveOn(targets[i].s, workers, o.duration)
+				r, err := driveOn(targets[i].s, targets[i].numbered, workers, o.duration)
 				stop()
 				if err != nil {
 					return fmt.Errorf("%s: %w", targets[i].name, err)
@@ -282,6 +306,12 @@ func run(t *loadenv.TB, o options) error {
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].P50)/float64(med[0].P50), float64(med[1].P99)/float64(med[0].P99),
 			float64(med[2].P50)/float64(med[0].P50), float64(med[2].P99)/float64(med[0].P99))
+		for i, tg := range targets {
+			if tg.name == "serve" {
+				fmt.Printf("serve/noop (attest serve, each Deployment new to it): p50 %.2fx, p99 %.2fx\n",
+					float64(med[i].P50)/float64(med[0].P50), float64(med[i].P99)/float64(med[0].P99))
+			}
+		}
 	}
 	if o.cache > 0 {
 		return memory(ctx, e, o)
@@ -293,6 +323,8 @@ type target struct {
 	name string
 	h    http.Handler
 	s    *webhooktest.Served
+	// numbered targets are posted a numbered body (see numbered): attest serve, whose memo is always on
+	numbered bool
 }
 
 // describe evaluates the request and prints what each policy decided and its mean time in the pipeline (without

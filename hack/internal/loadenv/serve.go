@@ -35,8 +35,9 @@ type Serve struct {
 	ReadyzURL  string
 	// Client trusts the serving certificate only.
 	Client *http.Client
-	// Pool holds the serving certificate, for more clients.
-	Pool *x509.CertPool
+	// Pool holds the serving certificate, for more clients; CertDir is where its CA is (ca.crt).
+	Pool    *x509.CertPool
+	CertDir string
 	// LogPath receives serve's stdout and stderr.
 	LogPath string
 	log     *os.File
@@ -60,7 +61,7 @@ func (e *Env) StartServe(ctx context.Context, bin string, args ...string) (*Serv
 	for i, port := range free {
 		ports[i] = webhooktest.Loopback + ":" + strconv.Itoa(port)
 	}
-	s := &Serve{Pool: pool, Client: webhooktest.Client(pool), Base: "https://" + ports[0],
+	s := &Serve{Pool: pool, CertDir: certs, Client: webhooktest.Client(pool), Base: "https://" + ports[0],
 		MetricsURL: "http://" + ports[1] + "/metrics", ReadyzURL: "http://" + ports[2] + "/readyz",
 		LogPath: filepath.Join(e.Dir, "serve.log")}
 	if s.log, err = os.Create(s.LogPath); err != nil {
