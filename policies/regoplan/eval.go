@@ -326,6 +326,17 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 				}
 			}
 			lv[in.target] = ast.ArrayTerm(elems...)
+		case opObjectOf:
+			var buf [8][2]*ast.Term
+			pairs := buf[:0]
+			for k := 0; k+1 < len(in.x.args); k += 2 {
+				key, v := read(in.x.args[k], lv), read(in.x.args[k+1], lv)
+				if key == nil || v == nil {
+					return 0, fmt.Errorf("insert an undefined key or value into an object")
+				}
+				pairs = append(pairs, [2]*ast.Term{key, v})
+			}
+			lv[in.target] = ast.NewTerm(ast.NewObject(pairs...))
 		case opMakeObject:
 			lv[in.target] = ast.NewTerm(ast.NewObject())
 		case opMakeSet:

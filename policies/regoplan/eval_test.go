@@ -196,6 +196,20 @@ r := {"pairs": [p | some c in input.containers; p := pair(c)], "eq": pair(input.
 		{name: "array literal with an undefined element", rule: "r", src: `
 r := [input.s, input.missing] if true
 else := "undefined element"`},
+		// Literal objects of computed members, made in one statement (see literalObjects).
+		{name: "object literals of computed members", rule: "r", src: `
+r contains obj if {
+	some i, c in input.containers
+	obj := {"name": c.name, "image": c.image, c.name: [c.image, i], "nested": {"k": c.name, "n": count(c)}}
+}`},
+		{name: "object literal with keys that coincide", rule: "r", src: `
+r := {input.s: 1, "hello": 2, "other": input.n}`},
+		{name: "object literal with an undefined member", rule: "r", src: `
+r := {"a": input.s, "b": input.missing} if true
+else := "undefined member"`},
+		{name: "object literals kept and compared", rule: "r", src: `
+o(c) := {"n": c.name}
+r := {"eq": o(input.containers[0]) == {"n": "app"}, "all": [x | some c in input.containers; x := o(c)], "merged": object.union(o(input.containers[0]), {"extra": input.s})}`},
 		{name: "array literal as a function's argument pattern", rule: "r", src: `
 m(["cpu", "memory"]) := "both"
 m([x]) := x

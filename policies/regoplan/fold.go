@@ -68,7 +68,7 @@ func passed(in *instr) []int32 {
 		out = append(out, in.source)
 	case opArrayAppend, opSetAdd:
 		local(in.a)
-	case opArrayOf:
+	case opArrayOf, opObjectOf:
 		for _, a := range in.x.args {
 			local(a)
 		}
@@ -200,6 +200,76 @@ func literalArrays(fn *function) {
 	rewrite(fn.blocks)
 }
 
+// literalObjects makes each object a literal builds ({"message": msg, "path": p}) with one statement once its
+// members are known, sized for them, rather than by inserting into an empty object that grows. It takes the
+// inserts that follow the object's make in its block up to the first statement that reads or sets the object
+// otherwise, or nests blocks, returns or breaks, with only straight-line statements between them that change no
+// member already taken; the object is made where the last of them was (see literalArrays for why nothing can
+// tell the two apart).
+func literalObjects(fn *function) {
+	var rewrite func(blocks []*block)
+	rewrite = func(blocks []*block) {
+		for _, b := range blocks {
+			drop := map[int]bool{}
+			for i := range b.instrs {
+				rewrite(b.instrs[i].blocks)
+				if b.instrs[i].op == opMakeObject {
+					objectOf(b, i, drop)
+				}
+			}
+			out := b.instrs[:0]
+			for i, in := range b.instrs {
+				if !drop[i] {
+					out = append(out, in)
+				}
+			}
+			b.instrs = out
+		}
+	}
+	rewrite(fn.blocks)
+}
+
+// objectOf turns the last insert into the object b's statement i makes into an opObjectOf of every member, and
+// marks the make and the other inserts in drop, when literalObjects may (see there).
+func objectOf(b *block, i int, drop map[int]bool) {
+	t := b.instrs[i].target
+	var args []operand // key, value, key, value...
+	var inserts []int
+	taken := func(l int32) bool {
+		for _, a := range args {
+			if a.term == nil && a.local == l {
+				return true
+			}
+		}
+		return false
+	}
+scan:
+	for j := i + 1; j < len(b.instrs); j++ {
+		in := &b.instrs[j]
+		if in.op == opObjectInsert && in.target == t && (in.a.term != nil || in.a.local != t) && (in.b.term != nil || in.b.local != t) {
+			args = append(args, in.a, in.b)
+			inserts = append(inserts, j)
+			continue
+		}
+		if len(in.blocks) > 0 || in.op == opReturn || in.op == opBreak || slices.Contains(locals(in), t) {
+			break
+		}
+		for _, w := range writes(in) {
+			if taken(w) {
+				break scan // a member's local changes before the object would be made
+			}
+		}
+	}
+	if len(inserts) == 0 {
+		return
+	}
+	drop[i] = true
+	for _, j := range inserts[:len(inserts)-1] {
+		drop[j] = true
+	}
+	b.instrs[inserts[len(inserts)-1]] = instr{op: opObjectOf, target: t, x: &cold{args: args}}
+}
+
 // arrayOf turns the last append to the array b's statement i makes into an opArrayOf of every element, and marks
 // the make and the other appends in drop, when literalArrays may (see there).
 func arrayOf(b *block, i int, drop map[int]bool) {
@@ -282,7 +352,7 @@ func locals(in *instr) []int32 {
 		}
 	}
 	switch in.op {
-	case opCall, opCallBuiltin, opCallDynamic, opArrayOf:
+	case opCall, opCallBuiltin, opCallDynamic, opArrayOf, opObjectOf:
 		operands(in.x.args...)
 		operands(in.x.dynamic...)
 	case opDot, opEqual, opNotEqual:
@@ -308,7 +378,7 @@ func locals(in *instr) []int32 {
 func writes(in *instr) []int32 {
 	switch in.op {
 	case opCall, opCallBuiltin, opCallDynamic, opDot, opLen, opAssignInt, opAssign, opAssignOnce, opReset,
-		opMakeNull, opMakeNumber, opMakeArray, opArrayOf, opMakeObject, opMakeSet, opObjectMerge,
+		opMakeNull, opMakeNumber, opMakeArray, opArrayOf, opMakeObject, opObjectOf, opMakeSet, opObjectMerge,
 		opArrayAppend, opObjectInsert, opObjectInsertOnce, opSetAdd:
 		return []int32{in.target}
 	case opScan:

@@ -83,6 +83,31 @@ func TestLiteralArrays(t *testing.T) {
 	}
 }
 
+// TestLiteralObjects: an object literal of computed members is made by one statement; an object built in a loop (a
+// comprehension) or by a partial object rule keeps its inserts (TestMatchesTopdown checks the values).
+func TestLiteralObjects(t *testing.T) {
+	cases := []struct {
+		name, src          string
+		wantOf, wantInsert int
+	}{
+		{name: "a finding", src: `r := {"message": upper(input.a), "path": input.b, "fix": "do"}`, wantOf: 1},
+		{name: "nested", src: `r := {"a": input.a, "b": {"c": input.c}}`, wantOf: 2},
+		{name: "a comprehension", src: `r := {k: v | some k, v in input.m}`, wantInsert: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planRule(t, tc.src)
+			ops := map[opcode]int{}
+			walk(p.byPath["g0/t/r"].blocks, func(in *instr) { ops[in.op]++ })
+			inserts := ops[opObjectInsert] + ops[opObjectInsertOnce]
+			if ops[opObjectOf] != tc.wantOf || inserts != tc.wantInsert || ops[opMakeObject] != tc.wantInsert {
+				t.Errorf("%d objects made in one statement, %d inserts, %d makes; want %d, %d, %d",
+					ops[opObjectOf], inserts, ops[opMakeObject], tc.wantOf, tc.wantInsert, tc.wantInsert)
+			}
+		})
+	}
+}
+
 // TestDirectResults: an entrypoint's plan adds its value to the result set as it is, not inside the object
 // {"result": value} made for each evaluation (TestMatchesTopdown checks the values).
 func TestDirectResults(t *testing.T) {

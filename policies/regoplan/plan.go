@@ -120,6 +120,7 @@ func load(pol *ir.Policy) (*Program, error) {
 	fold(fns)
 	for _, fn := range fns {
 		literalArrays(fn)
+		literalObjects(fn)
 	}
 	p.fields = fieldsOnly(fns)
 	if p.fields {
@@ -181,13 +182,14 @@ const (
 	opResultValue // adds a, the entrypoint's value, to the result set without the object {"result": a} around it
 	opField       // target := the input field named b (see Program.fields)
 	opArrayOf     // target := the array of x.args' values (a literal array; see literalArrays)
+	opObjectOf    // target := the object of x.args' keys and values, in pairs (a literal object; see literalObjects)
 )
 
 // usesCold reports whether statements of op read their cold part: calls, withs, field reads, and the statements
 // whose conflicts are reported at their location.
 func (op opcode) usesCold() bool {
 	switch op {
-	case opCall, opCallBuiltin, opCallDynamic, opWith, opField, opAssignOnce, opObjectInsertOnce, opObjectMerge, opArrayOf:
+	case opCall, opCallBuiltin, opCallDynamic, opWith, opField, opAssignOnce, opObjectInsertOnce, opObjectMerge, opArrayOf, opObjectOf:
 		return true
 	}
 	return false
