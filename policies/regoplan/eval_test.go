@@ -183,7 +183,7 @@ with_extra(s) := s | {"z"}
 r := {"f": with_extra({"x", "y"}), "g": object.get({}, "missing", ["d", "e"]), "u": object.union({"a": "1"}, {"b": "2"})}`},
 		{name: "literal collection in a loop with a dynamic member", rule: "r", src: `
 r := [s | some c in input.containers; s := {"fixed", c.name}]`},
-		// Literal arrays of computed elements, made in one statement (see literalArrays).
+		// Literal arrays of computed elements, made in one statement (see literals).
 		{name: "array literals of computed elements", rule: "r", src: `
 r contains msg if {
 	some i, c in input.containers
@@ -196,7 +196,7 @@ r := {"pairs": [p | some c in input.containers; p := pair(c)], "eq": pair(input.
 		{name: "array literal with an undefined element", rule: "r", src: `
 r := [input.s, input.missing] if true
 else := "undefined element"`},
-		// Literal objects of computed members, made in one statement (see literalObjects).
+		// Literal objects of computed members, made in one statement (see literals).
 		{name: "object literals of computed members", rule: "r", src: `
 r contains obj if {
 	some i, c in input.containers

@@ -169,23 +169,24 @@ func constant(run []instr) (*ast.Term, int) {
 	}
 }
 
-// literalArrays makes each array a literal builds ([path, name] for sprintf, ["resources", name] for
-// object.get) with one statement once its elements are known, rather than with OPA's Array.Append, which copies
-// the array for each element added. It does so when the array's make is followed in its block by exactly as many
-// appends as the make's capacity, with only straight-line statements between them that neither read nor set the
-// array's local nor change an element already added. Nothing can then tell the two apart: the array is read only
-// after its last append, where it is now made whole, with the values its elements had when appended. (Should a
-// statement between be undefined, the block ends with the local unset rather than holding part of an array, which
-// nothing reads: the planner reuses a local in other blocks only after setting it there.)
-func literalArrays(fn *function) {
+// literals makes each array or object a literal builds ([path, name] for sprintf, {"message": msg, "path": p})
+// with one statement once its members are known, rather than with OPA's Array.Append, which copies the array for
+// each element added, or by inserting into an empty object that grows. An array's make must be followed in its
+// block by exactly as many appends as its capacity; an object's inserts are those that follow its make up to the
+// first statement that uses the object otherwise. Between them there may only be straight-line statements that
+// neither read nor set the collection's local nor change a member already taken. Nothing can then tell the two
+// apart: the collection is read only after the statement that now makes it whole, with the values its members had
+// when added. (Should a statement between be undefined, the block ends with the local unset rather than holding
+// part of a collection, which nothing reads: the planner reuses a local in other blocks only after setting it.)
+func literals(fn *function) {
 	var rewrite func(blocks []*block)
 	rewrite = func(blocks []*block) {
 		for _, b := range blocks {
 			drop := map[int]bool{}
 			for i := range b.instrs {
 				rewrite(b.instrs[i].blocks)
-				if b.instrs[i].op == opMakeArray {
-					arrayOf(b, i, drop)
+				if op := b.instrs[i].op; op == opMakeArray || op == opMakeObject {
+					literal(b, i, drop)
 				}
 			}
 			out := b.instrs[:0]
@@ -200,111 +201,48 @@ func literalArrays(fn *function) {
 	rewrite(fn.blocks)
 }
 
-// literalObjects makes each object a literal builds ({"message": msg, "path": p}) with one statement once its
-// members are known, sized for them, rather than by inserting into an empty object that grows. It takes the
-// inserts that follow the object's make in its block up to the first statement that reads or sets the object
-// otherwise, or nests blocks, returns or breaks, with only straight-line statements between them that change no
-// member already taken; the object is made where the last of them was (see literalArrays for why nothing can
-// tell the two apart).
-func literalObjects(fn *function) {
-	var rewrite func(blocks []*block)
-	rewrite = func(blocks []*block) {
-		for _, b := range blocks {
-			drop := map[int]bool{}
-			for i := range b.instrs {
-				rewrite(b.instrs[i].blocks)
-				if b.instrs[i].op == opMakeObject {
-					objectOf(b, i, drop)
-				}
-			}
-			out := b.instrs[:0]
-			for i, in := range b.instrs {
-				if !drop[i] {
-					out = append(out, in)
-				}
-			}
-			b.instrs = out
-		}
+// literal turns the last add to the collection b's statement i makes into one statement making it with every
+// member (opArrayOf, or opObjectOf with keys and values in pairs), and marks the make and the other adds in drop,
+// when literals may (see there).
+func literal(b *block, i int, drop map[int]bool) {
+	mk := b.instrs[i]
+	t, add, made, limit := mk.target, opObjectInsert, opObjectOf, len(b.instrs)
+	if mk.op == opMakeArray {
+		add, made, limit = opArrayAppend, opArrayOf, int(mk.n)
 	}
-	rewrite(fn.blocks)
-}
-
-// objectOf turns the last insert into the object b's statement i makes into an opObjectOf of every member, and
-// marks the make and the other inserts in drop, when literalObjects may (see there).
-func objectOf(b *block, i int, drop map[int]bool) {
-	t := b.instrs[i].target
-	var args []operand // key, value, key, value...
-	var inserts []int
+	notT := func(o operand) bool { return o.term != nil || o.local != t }
+	var args []operand // the members' operands: elements, or keys and values
+	var adds []int
 	taken := func(l int32) bool {
-		for _, a := range args {
-			if a.term == nil && a.local == l {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(args, func(a operand) bool { return a.term == nil && a.local == l })
 	}
 scan:
-	for j := i + 1; j < len(b.instrs); j++ {
+	for j := i + 1; j < len(b.instrs) && len(adds) < limit; j++ {
 		in := &b.instrs[j]
-		if in.op == opObjectInsert && in.target == t && (in.a.term != nil || in.a.local != t) && (in.b.term != nil || in.b.local != t) {
-			args = append(args, in.a, in.b)
-			inserts = append(inserts, j)
+		switch {
+		case in.op == add && in.target == t && add == opArrayAppend && notT(in.a):
+			args, adds = append(args, in.a), append(adds, j)
 			continue
-		}
-		if len(in.blocks) > 0 || in.op == opReturn || in.op == opBreak || slices.Contains(locals(in), t) {
-			break
+		case in.op == add && in.target == t && add == opObjectInsert && notT(in.a) && notT(in.b):
+			args, adds = append(args, in.a, in.b), append(adds, j)
+			continue
+		case len(in.blocks) > 0 || in.op == opReturn || in.op == opBreak || slices.Contains(locals(in), t):
+			break scan
 		}
 		for _, w := range writes(in) {
 			if taken(w) {
-				break scan // a member's local changes before the object would be made
+				break scan // a member's local changes before the collection would be made
 			}
 		}
 	}
-	if len(inserts) == 0 {
+	if len(adds) == 0 || mk.op == opMakeArray && len(adds) != limit {
 		return
 	}
 	drop[i] = true
-	for _, j := range inserts[:len(inserts)-1] {
+	for _, j := range adds[:len(adds)-1] {
 		drop[j] = true
 	}
-	b.instrs[inserts[len(inserts)-1]] = instr{op: opObjectOf, target: t, x: &cold{args: args}}
-}
-
-// arrayOf turns the last append to the array b's statement i makes into an opArrayOf of every element, and marks
-// the make and the other appends in drop, when literalArrays may (see there).
-func arrayOf(b *block, i int, drop map[int]bool) {
-	t, n := b.instrs[i].target, int(b.instrs[i].n)
-	if n == 0 {
-		return
-	}
-	var args []operand
-	var appends []int
-	for j := i + 1; j < len(b.instrs) && len(args) < n; j++ {
-		in := &b.instrs[j]
-		if in.op == opArrayAppend && in.target == t && (in.a.term != nil || in.a.local != t) {
-			args = append(args, in.a)
-			appends = append(appends, j)
-			continue
-		}
-		if len(in.blocks) > 0 || in.op == opReturn || in.op == opBreak || slices.Contains(locals(in), t) {
-			return
-		}
-		for _, w := range writes(in) {
-			for _, a := range args {
-				if a.term == nil && a.local == w {
-					return // an element's local changes before the array would be made
-				}
-			}
-		}
-	}
-	if len(args) != n {
-		return
-	}
-	drop[i] = true
-	for _, j := range appends[:n-1] {
-		drop[j] = true
-	}
-	b.instrs[appends[n-1]] = instr{op: opArrayOf, target: t, x: &cold{args: args}}
+	b.instrs[adds[len(adds)-1]] = instr{op: made, target: t, x: &cold{args: args}}
 }
 
 // directResults rewrites a plan's last statements, which make the object {"result": value} and add it to the

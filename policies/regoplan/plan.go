@@ -119,8 +119,7 @@ func load(pol *ir.Policy) (*Program, error) {
 	}
 	fold(fns)
 	for _, fn := range fns {
-		literalArrays(fn)
-		literalObjects(fn)
+		literals(fn)
 	}
 	p.fields = fieldsOnly(fns)
 	if p.fields {
@@ -181,8 +180,8 @@ const (
 	opResultAdd
 	opResultValue // adds a, the entrypoint's value, to the result set without the object {"result": a} around it
 	opField       // target := the input field named b (see Program.fields)
-	opArrayOf     // target := the array of x.args' values (a literal array; see literalArrays)
-	opObjectOf    // target := the object of x.args' keys and values, in pairs (a literal object; see literalObjects)
+	opArrayOf     // target := the array of x.args' values (a literal array; see literals)
+	opObjectOf    // target := the object of x.args' keys and values, in pairs (a literal object; see literals)
 )
 
 // usesCold reports whether statements of op read their cold part: calls, withs, field reads, and the statements
