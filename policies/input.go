@@ -440,6 +440,9 @@ func Convert(v any) (Converted, error) {
 
 // digest is the SHA-256 of the value's canonical encoding.
 func (c Converted) digest() [sha256.Size]byte {
+	if c.sum == nil { // not made by Convert: computed each time
+		return valueDigest(c.t.Value)
+	}
 	c.sum.once.Do(func() { c.sum.sum = valueDigest(c.t.Value) })
 	return c.sum.sum
 }

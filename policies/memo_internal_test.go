@@ -331,7 +331,7 @@ func TestImagesDigest(t *testing.T) {
 	}
 	// the digest of a converted value is its canonical encoding's
 	conv := convert(facts(true))
-	if conv.digest() != valueDigest(conv.t.Value) {
+	if conv.digest() != valueDigest(conv.t.Value) || (Converted{t: conv.t}).digest() != conv.digest() {
 		t.Error("a converted value's digest is not its encoding's")
 	}
 }
