@@ -16,7 +16,7 @@ import (
 )
 
 // seqMark stands in a body for the number of each request that posts it (see numbered): a DNS label, so that it
-// may be an object's name, and no hexadecimal digit, so that no digest holds it.
+// may be an object's name, beginning with a letter no hexadecimal digest holds (newNumbered counts the marks).
 const seqMark = "q0000000"
 
 // numbered is a body whose seqMark occurrences each request replaces by its own number, so that every request
