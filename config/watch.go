@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,14 +93,25 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-fw.Events:
-			w.Reload()
+		case ev := <-fw.Events:
+			if w.concerns(ev) {
+				w.Reload()
+			}
 		case err := <-fw.Errors:
 			w.log.Warn("config watch error", "err", err)
 		case <-tick.C:
 			w.Reload()
 		}
 	}
+}
+
+// concerns reports whether a change in the watched directory can change the configuration: the file itself, a
+// ConfigMap volume's swap of its ..data link (the kubelet's own entries begin with ".."), or a .cedar file beside
+// it. Anything else written there (a log, a decision file) does not make the file be read again per write.
+func (w *Watcher) concerns(ev fsnotify.Event) bool {
+	name := filepath.Base(ev.Name)
+	return filepath.Clean(ev.Name) == filepath.Clean(w.path) || strings.HasPrefix(name, "..") ||
+		filepath.Ext(name) == ".cedar"
 }
 
 // Reload re-reads the file; an unchanged file is a no-op, a bad one is logged and the last good config kept.

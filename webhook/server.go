@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sort"
 	"time"
 
@@ -59,6 +60,10 @@ type ServerOptions struct {
 	Gatherer prometheus.Gatherer
 	// HealthProbeBindAddress is host:port of the plain-HTTP /healthz and /readyz listener; "" or "0" serves none.
 	HealthProbeBindAddress string
+	// PprofBindAddress is host:port of a plain-HTTP listener serving Go's runtime profiles under /debug/pprof/
+	// (heap, CPU, goroutines, allocations) for diagnosing memory or latency in place; "" or "0" (the default)
+	// serves none. Profiles reveal internals, so bind it to loopback or keep it off outside a diagnosis.
+	PprofBindAddress string
 	// Ready reports whether the webhook can decide requests (policies compiled, config loaded); /readyz also
 	// requires the TLS port to accept connections.
 	Ready func() error
@@ -123,17 +128,22 @@ func NewServer(o ServerOptions) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("webhook server: TLS minimum version %s is not accepted: want TLS 1.2 or 1.3", tls.VersionName(o.TLSMinVersion))
 	}
-	metricsOn, probesOn := enabled(o.MetricsBindAddress), enabled(o.HealthProbeBindAddress)
+	metricsOn, probesOn, pprofOn := enabled(o.MetricsBindAddress), enabled(o.HealthProbeBindAddress), enabled(o.PprofBindAddress)
+	bound := map[string]string{}
 	for _, a := range []struct {
 		flag, addr string
 		on         bool
-	}{{"metrics", o.MetricsBindAddress, metricsOn}, {"health probe", o.HealthProbeBindAddress, probesOn}} {
-		if _, _, err := net.SplitHostPort(a.addr); a.on && err != nil {
+	}{{"metrics", o.MetricsBindAddress, metricsOn}, {"health probe", o.HealthProbeBindAddress, probesOn}, {"pprof", o.PprofBindAddress, pprofOn}} {
+		if !a.on {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
 			return nil, fmt.Errorf("webhook server: %s bind address %q: want HOST:PORT, :PORT or 0 to disable: %w", a.flag, a.addr, err)
 		}
-	}
-	if metricsOn && probesOn && o.MetricsBindAddress == o.HealthProbeBindAddress {
-		return nil, fmt.Errorf("webhook server: metrics and health probes both bind %s; give them separate ports", o.MetricsBindAddress)
+		if other, ok := bound[a.addr]; ok {
+			return nil, fmt.Errorf("webhook server: %s and %s both bind %s; give them separate ports", other, a.flag, a.addr)
+		}
+		bound[a.addr] = a.flag
 	}
 	if o.CertName == "" {
 		o.CertName = "tls.crt"
@@ -181,6 +191,15 @@ func NewServer(o ServerOptions) (*Server, error) {
 			_, _ = w.Write([]byte("ok"))
 		})
 		s.plain = append(s.plain, plainServer{name: "health probe", addr: o.HealthProbeBindAddress, handler: mux})
+	}
+	if pprofOn {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index) // heap, allocs, goroutine, block, mutex, threadcreate
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.plain = append(s.plain, plainServer{name: "pprof", addr: o.PprofBindAddress, handler: mux})
 	}
 	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,35 @@ func TestWebhookPortServesAdmissionPathsOnly(t *testing.T) {
 	})
 }
 
+// TestPprofPort: --pprof-bind-address serves Go's profiles on a port of their own, and only when set.
+func TestPprofPort(t *testing.T) {
+	h := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, "")})
+	port, err := webhooktest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(webhooktest.Loopback, strconv.Itoa(port))
+	s := webhooktest.Serve(t, webhook.ServerOptions{Validate: h, Mutate: h, PprofBindAddress: addr})
+	status, body := get(t, s, "http://"+addr+"/debug/pprof/heap?debug=1")
+	if status != http.StatusOK || !strings.HasPrefix(body, "heap profile:") {
+		t.Errorf("GET /debug/pprof/heap?debug=1 on the pprof port = %d %.200q, want 200 and a heap profile", status, body)
+	}
+	if status, body := get(t, s, "http://"+addr+"/debug/pprof/goroutine?debug=1"); status != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("GET /debug/pprof/goroutine?debug=1 = %d %.200q, want a goroutine profile", status, body)
+	}
+	for _, base := range []string{s.URL, s.MetricsURL, s.ProbeURL} {
+		if status, _ := get(t, s, base+"/debug/pprof/heap"); status != http.StatusNotFound {
+			t.Errorf("GET %s/debug/pprof/heap = %d, want 404: profiles only on their own port", base, status)
+		}
+	}
+	off := webhooktest.Serve(t, webhook.ServerOptions{Validate: h, Mutate: h})
+	for _, base := range []string{off.URL, off.MetricsURL, off.ProbeURL} {
+		if status, _ := get(t, off, base+"/debug/pprof/"); status != http.StatusNotFound {
+			t.Errorf("without a pprof address, GET %s/debug/pprof/ = %d, want 404", base, status)
+		}
+	}
+}
+
 func TestNewServerValidatesOptions(t *testing.T) {
 	h := newHandler(t, webhook.HandlerOptions{Mutating: true, Decider: newEvaluator(t, trustedConfig, "")})
 	dir := t.TempDir()
@@ -147,7 +177,11 @@ func TestNewServerValidatesOptions(t *testing.T) {
 		{name: "probe address without a port", opts: webhook.ServerOptions{Validate: h, Mutate: h, CertDir: dir, HealthProbeBindAddress: "localhost"},
 			wantErr: `health probe bind address "localhost": want HOST:PORT, :PORT or 0 to disable`},
 		{name: "metrics and probes on one port", opts: webhook.ServerOptions{Validate: h, Mutate: h, CertDir: dir, MetricsBindAddress: ":8080", HealthProbeBindAddress: ":8080"},
-			wantErr: "metrics and health probes both bind :8080; give them separate ports"},
+			wantErr: "metrics and health probe both bind :8080; give them separate ports"},
+		{name: "pprof address without a port", opts: webhook.ServerOptions{Validate: h, Mutate: h, CertDir: dir, PprofBindAddress: "6060"},
+			wantErr: `pprof bind address "6060": want HOST:PORT, :PORT or 0 to disable`},
+		{name: "pprof and probes on one port", opts: webhook.ServerOptions{Validate: h, Mutate: h, CertDir: dir, HealthProbeBindAddress: "127.0.0.1:8081", PprofBindAddress: "127.0.0.1:8081"},
+			wantErr: "health probe and pprof both bind 127.0.0.1:8081; give them separate ports"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -45,6 +45,7 @@ type serveOptions struct {
 	enableHTTP2   bool
 	metricsAddr   string
 	probeAddr     string
+	pprofAddr     string
 	certDir       string
 	config        string
 	mode          string
@@ -78,6 +79,7 @@ func newServeCommand() *cobra.Command {
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "offer HTTP/2 on the webhook port; off by default since HTTP/2 Rapid Reset (CVE-2023-44487), as controller-runtime advises")
 	f.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080", "HOST:PORT of /metrics over plain HTTP, apart from the webhook port; 0 disables it")
 	f.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "HOST:PORT of /healthz and /readyz over plain HTTP, apart from the webhook port; 0 disables them")
+	f.StringVar(&o.pprofAddr, "pprof-bind-address", "0", "HOST:PORT of Go's runtime profiles (/debug/pprof/) over plain HTTP, for diagnosing memory and latency; 0 (the default) disables them; bind it to loopback")
 	f.StringVar(&o.certDir, "cert-dir", "/tls", "directory with tls.crt and tls.key (reloaded on change)")
 	f.StringVar(&o.config, "config", "", "policies.yaml, reloaded on change (default: every policy as the library ships it)")
 	f.StringVar(&o.mode, "mode", "", "audit: downgrade every enforced policy to audit (safe first install)")
@@ -248,6 +250,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 		Host: o.host, Port: o.port, CertDir: o.certDir, CertificatesWritten: certsWritten,
 		TLSMinVersion: tlsMin, EnableHTTP2: o.enableHTTP2, Validate: validate, Mutate: mutate,
 		MetricsBindAddress: o.metricsAddr, Gatherer: reg, HealthProbeBindAddress: o.probeAddr,
+		PprofBindAddress: o.pprofAddr,
 		Ready: func() error {
 			if current() == nil {
 				return fmt.Errorf("no configuration loaded")

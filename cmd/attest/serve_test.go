@@ -83,7 +83,9 @@ func TestServeFlagErrors(t *testing.T) {
 		{name: "metrics address without a port", args: []string{"--metrics-bind-address", "8080"},
 			wantErr: `metrics bind address "8080": want HOST:PORT, :PORT or 0 to disable`},
 		{name: "metrics and probes on one port", args: []string{"--metrics-bind-address", "127.0.0.1:8080", "--health-probe-bind-address", "127.0.0.1:8080"},
-			wantErr: "metrics and health probes both bind 127.0.0.1:8080"},
+			wantErr: "metrics and health probe both bind 127.0.0.1:8080"},
+		{name: "pprof address without a port", args: []string{"--pprof-bind-address", "localhost"},
+			wantErr: `pprof bind address "localhost": want HOST:PORT, :PORT or 0 to disable`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -84,6 +84,7 @@ func main() {
 	flag.StringVar(&o.client, "client", "inprocess", "where the clients run: \"inprocess\" (goroutines of loadgen: their TLS, HTTP and garbage share the webhook's heap and collector) or \"process\" (a child process, as the API server is another process than the webhook: every exchange then wakes a thread of each process)")
 	flag.StringVar(&o.server, "server", "inprocess", "where the webhook targets run: \"inprocess\" (in loadgen: every target's pipeline, the registry and, with -client inprocess, the clients share one heap and collector) or \"process\" (each target in a child process of its own, one pipeline in its heap as in attest serve's)")
 	flag.BoolVar(&o.serve, "serve", false, "with -server process: add the target \"serve\", an `attest serve` process of -attest with the example config")
+	flag.StringVar(&o.servePprof, "serve-pprof", "", "with -serve: HOST:PORT where the attest serve target serves Go's profiles (--pprof-bind-address), to profile it while the runs load it")
 	flag.BoolVar(&o.traced, "traced", false, "add the target \"traced\": the validate pipeline with OpenTelemetry tracing on, each sampled admission's spans exported over OTLP/gRPC on loopback (attest serve --otlp-endpoint) to the -otlp-receiver")
 	flag.IntVar(&o.receiverNice, "otlp-receiver-nice", 0, "run the receiver process of -otlp-receiver process|discard at this nice value (1-19: it yields the two cores to the webhook and the client, nearer a collector on another machine; 0: the same priority)")
 	flag.StringVar(&o.receiver, "otlp-receiver", "process", "where the OTLP/gRPC receiver of -traced runs: \"process\" (a child process that decodes every span, as a collector beside attest serve on the same cores), \"discard\" (a child process that reads each export and discards it undecoded: the exporter's cost without a collector's, as with the collector on another machine) or \"inprocess\" (in loadgen, its CPU and garbage counted against the traced target)")
@@ -134,6 +135,7 @@ type options struct {
 	profileTarget    string
 	traced           bool
 	serve            bool
+	servePprof       string
 	traceRatio       float64
 	receiver         string
 	receiverNice     int
@@ -199,7 +201,11 @@ func run(t *loadenv.TB, o options) error {
 		if nb, err = numberedReview(obj); err != nil {
 			return err
 		}
-		s, err := e.StartServe(ctx, o.attest)
+		var args []string
+		if o.servePprof != "" {
+			args = append(args, "--pprof-bind-address", o.servePprof)
+		}
+		s, err := e.StartServe(ctx, o.attest, args...)
 		if err != nil {
 			return err
 		}
