@@ -326,12 +326,12 @@ func (p *Policy) Eval(ctx context.Context, doc *Document, s Settings) ([]Finding
 		return p.eval(ctx, c, doc, s)
 	}
 	key := memo.key(doc, s)
-	if out, ok := memo.cache.Get(key); ok {
+	if out, ok := memo.cache.get(key); ok {
 		return slices.Clone(out), nil
 	}
 	out, err := p.eval(ctx, c, doc, s)
 	if err == nil {
-		memo.cache.Add(key, slices.Clone(out))
+		memo.cache.add(key, slices.Clone(out))
 	}
 	return out, err
 }

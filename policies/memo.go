@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/open-policy-agent/opa/v1/ast"
 )
 
@@ -23,7 +22,7 @@ import (
 // non-deterministic built-ins (see purity.go), and data is fixed per engine, so equal keys mean equal results.
 
 // memoSize bounds each policy's memo: enough for the distinct pod templates of a rollout wave (an entry is about
-// 150 bytes, so the library's memos hold at most about 1.4 MiB).
+// 100 bytes, see memoTable).
 const memoSize = 1024
 
 // memo holds a policy's recent results by key. It is safe for concurrent use.
@@ -34,12 +33,11 @@ type memo struct {
 	// number them in a document's digests (see pathIDs).
 	keyed [][]string
 	ids   []int
-	cache *lru.Cache[[sha256.Size]byte, []Finding]
+	cache *memoTable
 }
 
 func newMemo(paths [][]string, all bool) *memo {
-	c, _ := lru.New[[sha256.Size]byte, []Finding](memoSize) // the size is positive: New cannot fail
-	m := &memo{all: all, paths: paths, cache: c}
+	m := &memo{all: all, paths: paths, cache: newMemoTable(memoSize)}
 	for _, path := range paths {
 		// input.params is in the key as the parameters' digest, and what is neither a part nor the parameters is
 		// always undefined: only paths below a part need a digest per document.

@@ -108,7 +108,7 @@ func TestMemoHitsOnlyWhatThePolicyCannotTellApart(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p.noMemo.Store(false)
-			c.memo.cache.Purge()
+			c.memo.cache.purge()
 			base, err := NewDocument(memoInput())
 			if err != nil {
 				t.Fatal(err)
@@ -123,7 +123,7 @@ func TestMemoHitsOnlyWhatThePolicyCannotTellApart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, hit := c.memo.cache.Get(c.memo.key(doc, tc.settings))
+			_, hit := c.memo.cache.get(c.memo.key(doc, tc.settings))
 			if hit != tc.hit {
 				t.Errorf("memo hit %t, want %t", hit, tc.hit)
 			}

@@ -1,0 +1,116 @@
+package policies
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func tableKey(i int) [sha256.Size]byte { return sha256.Sum256([]byte(fmt.Sprint(i))) }
+
+func findingOf(i int) []Finding { return []Finding{{Message: fmt.Sprint("finding ", i)}} }
+
+// TestMemoTable: a key answers what was stored under it, never another key's; a full table keeps its size and
+// evicts a key not used since the hand last passed, keeping those read meanwhile.
+func TestMemoTable(t *testing.T) {
+	type step struct {
+		op   string // add, get, miss
+		key  int
+		want int // the finding's number for get (and the one add stores)
+	}
+	tests := []struct {
+		name  string
+		size  int
+		steps []step
+		len   int
+	}{
+		{name: "stored and read", size: 4, steps: []step{{"add", 1, 1}, {"add", 2, 2}, {"get", 1, 1}, {"get", 2, 2}, {"miss", 3, 0}}, len: 2},
+		{name: "a key stored again takes the new findings", size: 4, steps: []step{{"add", 1, 1}, {"add", 1, 9}, {"get", 1, 9}}, len: 1},
+		{name: "full: the first key is evicted when none was read", size: 3,
+			steps: []step{{"add", 1, 1}, {"add", 2, 2}, {"add", 3, 3}, {"add", 4, 4}, {"miss", 1, 0}, {"get", 2, 2}, {"get", 3, 3}, {"get", 4, 4}}, len: 3},
+		{name: "full: a key read since the sweep survives, the next unread goes", size: 3,
+			steps: []step{
+				{"add", 1, 1}, {"add", 2, 2}, {"add", 3, 3},
+				{"add", 4, 4}, // the sweep clears every bit; 1 goes; the hand is at 2
+				{"get", 2, 2}, // 2 read again
+				{"add", 5, 5}, // 2 is spared, 3 goes
+				{"get", 2, 2}, {"miss", 3, 0}, {"get", 4, 4}, {"get", 5, 5}, {"miss", 1, 0},
+			}, len: 3},
+		{name: "size one", size: 1, steps: []step{{"add", 1, 1}, {"add", 2, 2}, {"miss", 1, 0}, {"get", 2, 2}}, len: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tab := newMemoTable(tt.size)
+			for i, s := range tt.steps {
+				switch s.op {
+				case "add":
+					tab.add(tableKey(s.key), findingOf(s.want))
+				case "get":
+					got, ok := tab.get(tableKey(s.key))
+					if !ok || len(got) != 1 || got[0].Message != findingOf(s.want)[0].Message {
+						t.Errorf("step %d: get(%d) = %v, %v; want %q", i, s.key, got, ok, findingOf(s.want)[0].Message)
+					}
+				case "miss":
+					if got, ok := tab.get(tableKey(s.key)); ok {
+						t.Errorf("step %d: get(%d) = %v, want a miss", i, s.key, got)
+					}
+				}
+			}
+			if got := tab.len(); got != tt.len {
+				t.Errorf("len = %d, want %d", got, tt.len)
+			}
+			if len(tab.index) != tab.len() {
+				t.Errorf("the index holds %d keys for %d slots", len(tab.index), tab.len())
+			}
+			tab.purge()
+			if tab.len() != 0 || len(tab.index) != 0 {
+				t.Errorf("after purge: %d slots, %d keys", tab.len(), len(tab.index))
+			}
+			if _, ok := tab.get(tableKey(1)); ok {
+				t.Error("after purge: a hit")
+			}
+		})
+	}
+}
+
+// TestMemoTableConcurrent: under concurrent adds and gets past its size every hit is the key's own findings
+// (run with -race).
+func TestMemoTableConcurrent(t *testing.T) {
+	tab := newMemoTable(64)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				k := (i*7 + w) % 300
+				if got, ok := tab.get(tableKey(k)); ok && got[0].Message != findingOf(k)[0].Message {
+					t.Errorf("get(%d) = %q", k, got[0].Message)
+					return
+				}
+				tab.add(tableKey(k), findingOf(k))
+			}
+		})
+	}
+	wg.Wait()
+	if tab.len() != 64 || len(tab.index) != 64 {
+		t.Errorf("%d slots, %d keys, want 64", tab.len(), len(tab.index))
+	}
+}
+
+// BenchmarkMemoTableAddFull: storing a new key in a full table allocates nothing.
+func BenchmarkMemoTableAddFull(b *testing.B) {
+	tab := newMemoTable(memoSize)
+	keys := make([][sha256.Size]byte, 4*memoSize)
+	for i := range keys {
+		keys[i] = tableKey(i)
+		if i < memoSize {
+			tab.add(keys[i], nil)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		tab.add(keys[i%len(keys)], nil)
+		i++
+	}
+}
