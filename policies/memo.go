@@ -393,8 +393,11 @@ func (c *canonical) containers(cs []Container) {
 		c.str(ctr.Type)
 		c.str(ctr.Name)
 		c.str(ctr.Image)
-		goObject(c, ctr.Fields, func(c *canonical, v any) { c.goValue(v) }) // toTerm's rules: conversion reads
-		// securityContext and resources with them, and for the rest they are as strict as InterfaceToValue's
+		// Only the two fields the converted container holds (see Document.convert), each as toTerm converts it
+		// (absent and null both null): a container differing in its environment, ports or probes is the same to
+		// every policy that reads input.containers.
+		c.goValue(ctr.Fields["securityContext"])
+		c.goValue(ctr.Fields["resources"])
 	}
 }
 

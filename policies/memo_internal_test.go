@@ -227,7 +227,8 @@ func TestRawPartsEncodeAsTheirConversion(t *testing.T) {
 }
 
 // input.containers is keyed from the extracted containers: equal lists share a digest, and lists whose conversions
-// differ (a field, a nil securityContext against an empty one) do not.
+// differ (a field, a nil securityContext against an empty one) do not; fields a converted container does not hold
+// (environment, ports) are not keyed.
 func TestContainersDigest(t *testing.T) {
 	digest := func(mutate func(*Container)) [32]byte {
 		in := memoInput()
@@ -250,6 +251,7 @@ func TestContainersDigest(t *testing.T) {
 	for name, m := range map[string]func(*Container){
 		"path":                  func(c *Container) { c.Path = "spec.containers[1]" },
 		"image":                 func(c *Container) { c.Image = "gcr.io/company/app:2" },
+		"name":                  func(c *Container) { c.Name = "sidecar" },
 		"securityContext field": func(c *Container) { c.Fields["securityContext"] = map[string]any{"privileged": true} },
 		"nil securityContext":   func(c *Container) { c.Fields["securityContext"] = map[string]any(nil) },
 		"empty securityContext": func(c *Container) { c.Fields["securityContext"] = map[string]any{} },
@@ -257,6 +259,17 @@ func TestContainersDigest(t *testing.T) {
 	} {
 		if digest(m) == base {
 			t.Errorf("%s: changed containers share the digest", name)
+		}
+	}
+	// What input.containers does not hold does not key it: policies reading it cannot tell.
+	for name, m := range map[string]func(*Container){
+		"environment":          func(c *Container) { c.Fields["env"] = []any{map[string]any{"name": "A", "value": "1"}} },
+		"ports":                func(c *Container) { c.Fields["ports"] = []any{map[string]any{"containerPort": int64(80)}} },
+		"name in the fields":   func(c *Container) { c.Fields["name"] = "other" }, // the extracted Name is what it holds
+		"no resources or null": func(c *Container) { c.Fields["resources"] = nil },
+	} {
+		if digest(m) != base {
+			t.Errorf("%s: containers equal to a policy have different digests", name)
 		}
 	}
 	if digest(func(c *Container) { c.Fields["securityContext"] = map[string]any(nil) }) == digest(func(c *Container) { c.Fields["securityContext"] = map[string]any{} }) {

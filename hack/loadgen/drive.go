@@ -20,7 +20,7 @@ import (
 const seqMark = "q0000000"
 
 // numbered is a body whose seqMark occurrences each request replaces by its own number, so that every request
-// differs in what every policy reads (its name, an annotation, a container's environment): an `attest serve`
+// differs in what every policy reads (its name, an annotation, a container's name): an `attest serve`
 // process, whose memo cannot be turned off, then decides each as a Deployment it has not seen.
 type numbered struct {
 	body  []byte
@@ -116,12 +116,13 @@ func check(s *webhooktest.Served, body []byte) error {
 }
 
 // numberedMarks is how often numberedReview's body holds seqMark: the object's name and the request's, an
-// annotation, and an environment variable of the first container.
+// annotation, and the first container's name (input.containers holds it; not its environment, which policies
+// reading input.containers cannot see and whose change is a memo hit for them).
 const numberedMarks = 4
 
 // numberedReview is the review of obj (a Deployment) numbered: what every library policy reads differs between two
 // of its requests (the name for production-replicas, the annotations for gdpr-annotations and soc2-audit-logging,
-// the containers for the rest), and nothing a policy judges does (the images, and so their verification, stay).
+// a container's name for the rest), and nothing a policy judges does (the images, and so their verification, stay).
 func numberedReview(obj map[string]any) (*numbered, error) {
 	raw, err := json.Marshal(obj)
 	if err != nil {
@@ -146,9 +147,7 @@ func numberedReview(obj map[string]any) (*numbered, error) {
 		md["annotations"] = annotations
 	}
 	annotations["loadgen.attest.continuu.ms/seq"] = seqMark
-	first := containers[0].(map[string]any)
-	env, _ := first["env"].([]any)
-	first["env"] = append(env, map[string]any{"name": "LOADGEN_SEQ", "value": seqMark})
+	containers[0].(map[string]any)["name"] = seqMark
 	return newNumbered(loadenv.Review("0b1c2d3e", o), numberedMarks)
 }
 

@@ -186,7 +186,7 @@ func run(t *loadenv.TB, o options) error {
 					profiles = append(profiles, "heap="+o.heapprofile)
 				}
 			}
-			if targets[i].s, err = startServer(ctx, t, e, targets[i].name, o.serverGOGC, profiles...); err != nil {
+			if targets[i].s, targets[i].pid, err = startServer(ctx, t, e, targets[i].name, o.serverGOGC, profiles...); err != nil {
 				return err
 			}
 		}
@@ -214,7 +214,7 @@ func run(t *loadenv.TB, o options) error {
 		if err := sameAnswer(served, nb, targets[1].s, body); err != nil {
 			return fmt.Errorf("serve: %w", err)
 		}
-		targets = append(targets, target{name: "serve", s: served, numbered: true})
+		targets = append(targets, target{name: "serve", s: served, numbered: true, pid: s.PID, process: s})
 	}
 	var sink spanCounter
 	if o.traced {
@@ -269,6 +269,7 @@ func run(t *loadenv.TB, o options) error {
 	for _, workers := range clients {
 		fmt.Printf("\n%d client(s):\n%-10s %9s %9s %9s %9s %9s\n", workers, "target", "req/s", "p50", "p90", "p99", "p99.9")
 		res := make([][]result, len(targets))
+		costs := make([]processCost, len(targets))
 		for i := range targets {
 			if _, err := driveOn(targets[i].s, targets[i].numbered, workers, o.warmup); err != nil {
 				return fmt.Errorf("%s: %w", targets[i].name, err)
@@ -282,7 +283,13 @@ func run(t *loadenv.TB, o options) error {
 						return err
 					}
 				}
-				r, err := driveOn(targets[i].s, targets[i].numbered, workers, o.duration)
+				drive := func() (result, error) { return driveOn(targets[i].s, targets[i].numbered, workers, o.duration) }
+				var r result
+				if targets[i].pid != 0 && workers == 1 {
+					r, err = costs[i].measure(&targets[i], drive)
+				} else {
+					r, err = drive()
+				}
 				stop()
 				if err != nil {
 					return fmt.Errorf("%s: %w", targets[i].name, err)
@@ -309,6 +316,11 @@ func run(t *loadenv.TB, o options) error {
 				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.P50 }),
 				pairedRatio(res[3], res[1], func(r result) time.Duration { return r.P99 }), n, unit)
 		}
+		for i, tg := range targets {
+			if costs[i].requests > 0 {
+				fmt.Printf("%s process, over the measured rounds: %s\n", tg.name, &costs[i])
+			}
+		}
 		fmt.Printf("validate/noop: p50 %.2fx, p99 %.2fx; repeat/noop: p50 %.2fx, p99 %.2fx\n",
 			float64(med[1].P50)/float64(med[0].P50), float64(med[1].P99)/float64(med[0].P99),
 			float64(med[2].P50)/float64(med[0].P50), float64(med[2].P99)/float64(med[0].P99))
@@ -331,6 +343,65 @@ type target struct {
 	s    *webhooktest.Served
 	// numbered targets are posted a numbered body (see numbered): attest serve, whose memo is always on
 	numbered bool
+	// pid is the target's server process (with -server process); process is the target "serve"'s, whose metrics
+	// say what each admission cost it
+	pid     int
+	process *loadenv.Serve
+}
+
+// processCost sums what a server process spent over the measured rounds, from its metrics before and after each.
+type processCost struct {
+	requests              int
+	cpu, alloc, gcs, gcNs float64
+}
+
+var costSeries = []string{"", "go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count", "go_gc_duration_seconds_sum"}
+
+// measure runs drive and adds to c what the target's process spent meanwhile: CPU from /proc, and with the
+// target serve's metrics its allocation and collections.
+func (c *processCost) measure(tg *target, drive func() (result, error)) (result, error) {
+	scrape := func() (map[string]float64, error) {
+		if tg.process == nil {
+			return map[string]float64{}, nil
+		}
+		return tg.process.Scrape(costSeries[1:]...)
+	}
+	cpu0, err := loadenv.ProcCPU(tg.pid)
+	if err != nil {
+		return result{}, err
+	}
+	before, err := scrape()
+	if err != nil {
+		return result{}, err
+	}
+	r, err := drive()
+	if err != nil {
+		return r, err
+	}
+	after, err := scrape()
+	if err != nil {
+		return r, err
+	}
+	cpu1, err := loadenv.ProcCPU(tg.pid)
+	if err != nil {
+		return r, err
+	}
+	c.requests += r.Requests
+	c.cpu += (cpu1 - cpu0).Seconds()
+	c.alloc += after[costSeries[1]] - before[costSeries[1]]
+	c.gcs += after[costSeries[2]] - before[costSeries[2]]
+	c.gcNs += (after[costSeries[3]] - before[costSeries[3]]) * 1e9
+	return r, nil
+}
+
+func (c *processCost) String() string {
+	n := float64(c.requests)
+	s := fmt.Sprintf("%.0f us CPU per admission", c.cpu/n*1e6)
+	if c.alloc > 0 {
+		s += fmt.Sprintf(", %.1f KiB allocated, %.2f collections per 1,000 admissions (stop-the-world pauses %.0f us each)",
+			c.alloc/n/1024, c.gcs/n*1000, c.gcNs/max(c.gcs, 1)/1e3)
+	}
+	return s
 }
 
 // describe evaluates the request and prints what each policy decided and its mean time in the pipeline (without

@@ -95,10 +95,10 @@ func runServer(target, dir string, profiles ...string) error {
 // startServer starts loadgen itself as the server process of target over the env's config, profiling it as
 // profiles say (see runServer), collecting at gogc percent unless that is "" (then at attest serve's); the
 // cleanup stops it.
-func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gogc string, profiles ...string) (*webhooktest.Served, error) {
+func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gogc string, profiles ...string) (*webhooktest.Served, int, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	args := append([]string{serverCommand, target, e.Dir}, profiles...)
 	cmd := exec.CommandContext(ctx, self, args...)
@@ -107,7 +107,7 @@ func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gog
 	}
 	cmd, in, lines, err := startSelf(cmd)
 	if err != nil {
-		return nil, fmt.Errorf("start the %s server process: %w", target, err)
+		return nil, 0, fmt.Errorf("start the %s server process: %w", target, err)
 	}
 	t.Cleanup(func() {
 		_ = in.Close()
@@ -115,17 +115,17 @@ func startServer(ctx context.Context, t *loadenv.TB, e *loadenv.Env, target, gog
 	})
 	if !lines.Scan() {
 		if err := lines.Err(); err != nil {
-			return nil, fmt.Errorf("the %s server process: %w", target, err)
+			return nil, 0, fmt.Errorf("the %s server process: %w", target, err)
 		}
-		return nil, fmt.Errorf("the %s server process exited before it served", target)
+		return nil, 0, fmt.Errorf("the %s server process exited before it served", target)
 	}
 	var where served
 	if err := json.Unmarshal(lines.Bytes(), &where); err != nil {
-		return nil, fmt.Errorf("the %s server process said %q: %w", target, lines.Text(), err)
+		return nil, 0, fmt.Errorf("the %s server process said %q: %w", target, lines.Text(), err)
 	}
 	pool, err := caPool(where.CertDir)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return &webhooktest.Served{URL: where.URL, Client: webhooktest.Client(pool), Pool: pool, CertDir: where.CertDir}, nil
+	return &webhooktest.Served{URL: where.URL, Client: webhooktest.Client(pool), Pool: pool, CertDir: where.CertDir}, cmd.Process.Pid, nil
 }

@@ -223,3 +223,31 @@ func Scrape(c *http.Client, url string, names ...string) (map[string]float64, er
 
 // MiB prints a kB figure in MiB.
 func MiB(kb float64) string { return fmt.Sprintf("%.1f MiB", kb/1024) }
+
+// ProcCPU is the user and system CPU time the process has used, from /proc/<pid>/stat (in clock ticks of
+// 10 ms: Linux's USER_HZ is 100).
+func ProcCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The fields after the command name (in parentheses, which may hold spaces): state is the first, utime the
+	// 12th and stime the 13th.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields))
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
