@@ -240,11 +240,11 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 	case partContainers:
 		containers := make([]*ast.Term, len(in.Containers))
 		for i, c := range in.Containers {
-			sc, err := toTerm(c.Fields["securityContext"])
+			sc, err := sharedTerm(c.Fields["securityContext"])
 			if err != nil {
 				return nil, fmt.Errorf("%s.securityContext: %w", c.Path, err)
 			}
-			res, err := toTerm(c.Fields["resources"])
+			res, err := sharedTerm(c.Fields["resources"])
 			if err != nil {
 				return nil, fmt.Errorf("%s.resources: %w", c.Path, err)
 			}
@@ -404,7 +404,7 @@ func (pr *pruner) leaf(v any) *ast.Term {
 	if t, ok := pr.leaves[string(pr.path)]; ok {
 		return t
 	}
-	t, err := toTerm(v)
+	t, err := sharedTerm(v)
 	if err != nil {
 		return nil
 	}
@@ -453,6 +453,50 @@ func ParamsTerm(params map[string]any) (*ast.Term, error) {
 		params = map[string]any{}
 	}
 	return toTerm(params)
+}
+
+// sharedTerms holds the conversions of subtrees that recur from one admission to the next, by the digest of their
+// canonical encoding: a container's resources and securityContext, an object's labels, the same in a Deployment,
+// its ReplicaSet and each of its Pods and across the workloads of a team, are converted once rather than per
+// admission (they were a fifth of attest serve's allocation). Converted values are never changed, so sharing them
+// is safe, as a cached image's facts are shared (Converted).
+var sharedTerms = newClockTable[*ast.Term](sharedTermsSize)
+
+// sharedTermsSize bounds the shared conversions; maxSharedEncoding leaves larger subtrees to their admission, so
+// what is kept stays under a few MiB whatever the objects.
+const (
+	sharedTermsSize   = 512
+	maxSharedEncoding = 1 << 10
+)
+
+// sharedTerm is toTerm(v), taken from sharedTerms for an object or array whose encoding is short enough.
+func sharedTerm(v any) (*ast.Term, error) {
+	switch v.(type) {
+	case map[string]any, []any:
+	default: // a scalar converts without allocating, or to an interned term
+		return toTerm(v)
+	}
+	if !plainValue(v) { // only JSON's types, whose encoding is their conversion's
+		return toTerm(v)
+	}
+	enc := encoders.Get().(*canonical)
+	enc.b = enc.b[:0]
+	enc.goValue(v)
+	if len(enc.b) > maxSharedEncoding {
+		encoders.Put(enc)
+		return toTerm(v)
+	}
+	key := sha256.Sum256(enc.b)
+	encoders.Put(enc)
+	if t, ok := sharedTerms.get(key); ok {
+		return t, nil
+	}
+	t, err := toTerm(v)
+	if err != nil {
+		return nil, err
+	}
+	sharedTerms.add(key, t)
+	return t, nil
 }
 
 // toTerm converts JSON-shaped Go values (what decoding an object yields) to Rego terms. OPA's InterfaceToValue

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
 )
 
 func tableKey(i int) [sha256.Size]byte { return sha256.Sum256([]byte(fmt.Sprint(i))) }
@@ -112,5 +114,54 @@ func BenchmarkMemoTableAddFull(b *testing.B) {
 	for b.Loop() {
 		tab.add(keys[i%len(keys)], nil)
 		i++
+	}
+}
+
+// TestSharedTerms: a subtree converted once is shared by every conversion of an equal subtree, and is what
+// converting it gives; subtrees a policy can tell apart are never shared; a long one is not kept.
+func TestSharedTerms(t *testing.T) {
+	resources := func(cpu any) map[string]any {
+		return map[string]any{"limits": map[string]any{"cpu": cpu, "memory": "1Gi"}, "requests": map[string]any{"cpu": "100m"}}
+	}
+	first, err := sharedTerm(resources("500m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := sharedTerm(resources("500m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != again {
+		t.Error("equal subtrees were converted twice")
+	}
+	if want, _ := toTerm(resources("500m")); !first.Equal(want) {
+		t.Errorf("shared %v, converted %v", first, want)
+	}
+	for name, v := range map[string]any{
+		"another value":            resources("501m"),
+		"a number for a string":    resources(int64(500)),
+		"a float for an integer":   map[string]any{"n": 1.5},
+		"null for an empty object": map[string]any{"limits": map[string]any(nil)},
+		"an empty object":          map[string]any{"limits": map[string]any{}},
+		"an array":                 []any{"500m"},
+	} {
+		got, err := sharedTerm(v)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want, _ := toTerm(v)
+		if !got.Equal(want) {
+			t.Errorf("%s: shared %v, want %v", name, got, want)
+		}
+	}
+	long := map[string]any{"note": string(make([]byte, 2*maxSharedEncoding))}
+	a, _ := sharedTerm(long)
+	b, _ := sharedTerm(long)
+	if a == b {
+		t.Error("a subtree longer than maxSharedEncoding was kept")
+	}
+	scalar, _ := sharedTerm("500m")
+	if !scalar.Equal(ast.StringTerm("500m")) {
+		t.Errorf("a scalar: %v", scalar)
 	}
 }
