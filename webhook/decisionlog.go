@@ -3,6 +3,9 @@ package webhook
 import (
 	"context"
 	"log/slog"
+	"strconv"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/continuums/attest/admission"
 )
@@ -19,6 +22,50 @@ type policyLog struct {
 	Digest string `json:"digest,omitempty"`
 }
 
+// policyLogs is the decision log's per-policy list, written by hand rather than by reflection (encoding/json):
+// it is the largest attribute of the line written for every admission.
+type policyLogs []policyLog
+
+// MarshalJSON writes what encoding/json writes for []policyLog (strings quoted as JSON requires; invalid UTF-8
+// replaced, as encoding/json does).
+func (ps policyLogs) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+160*len(ps))
+	b = append(b, '[')
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendMember(b, `{"policy":`, p.Policy)
+		b = appendMember(b, `,"mode":`, p.Mode)
+		b = appendMember(b, `,"result":`, p.Result)
+		if len(p.Messages) > 0 {
+			b = append(b, `,"messages":[`...)
+			for j, m := range p.Messages {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b, _ = jsontext.AppendQuote(b, m)
+			}
+			b = append(b, ']')
+		}
+		if p.Error != "" {
+			b = appendMember(b, `,"error":`, p.Error)
+		}
+		b = strconv.AppendInt(append(b, `,"duration_us":`...), p.Micros, 10)
+		if p.Digest != "" {
+			b = appendMember(b, `,"digest":`, p.Digest)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+// appendMember appends name (with its punctuation) and s quoted.
+func appendMember(b []byte, name, s string) []byte {
+	b, _ = jsontext.AppendQuote(append(b, name...), s) // invalid UTF-8 is replaced; the error only says so
+	return b
+}
+
 // logDecision writes the one JSON line per admission: who, what, the verdict and each policy's result; with
 // inputs on (or when a policy's sample rule asked for it), the redacted input too, for `attest policy replay`.
 func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision string) {
@@ -30,7 +77,7 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 	for _, v := range d.Violations {
 		byPolicy[v.Policy] = append(byPolicy[v.Policy], v.String())
 	}
-	items := make([]policyLog, 0, len(d.Results))
+	items := make(policyLogs, 0, len(d.Results))
 	for _, r := range d.Results {
 		item := policyLog{Policy: r.Policy, Mode: string(r.Mode), Result: string(r.Outcome), Messages: byPolicy[r.Policy], Micros: r.Duration.Microseconds(), Digest: r.Digest}
 		if r.Err != nil {
