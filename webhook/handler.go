@@ -163,7 +163,9 @@ func (h *Handler) answer(ctx context.Context, w http.ResponseWriter, span admiss
 // answers late. Over HTTP/2 a stream's answer ends only when its handler returns, so the pipeline runs on a
 // goroutine of its own and the handler returns with the late answer. Panics are recovered as internal failures.
 func (h *Handler) decide(parent context.Context, in admission.Input, inline bool, answer func(dec admission.Decision, late bool)) {
-	ctx, cancel := context.WithTimeout(parent, h.o.Budget)
+	// The budget alone bounds the pipeline: a caller that hangs up (the API server's own timeout is longer) does
+	// not cut it short, and the request's context is not made to track one more child per admission.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), h.o.Budget)
 	defer cancel()
 	if !inline {
 		decided := make(chan admission.Decision, 1)
@@ -177,12 +179,12 @@ func (h *Handler) decide(parent context.Context, in admission.Input, inline bool
 		return
 	}
 	late := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
+	timer := time.AfterFunc(h.o.Budget, func() { // ctx's own deadline, without registering on ctx
 		defer close(late)
 		answer(h.lateAnswer(ctx), true)
 	})
 	dec := h.run(ctx, in)
-	if !stop() {
+	if !timer.Stop() {
 		<-late // the budget's timer answered, or is answering: the handler returns once it has
 		return
 	}
@@ -191,8 +193,12 @@ func (h *Handler) decide(parent context.Context, in admission.Input, inline bool
 
 // lateAnswer is the failure policy's answer to an admission whose budget ran out.
 func (h *Handler) lateAnswer(ctx context.Context) admission.Decision {
+	cause := context.Cause(ctx)
+	if cause == nil { // the budget's timer fired a moment before the context's own
+		cause = context.DeadlineExceeded
+	}
 	return h.failure(admission.Decision{Code: http.StatusInternalServerError,
-		Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, context.Cause(ctx))})
+		Message: fmt.Sprintf("ATTEST did not reach a decision within %s: %v", h.o.Budget, cause)})
 }
 
 // settle applies the failure policy to a pipeline that failed.
