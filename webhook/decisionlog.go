@@ -2,8 +2,11 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
@@ -85,6 +88,10 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 		}
 		items = append(items, item)
 	}
+	if h.o.DecisionLog != nil {
+		h.writeDecisionLine(in, d, decision, items)
+		return
+	}
 	req := in.Request
 	attrs := []slog.Attr{
 		slog.String("uid", req.UID),
@@ -111,4 +118,59 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 		}
 	}
 	log.LogAttrs(context.Background(), slog.LevelInfo, "admission", attrs...)
+}
+
+// lines reuse the buffers of decision-log lines.
+var lines = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// writeDecisionLine writes to DecisionLog the line logDecision writes through Log: its fields in its order, time
+// and level as log/slog's JSON handler writes them.
+func (h *Handler) writeDecisionLine(in admission.Input, d admission.Decision, decision string, items policyLogs) {
+	bp := lines.Get().(*[]byte)
+	b := append((*bp)[:0], `{"time":"`...)
+	b = time.Now().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","level":"INFO","msg":"admission"`...)
+	req := in.Request
+	b = appendMember(b, `,"uid":`, req.UID)
+	b = appendMember(b, `,"user":`, req.Username)
+	b = appendMember(b, `,"operation":`, req.Operation)
+	b = appendMember(b, `,"kind":`, req.Kind)
+	b = appendMember(b, `,"subresource":`, req.SubResource)
+	b = appendMember(b, `,"namespace":`, req.Namespace)
+	b = appendMember(b, `,"name":`, req.Name)
+	b = strconv.AppendBool(append(b, `,"dry_run":`...), req.DryRun)
+	b = appendMember(b, `,"decision":`, decision)
+	b = strconv.AppendInt(append(b, `,"code":`...), int64(d.Code), 10)
+	b = appendMember(b, `,"message":`, d.Message)
+	policies, _ := items.MarshalJSON()
+	b = append(append(b, `,"policies":`...), policies...)
+	b = strconv.AppendFloat(append(b, `,"duration_ms":`...), float64(d.Duration.Microseconds())/1000, 'f', -1, 64)
+	if d.NotEvaluated != "" {
+		b = appendMember(b, `,"not_evaluated":`, d.NotEvaluated)
+	}
+	if h.o.LogInputs || len(d.Sampled) > 0 { // rare: encoding/json as Log's handler would
+		b = appendJSON(b, `,"groups":`, req.Groups)
+		b = appendJSON(b, `,"input":`, recordInput(in, h.o.MaxLoggedInput))
+		if len(d.Sampled) > 0 {
+			b = appendJSON(b, `,"sampled":`, d.Sampled)
+		}
+	}
+	b = append(b, "}\n"...)
+	if _, err := h.o.DecisionLog.Write(b); err != nil {
+		h.o.Log.Warn("decision log write failed", "uid", req.UID, "err", err)
+	}
+	*bp = b
+	if cap(b) <= 64<<10 { // a line with a large input is not kept
+		lines.Put(bp)
+	}
+}
+
+// appendJSON appends name and v as encoding/json writes it (an error written as the value's place: {"error": ...},
+// so the line stays JSON).
+func appendJSON(b []byte, name string, v any) []byte {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return append(appendMember(append(b, name...), `{"error":`, err.Error()), '}')
+	}
+	return append(append(b, name...), raw...)
 }

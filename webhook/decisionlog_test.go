@@ -48,10 +48,31 @@ type policyLog struct {
 	Digest     string   `json:"digest"`
 }
 
+// decisionLogWays are the two writers of the decision log: Log's JSON handler, and the handler's own lines to
+// DecisionLog (attest serve's), which must read alike.
+var decisionLogWays = []struct {
+	name   string
+	direct bool
+}{{"through slog", false}, {"written directly", true}}
+
+// logTo is options whose decision log is written to buf, one way or the other.
+func logTo(buf *bytes.Buffer, direct bool, o webhook.HandlerOptions) webhook.HandlerOptions {
+	o.Log = slog.New(slog.NewJSONHandler(buf, nil))
+	if direct {
+		o.DecisionLog = buf
+	}
+	return o
+}
+
 func TestDecisionLog(t *testing.T) {
+	for _, way := range decisionLogWays {
+		t.Run(way.name, func(t *testing.T) { testDecisionLog(t, way.direct) })
+	}
+}
+
+func testDecisionLog(t *testing.T, direct bool) {
 	var buf bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&buf, nil))
-	h := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, ""), Log: log})
+	h := newHandler(t, logTo(&buf, direct, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, "")}))
 	passed := func(policy string) policyLog { return policyLog{Policy: policy, Mode: "enforce", Result: "passed"} }
 	debugPod := pod("web", withContainer(ctr("app", trustedImage)), withEphemeral(ctr("debugger", trustedImage, privileged())))
 	tests := []struct {
@@ -142,8 +163,14 @@ func TestDecisionLog(t *testing.T) {
 // TestDecisionLogRecordsRedactedInputs: with --log-inputs each line carries the input replay needs, without
 // Secret-like values, and an input over the cap is marked truncated rather than logged in part.
 func TestDecisionLogRecordsRedactedInputs(t *testing.T) {
+	for _, way := range decisionLogWays {
+		t.Run(way.name, func(t *testing.T) { testDecisionLogRecordsRedactedInputs(t, way.direct) })
+	}
+}
+
+func testDecisionLogRecordsRedactedInputs(t *testing.T, direct bool) {
 	var buf bytes.Buffer
-	h := newHandler(t, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, ""), Log: slog.New(slog.NewJSONHandler(&buf, nil)), LogInputs: true, MaxLoggedInput: 4096})
+	h := newHandler(t, logTo(&buf, direct, webhook.HandlerOptions{Decider: newEvaluator(t, trustedConfig, ""), LogInputs: true, MaxLoggedInput: 4096}))
 	obj := pod("web", withContainer(ctr("app", trustedImage)))
 	spec := obj["spec"].(map[string]any)
 	c := spec["containers"].([]any)[0].(map[string]any)

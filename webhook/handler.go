@@ -5,6 +5,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -47,7 +48,12 @@ type HandlerOptions struct {
 	Namespaces    NamespaceLookup // optional
 	Metrics       *Metrics        // optional
 	Log           *slog.Logger
-	Clock         clock.PassiveClock
+	// DecisionLog, when set, receives the decision log's lines written by the handler itself rather than through
+	// Log's handler (attest serve: the writer under its JSON log, so both stay one stream): the same fields as
+	// Log's JSON handler writes, without the reflection and re-validation it spends on every line. Log's level
+	// still decides whether they are written.
+	DecisionLog io.Writer
+	Clock       clock.PassiveClock
 	// Mutating handlers answer the mutating webhook with the decider's patches.
 	Mutating bool
 	// LogInputs records every request's redacted input in the decision log, for `attest policy replay`;

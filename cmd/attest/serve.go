@@ -246,7 +246,7 @@ func runServe(ctx context.Context, o serveOptions, stderr io.Writer) error {
 	}
 	validate, err := webhook.NewHandler(webhook.HandlerOptions{
 		Decider: eval, Budget: o.budget, FailurePolicy: webhook.FailurePolicy(o.failurePolicy),
-		Namespaces: namespaces, Metrics: metrics, Log: log, LogInputs: o.logInputs, Tracer: tracer,
+		Namespaces: namespaces, Metrics: metrics, Log: log, DecisionLog: logOut, LogInputs: o.logInputs, Tracer: tracer,
 	})
 	if err != nil {
 		return usageError(err)
