@@ -25,6 +25,11 @@ const (
 // checkEvery is how many loop iterations and calls run between two looks at the context.
 const checkEvery = 1024
 
+// emptySet is the value of every set MakeSet makes until its first SetAdd, which replaces it in the set's term:
+// most such sets (a passing policy's violations, a comprehension over nothing) stay empty, and making each cost
+// three allocations. It is never changed.
+var emptySet = ast.NewSet()
+
 // Eval runs the plan of entrypoint over input (data is empty: policies receive everything as input) and returns
 // the entrypoint's value, or false when it is undefined. Errors are those topdown reports in its default, lax
 // mode: a built-in that fails makes its expression undefined, a rule producing conflicting values is an error,
@@ -340,7 +345,7 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 		case opMakeObject:
 			lv[in.target] = ast.NewTerm(ast.NewObject())
 		case opMakeSet:
-			lv[in.target] = ast.NewTerm(ast.NewSet())
+			lv[in.target] = &ast.Term{Value: emptySet} // a set of its own at its first add (see emptySet)
 		case opEqual, opNotEqual:
 			a, b := read(in.a, lv), read(in.b, lv)
 			if a == nil || b == nil || (a.Value.Compare(b.Value) == 0) != (in.op == opEqual) {
@@ -392,6 +397,11 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 			set, ok := lv[in.target].Value.(ast.Set)
 			if !ok {
 				return 0, fmt.Errorf("add to a %s, not a set", ast.ValueName(lv[in.target].Value))
+			}
+			if set == emptySet {
+				// The term is MakeSet's own, shared by every local assigned from it: they all see the new set.
+				set = ast.NewSet()
+				lv[in.target].Value = set
 			}
 			set.Add(read(in.a, lv))
 		case opWith:

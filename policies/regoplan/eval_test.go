@@ -210,6 +210,21 @@ else := "undefined member"`},
 		{name: "object literals kept and compared", rule: "r", src: `
 o(c) := {"n": c.name}
 r := {"eq": o(input.containers[0]) == {"n": "app"}, "all": [x | some c in input.containers; x := o(c)], "merged": object.union(o(input.containers[0]), {"extra": input.s})}`},
+		{name: "sets made empty: kept empty, filled, aliased, compared and nested", rule: "r", src: `
+none contains c.name if {
+	some c in input.containers
+	c.name == "nobody"
+}
+some_names contains c.name if some c in input.containers
+empty_here := {x | some x in input.params.list; x == "z"}
+filled_here := {x | some x in input.params.list}
+pair := [a, b] if {
+	a := {x | some x in input.params.list; x == "none"}
+	b := a
+	count(b) == 0
+}
+r := {"none": none, "some": some_names, "eq": none == empty_here, "filled": filled_here, "pair": pair,
+	"union": none | filled_here, "nested": {y | some x in input.params.list; y := {x | x == "q"}}}`},
 		{name: "array literal as a function's argument pattern", rule: "r", src: `
 m(["cpu", "memory"]) := "both"
 m([x]) := x
