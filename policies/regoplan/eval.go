@@ -25,10 +25,14 @@ const (
 // checkEvery is how many loop iterations and calls run between two looks at the context.
 const checkEvery = 1024
 
-// emptySet is the value of every set MakeSet makes until its first SetAdd, which replaces it in the set's term:
-// most such sets (a passing policy's violations, a comprehension over nothing) stay empty, and making each cost
-// three allocations. It is never changed.
-var emptySet = ast.NewSet()
+// emptySet is the value of every set MakeSet makes until its first SetAdd, which replaces it in the set's term
+// (every local assigned from the set shares its term): most such sets (a passing policy's violations, a
+// comprehension over nothing) stay empty, and making each cost three allocations. emptyObject is the same for
+// MakeObject and its inserts (an object comprehension of parameters that are not set). Neither is ever changed.
+var (
+	emptySet    = ast.NewSet()
+	emptyObject = ast.NewObject()
+)
 
 // Eval runs the plan of entrypoint over input (data is empty: policies receive everything as input) and returns
 // the entrypoint's value, or false when it is undefined. Errors are those topdown reports in its default, lax
@@ -343,7 +347,7 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 			}
 			lv[in.target] = ast.NewTerm(ast.NewObject(pairs...))
 		case opMakeObject:
-			lv[in.target] = ast.NewTerm(ast.NewObject())
+			lv[in.target] = &ast.Term{Value: emptyObject} // an object of its own at its first insert (see emptySet)
 		case opMakeSet:
 			lv[in.target] = &ast.Term{Value: emptySet} // a set of its own at its first add (see emptySet)
 		case opEqual, opNotEqual:
@@ -380,6 +384,10 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 				if prev := obj.Get(k); prev != nil && prev.Value.Compare(v.Value) != 0 {
 					return 0, m.conflict(in, "object keys must be unique")
 				}
+			}
+			if obj == emptyObject { // as for sets: the term is MakeObject's own
+				obj = ast.NewObject()
+				lv[in.target].Value = obj
 			}
 			obj.Insert(k, v)
 		case opObjectMerge:

@@ -225,6 +225,20 @@ pair := [a, b] if {
 }
 r := {"none": none, "some": some_names, "eq": none == empty_here, "filled": filled_here, "pair": pair,
 	"union": none | filled_here, "nested": {y | some x in input.params.list; y := {x | x == "q"}}}`},
+		{name: "objects made empty: kept empty, filled, aliased, merged and nested", rule: "r", src: `
+po[k] := v if {
+	some k, v in input.labels
+	v == "nine"
+}
+filled[k] := v if some k, v in input.labels
+none := {k: v | some k, v in input.labels; v == "ten"}
+alias := [a, b] if {
+	a := {k: 1 | some k in input.params.list; k == "z"}
+	b := a
+	count(b) == 0
+}
+r := {"po": po, "filled": filled, "none": none, "alias": alias, "eq": po == none,
+	"merged": object.union(none, filled), "nested": {k: {x: 1 | x := k; x == "q"} | some k in input.params.list}}`},
 		{name: "array literal as a function's argument pattern", rule: "r", src: `
 m(["cpu", "memory"]) := "both"
 m([x]) := x
