@@ -28,10 +28,12 @@ const checkEvery = 1024
 // emptySet is the value of every set MakeSet makes until its first SetAdd, which replaces it in the set's term
 // (every local assigned from the set shares its term): most such sets (a passing policy's violations, a
 // comprehension over nothing) stay empty, and making each cost three allocations. emptyObject is the same for
-// MakeObject and its inserts (an object comprehension of parameters that are not set). Neither is ever changed.
+// MakeObject and its inserts (an object comprehension of parameters that are not set), and emptyArray for an
+// array comprehension (ArrayAppend puts a new array in the term). None is ever changed.
 var (
 	emptySet    = ast.NewSet()
 	emptyObject = ast.NewObject()
+	emptyArray  = ast.NewArray() // no capacity: Array.Append copies it rather than writing into it
 )
 
 // Eval runs the plan of entrypoint over input (data is empty: policies receive everything as input) and returns
@@ -322,11 +324,15 @@ func (m *machine) block(b *block, lv []*ast.Term) (int, error) {
 		case opReset:
 			lv[in.target] = nil
 		case opMakeNull:
-			lv[in.target] = ast.NullTerm()
+			lv[in.target] = ast.InternedNullTerm // no statement changes a null term's value
 		case opMakeNumber:
 			lv[in.target] = in.a.term
 		case opMakeArray:
-			lv[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+			if in.n == 0 { // a comprehension's: Append copies the array, so the empty one is never changed
+				lv[in.target] = &ast.Term{Value: emptyArray}
+			} else {
+				lv[in.target] = ast.NewTerm(ast.NewArrayWithCapacity(int(in.n)))
+			}
 		case opArrayOf:
 			elems := make([]*ast.Term, len(in.x.args))
 			for k, o := range in.x.args {

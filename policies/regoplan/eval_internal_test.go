@@ -13,8 +13,9 @@ func TestEmptyCollectionsShared(t *testing.T) {
 	mod := ast.MustParseModuleWithOpts(`package t
 import rego.v1
 s contains x if some x in input.xs
-o[x] := true if some x in input.xs`, ast.ParserOptions{RegoVersion: ast.RegoV1})
-	prog, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/s", "t/o"})
+o[x] := true if some x in input.xs
+a := [x | some x in input.xs]`, ast.ParserOptions{RegoVersion: ast.RegoV1})
+	prog, err := Plan(context.Background(), map[string]*ast.Module{"t.rego": mod}, ast.CapabilitiesForThisVersion(), []string{"t/s", "t/o", "t/a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +33,12 @@ o[x] := true if some x in input.xs`, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if v := eval("t/s"); v.Value != emptySet {
 		t.Errorf("a set left empty is %v, not the shared empty set", v)
 	}
+	if v := eval("t/a"); v.Value != emptyArray {
+		t.Errorf("an array left empty is %v, not the shared empty array", v)
+	}
+	if v := eval("t/a", "x", "y"); v.Value == emptyArray || !v.Equal(ast.MustParseTerm(`["x", "y"]`)) {
+		t.Errorf("filled array: %v", v)
+	}
 	if v := eval("t/o"); v.Value != emptyObject {
 		t.Errorf("an object left empty is %v, not the shared empty object", v)
 	}
@@ -43,7 +50,7 @@ o[x] := true if some x in input.xs`, ast.ParserOptions{RegoVersion: ast.RegoV1})
 	if o.Value == emptyObject || !o.Equal(ast.MustParseTerm(`{"a": true}`)) {
 		t.Errorf("filled object: %v", o)
 	}
-	if emptySet.Len() != 0 || emptyObject.Len() != 0 {
-		t.Errorf("a shared empty value was changed: %v, %v", emptySet, emptyObject)
+	if emptySet.Len() != 0 || emptyObject.Len() != 0 || emptyArray.Len() != 0 {
+		t.Errorf("a shared empty value was changed: %v, %v, %v", emptySet, emptyObject, emptyArray)
 	}
 }
