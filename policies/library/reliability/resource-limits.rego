@@ -93,10 +93,9 @@ sections[c.path] := {"limits": section(c, "limits"), "requests": section(c, "req
 	c.type in {"container", "init"}
 }
 
-section(c, name) := s if {
-	s := object.get(c, ["resources", name], null)
-	is_object(s)
-} else := {}
+section(c, name) := c.resources[name] if is_object(c.resources[name])
+
+else := {}
 
 word := {"cpu": "CPU", "memory": "memory"}
 

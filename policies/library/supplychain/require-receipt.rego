@@ -167,11 +167,22 @@ else := ["has no RFC 3339 verified_at time"]
 
 # --- the receipt against what ATTEST verified in this admission ---
 
+# resolved_digest(image) is object.get(images, [image, "digest"], "") and signature_verified(image)
+# object.get(images, [image, "signature", "verified"], false), read as references rather than through a path
+# array built for every call.
+resolved_digest(image) := d if {
+	d := images[image].digest
+} else := ""
+
+signature_verified(image) := v if {
+	v := images[image].signature.verified
+} else := false
+
 problems contains {"message": msg, "path": c.path, "fix": rewrite_fix} if {
 	some c in input.containers
 	entry := entries[c.image]
 	valid_digest(entry)
-	resolved := object.get(images, [c.image, "digest"], "")
+	resolved := resolved_digest(c.image)
 	resolved != ""
 	resolved != entry.digest
 	msg := sprintf("the ATTEST receipt records %s for image %q, but the image resolves to %s", [entry.digest, c.image, resolved])
@@ -181,7 +192,7 @@ problems contains {"message": msg, "path": c.path, "fix": rewrite_fix} if {
 	some c in input.containers
 	entry := entries[c.image]
 	valid_digest(entry)
-	object.get(images, [c.image, "digest"], "") == ""
+	resolved_digest(c.image) == ""
 	msg := sprintf("the ATTEST receipt records %s for image %q, but ATTEST resolved no digest for the image to compare it with", [entry.digest, c.image])
 }
 
@@ -189,15 +200,15 @@ problems contains {"message": msg, "path": c.path, "fix": "sign the image so ATT
 	some c in input.containers
 	entry := entries[c.image]
 	valid_digest(entry)
-	object.get(images, [c.image, "digest"], "") == entry.digest
-	object.get(images, [c.image, "signature", "verified"], false) != true
+	resolved_digest(c.image) == entry.digest
+	signature_verified(c.image) != true
 	msg := sprintf("the ATTEST receipt records %s for image %q, but ATTEST has not verified a signature for that digest", [entry.digest, c.image])
 }
 
 problems contains {"message": msg, "path": c.path, "fix": rewrite_fix} if {
 	some c in input.containers
 	entry := entries[c.image]
-	object.get(images, [c.image, "signature", "verified"], false) == true
+	signature_verified(c.image) == true
 	signer := object.get(images, [c.image, "signature", "signer"], "")
 	signer != ""
 	is_string(entry.signer)
