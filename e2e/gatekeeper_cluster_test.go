@@ -372,8 +372,10 @@ spec:
 		t.Fatalf("switch to dryrun: %s%s", out, errOut)
 	}
 	// Until the switch reaches the live set the constraint still warns, so each attempt names its own Deployment and
-	// the decision-log line of the attempt that showed nothing must hold the finding.
+	// the decision-log line of an attempt that showed nothing must hold the finding. Lines are written in batches
+	// (at most 50 ms late), so the lines of the silent attempts so far are looked for on every attempt.
 	attempt := 0
+	var silent []string
 	eventually(t, 15*time.Second, func() error {
 		attempt++
 		name := fmt.Sprintf("dry-%d", attempt)
@@ -384,12 +386,23 @@ spec:
 		if strings.Contains(out+errOut, "AttestE2eReplicas") {
 			return fmt.Errorf("a dryrun constraint is record-only, yet kubectl showed it:\n%s", out+errOut)
 		}
+		silent = append(silent, name)
+		found := false
 		for _, line := range strings.Split(cluster.AttestLog(), "\n") {
-			if strings.Contains(line, "AttestE2eReplicas/at-most-three") && strings.Contains(line, `"`+name+`"`) {
-				return nil
+			for _, n := range silent {
+				if !strings.Contains(line, `"msg":"admission"`) || !strings.Contains(line, `"name":"`+n+`"`) {
+					continue
+				}
+				if !strings.Contains(line, "AttestE2eReplicas/at-most-three") {
+					t.Fatalf("the decision log of Deployment %s, admitted without a warning, has no finding of the dryrun constraint:\n%s", n, line)
+				}
+				found = true
 			}
 		}
-		return fmt.Errorf("the decision log has no finding of the dryrun constraint for Deployment %s (output %s)", name, out+errOut)
+		if !found {
+			return fmt.Errorf("the decision log has no line yet for the Deployments %v (output %s)", silent, out+errOut)
+		}
+		return nil
 	})
 
 	// A PolicyException naming the constraint exempts the Deployment it targets, once approved.

@@ -458,16 +458,45 @@ func ParamsTerm(params map[string]any) (*ast.Term, error) {
 // sharedTerms holds the conversions of subtrees that recur from one admission to the next, by the digest of their
 // canonical encoding: a container's resources and securityContext, an object's labels, the same in a Deployment,
 // its ReplicaSet and each of its Pods and across the workloads of a team, are converted once rather than per
-// admission (they were a fifth of attest serve's allocation). Converted values are never changed, so sharing them
+// admission (a tenth of attest serve's allocation for its numbered Deployments). Converted values are never changed, so sharing them
 // is safe, as a cached image's facts are shared (Converted).
 var sharedTerms = newClockTable[*ast.Term](sharedTermsSize)
 
-// sharedTermsSize bounds the shared conversions; maxSharedEncoding leaves larger subtrees to their admission, so
-// what is kept stays under a few MiB whatever the objects.
+// sharedTermsSize bounds the shared conversions; maxSharedNodes and maxSharedEncoding leave larger subtrees to
+// their admission, so what is kept stays under a few MiB whatever the objects.
 const (
 	sharedTermsSize   = 512
+	maxSharedNodes    = 64
 	maxSharedEncoding = 1 << 10
 )
+
+// smallPlain reports whether v is plain (plainValue) and holds at most *budget values, looking at no more than
+// that many: a large subtree (a whole pod template) is left to its admission after a few steps, not walked to
+// its end to be encoded.
+func smallPlain(v any, budget *int) bool {
+	if *budget--; *budget < 0 {
+		return false
+	}
+	switch x := v.(type) {
+	case nil, bool, string, float64, int, int64:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !smallPlain(e, budget) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		for _, e := range x {
+			if !smallPlain(e, budget) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
 
 // sharedTerm is toTerm(v), taken from sharedTerms for an object or array whose encoding is short enough.
 func sharedTerm(v any) (*ast.Term, error) {
@@ -476,7 +505,8 @@ func sharedTerm(v any) (*ast.Term, error) {
 	default: // a scalar converts without allocating, or to an interned term
 		return toTerm(v)
 	}
-	if !plainValue(v) { // only JSON's types, whose encoding is their conversion's
+	budget := maxSharedNodes
+	if !smallPlain(v, &budget) { // only JSON's types, whose encoding is their conversion's, and few of them
 		return toTerm(v)
 	}
 	enc := encoders.Get().(*canonical)

@@ -160,6 +160,18 @@ func TestSharedTerms(t *testing.T) {
 	if a == b {
 		t.Error("a subtree longer than maxSharedEncoding was kept")
 	}
+	many := map[string]any{}
+	for i := range maxSharedNodes {
+		many[fmt.Sprint("k", i)] = "v"
+	}
+	c, _ := sharedTerm(many)
+	d, _ := sharedTerm(many)
+	if c == d {
+		t.Error("a subtree of more than maxSharedNodes values was kept")
+	}
+	if want, _ := toTerm(many); !c.Equal(want) {
+		t.Errorf("a subtree too large to share: %v", c)
+	}
 	scalar, _ := sharedTerm("500m")
 	if !scalar.Equal(ast.StringTerm("500m")) {
 		t.Errorf("a scalar: %v", scalar)
