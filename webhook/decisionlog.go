@@ -69,11 +69,15 @@ func appendMember(b []byte, name, s string) []byte {
 	return b
 }
 
-// logDecision writes the one JSON line per admission: who, what, the verdict and each policy's result; with
-// inputs on (or when a policy's sample rule asked for it), the redacted input too, for `attest policy replay`.
+// lines reuse the buffers of decision-log lines.
+var lines = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// logDecision writes to DecisionLog the one JSON line per admission: who, what, the verdict and each policy's
+// result; with inputs on (or when a policy's sample rule asked for it), the redacted input too, for `attest policy
+// replay`. The line is written by hand, time and level as log/slog's JSON handler writes them, rather than through
+// Log (its reflection and re-validation on every line); Log's level still decides whether it is written.
 func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision string) {
-	log := h.o.Log
-	if !log.Enabled(context.Background(), slog.LevelInfo) {
+	if h.o.DecisionLog == nil || !h.o.Log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
 	byPolicy := make(map[string][]string, len(d.Violations))
@@ -88,44 +92,6 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 		}
 		items = append(items, item)
 	}
-	if h.o.DecisionLog != nil {
-		h.writeDecisionLine(in, d, decision, items)
-		return
-	}
-	req := in.Request
-	attrs := []slog.Attr{
-		slog.String("uid", req.UID),
-		slog.String("user", req.Username),
-		slog.String("operation", req.Operation),
-		slog.String("kind", req.Kind),
-		slog.String("subresource", req.SubResource),
-		slog.String("namespace", req.Namespace),
-		slog.String("name", req.Name),
-		slog.Bool("dry_run", req.DryRun),
-		slog.String("decision", decision),
-		slog.Int("code", int(d.Code)),
-		slog.String("message", d.Message),
-		slog.Any("policies", items),
-		slog.Float64("duration_ms", float64(d.Duration.Microseconds())/1000),
-	}
-	if d.NotEvaluated != "" {
-		attrs = append(attrs, slog.String("not_evaluated", d.NotEvaluated))
-	}
-	if h.o.LogInputs || len(d.Sampled) > 0 {
-		attrs = append(attrs, slog.Any("groups", req.Groups), slog.Any("input", recordInput(in, h.o.MaxLoggedInput)))
-		if len(d.Sampled) > 0 {
-			attrs = append(attrs, slog.Any("sampled", d.Sampled))
-		}
-	}
-	log.LogAttrs(context.Background(), slog.LevelInfo, "admission", attrs...)
-}
-
-// lines reuse the buffers of decision-log lines.
-var lines = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-// writeDecisionLine writes to DecisionLog the line logDecision writes through Log: its fields in its order, time
-// and level as log/slog's JSON handler writes them.
-func (h *Handler) writeDecisionLine(in admission.Input, d admission.Decision, decision string, items policyLogs) {
 	bp := lines.Get().(*[]byte)
 	b := append((*bp)[:0], `{"time":"`...)
 	b = time.Now().AppendFormat(b, time.RFC3339Nano)
@@ -148,7 +114,7 @@ func (h *Handler) writeDecisionLine(in admission.Input, d admission.Decision, de
 	if d.NotEvaluated != "" {
 		b = appendMember(b, `,"not_evaluated":`, d.NotEvaluated)
 	}
-	if h.o.LogInputs || len(d.Sampled) > 0 { // rare: encoding/json as Log's handler would
+	if h.o.LogInputs || len(d.Sampled) > 0 { // rare: as encoding/json writes them
 		b = appendJSON(b, `,"groups":`, req.Groups)
 		b = appendJSON(b, `,"input":`, recordInput(in, h.o.MaxLoggedInput))
 		if len(d.Sampled) > 0 {

@@ -48,10 +48,8 @@ type HandlerOptions struct {
 	Namespaces    NamespaceLookup // optional
 	Metrics       *Metrics        // optional
 	Log           *slog.Logger
-	// DecisionLog, when set, receives the decision log's lines written by the handler itself rather than through
-	// Log's handler (attest serve: the writer under its JSON log, so both stay one stream): the same fields as
-	// Log's JSON handler writes, without the reflection and re-validation it spends on every line. Log's level
-	// still decides whether they are written.
+	// DecisionLog receives the decision log's lines, in the form of Log's JSON lines (attest serve: the writer
+	// under its JSON log, so both stay one stream); Log's level decides whether they are written. nil: none.
 	DecisionLog io.Writer
 	Clock       clock.PassiveClock
 	// Mutating handlers answer the mutating webhook with the decider's patches.

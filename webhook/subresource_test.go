@@ -67,7 +67,7 @@ func withLabel(obj map[string]any, key, value string) map[string]any {
 // log), so a Pod whose spec violates a policy still gets its status reported; every other subresource is judged.
 func TestSubresourcesThroughTheHandler(t *testing.T) {
 	logs := &syncBuffer{}
-	s := serveDecider(t, newEvaluator(t, trustedConfig, ""), webhook.HandlerOptions{Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	s := serveDecider(t, newEvaluator(t, trustedConfig, ""), webhook.HandlerOptions{Log: slog.New(slog.NewJSONHandler(logs, nil)), DecisionLog: logs})
 	privilegedPod := pod("web", withContainer(ctr("app", trustedImage, privileged())))
 	running := map[string]any{"phase": "Running", "conditions": []any{map[string]any{"type": "Ready", "status": "True"}}}
 	const (

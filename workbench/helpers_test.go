@@ -102,7 +102,7 @@ func recordedLog(t testing.TB, srcs []policies.Source, objs ...map[string]any) [
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	h, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, LogInputs: true, Log: slog.New(slog.NewJSONHandler(&log, nil))})
+	h, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, LogInputs: true, Log: slog.New(slog.NewJSONHandler(&log, nil)), DecisionLog: &log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func recordLog(t *testing.T, configYAML string, objects ...string) string {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	h, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, Log: slog.New(slog.NewJSONHandler(&log, nil)), LogInputs: true})
+	h, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, Log: slog.New(slog.NewJSONHandler(&log, nil)), DecisionLog: &log, LogInputs: true})
 	if err != nil {
 		t.Fatal(err)
 	}

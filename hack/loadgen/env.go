@@ -70,7 +70,7 @@ func newPipeline(e *loadenv.Env, cacheSize int, memo bool, tracer admission.Trac
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	validate, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, Metrics: metrics, Log: log, Tracer: tracer})
+	validate, err := webhook.NewHandler(webhook.HandlerOptions{Decider: eval, Metrics: metrics, Log: log, DecisionLog: io.Discard, Tracer: tracer})
 	if err != nil {
 		return nil, err
 	}
