@@ -190,20 +190,29 @@ func (d *Document) plain(part int) bool {
 }
 
 // plainValue reports whether v holds only the types ast.InterfaceToValue converts directly, none of which can fail.
-func plainValue(v any) bool {
+func plainValue(v any) bool { return plainWithin(v, nil) }
+
+// plainWithin is plainValue looking at no more than *budget values (nil: no bound), false past them: a large
+// subtree (a whole pod template) is given up after a few steps rather than walked to its end.
+func plainWithin(v any, budget *int) bool {
+	if budget != nil {
+		if *budget--; *budget < 0 {
+			return false
+		}
+	}
 	switch x := v.(type) {
 	case nil, bool, string, float64, int, int64, []string, map[string]string, Converted:
 		return true
 	case map[string]any:
 		for _, e := range x {
-			if !plainValue(e) {
+			if !plainWithin(e, budget) {
 				return false
 			}
 		}
 		return true
 	case []any:
 		for _, e := range x {
-			if !plainValue(e) {
+			if !plainWithin(e, budget) {
 				return false
 			}
 		}
@@ -470,34 +479,6 @@ const (
 	maxSharedEncoding = 1 << 10
 )
 
-// smallPlain reports whether v is plain (plainValue) and holds at most *budget values, looking at no more than
-// that many: a large subtree (a whole pod template) is left to its admission after a few steps, not walked to
-// its end to be encoded.
-func smallPlain(v any, budget *int) bool {
-	if *budget--; *budget < 0 {
-		return false
-	}
-	switch x := v.(type) {
-	case nil, bool, string, float64, int, int64:
-		return true
-	case map[string]any:
-		for _, e := range x {
-			if !smallPlain(e, budget) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		for _, e := range x {
-			if !smallPlain(e, budget) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
 // sharedTerm is toTerm(v), taken from sharedTerms for an object or array whose encoding is short enough.
 func sharedTerm(v any) (*ast.Term, error) {
 	switch v.(type) {
@@ -506,7 +487,7 @@ func sharedTerm(v any) (*ast.Term, error) {
 		return toTerm(v)
 	}
 	budget := maxSharedNodes
-	if !smallPlain(v, &budget) { // only JSON's types, whose encoding is their conversion's, and few of them
+	if !plainWithin(v, &budget) { // only types whose encoding is their conversion's, and few of them
 		return toTerm(v)
 	}
 	enc := encoders.Get().(*canonical)
