@@ -194,7 +194,8 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 		*pooled = runs[:0]
 		runSlices.Put(pooled)
 	}()
-	for _, p := range engine.Policies() {
+	var which uint64 // the policies that run, by their index in the engine (see Document.ReadTogether)
+	for i, p := range engine.Policies() {
 		if only != "" && !slices.Contains(p.Operations, only) {
 			continue
 		}
@@ -207,7 +208,9 @@ func (e *Evaluator) evaluate(ctx context.Context, in Input) Decision {
 			continue
 		}
 		runs = append(runs, policyRun{p: p, s: s, mode: mode, enforceFrom: enforceFrom})
+		which |= 1 << i
 	}
+	doc.ReadTogether(engine, which)
 	e.evaluatePolicies(ctx, runs, doc, old)
 	d := Decision{Results: make([]PolicyResult, 0, len(runs))}
 	if n := countFindings(runs); n > 0 {

@@ -81,6 +81,9 @@ func (p *Policy) compiled() (*compiled, error) {
 type Engine struct {
 	policies []*Policy
 	byName   map[string]*Policy
+	// together holds the paths policies of one admission read of the object together, by which policies (see
+	// Document.ReadTogether): uint64 → *[numParts]*sharedPaths.
+	together sync.Map
 }
 
 // Compile parses, checks and compiles the sources once; every policy gets one prepared query. Each source is

@@ -89,6 +89,8 @@ type Document struct {
 	prunedTerms map[string]*ast.Term
 	// prunedLeaves holds the subtrees converted for them, by path (see pruner).
 	prunedLeaves map[string]*ast.Term
+	// shared, when set (ReadTogether), holds the paths of each part the admission's policies read together.
+	shared *[numParts]*sharedPaths
 }
 
 // The parts of the input document, in the order the input object lists them; params follows them.
@@ -249,20 +251,11 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 	case partContainers:
 		containers := make([]*ast.Term, len(in.Containers))
 		for i, c := range in.Containers {
-			sc, err := sharedTerm(c.Fields["securityContext"])
+			t, err := sharedContainer(c)
 			if err != nil {
-				return nil, fmt.Errorf("%s.securityContext: %w", c.Path, err)
+				return nil, err
 			}
-			res, err := sharedTerm(c.Fields["resources"])
-			if err != nil {
-				return nil, fmt.Errorf("%s.resources: %w", c.Path, err)
-			}
-			containers[i] = ast.ObjectTerm(
-				str("path", c.Path), str("pod_path", c.PodPath), str("type", c.Type),
-				str("name", c.Name), str("image", c.Image),
-				[2]*ast.Term{ast.InternedTerm("securityContext"), sc},
-				[2]*ast.Term{ast.InternedTerm("resources"), res},
-			)
+			containers[i] = t
 		}
 		return ast.ArrayTerm(containers...), nil
 	case partImages:
@@ -316,7 +309,13 @@ func (d *Document) fields(buf []regoplan.Field, reads inputReads, params *ast.Te
 		if !reads.reads(part) {
 			continue
 		}
-		t := d.pruned(part, reads.below[part], reads.belowKey[part])
+		paths, key := reads.below[part], reads.belowKey[part]
+		if d.shared != nil && len(paths) > 0 {
+			if s := d.shared[part]; s != nil && s.covers(key) {
+				paths, key = s.paths, s.key
+			}
+		}
+		t := d.pruned(part, paths, key)
 		if t == nil {
 			t = d.term(part)
 		}
@@ -508,6 +507,53 @@ func sharedTerm(v any) (*ast.Term, error) {
 	}
 	sharedTerms.add(key, t)
 	return t, nil
+}
+
+// sharedContainer is containerTerm(c), taken from sharedTerms when the container's securityContext and resources
+// are small enough to share: the containers of a Deployment's revisions, its ReplicaSet's and its Pods' (each at
+// its own path) recur from one admission to the next, as do sidecars across workloads.
+func sharedContainer(c Container) (*ast.Term, error) {
+	sc, res := c.Fields["securityContext"], c.Fields["resources"]
+	budget := maxSharedNodes
+	if !plainWithin(sc, &budget) || !plainWithin(res, &budget) {
+		return containerTerm(c)
+	}
+	enc := encoders.Get().(*canonical)
+	enc.b = enc.b[:0]
+	enc.containers([]Container{c})
+	if len(enc.b) > maxSharedEncoding {
+		encoders.Put(enc)
+		return containerTerm(c)
+	}
+	key := sha256.Sum256(enc.b)
+	encoders.Put(enc)
+	if t, ok := sharedTerms.get(key); ok {
+		return t, nil
+	}
+	t, err := containerTerm(c)
+	if err != nil {
+		return nil, err
+	}
+	sharedTerms.add(key, t)
+	return t, nil
+}
+
+// containerTerm converts one container of input.containers: what the input contract gives of it.
+func containerTerm(c Container) (*ast.Term, error) {
+	sc, err := sharedTerm(c.Fields["securityContext"])
+	if err != nil {
+		return nil, fmt.Errorf("%s.securityContext: %w", c.Path, err)
+	}
+	res, err := sharedTerm(c.Fields["resources"])
+	if err != nil {
+		return nil, fmt.Errorf("%s.resources: %w", c.Path, err)
+	}
+	return ast.ObjectTerm(
+		str("path", c.Path), str("pod_path", c.PodPath), str("type", c.Type),
+		str("name", c.Name), str("image", c.Image),
+		[2]*ast.Term{ast.InternedTerm("securityContext"), sc},
+		[2]*ast.Term{ast.InternedTerm("resources"), res},
+	), nil
 }
 
 // toTerm converts JSON-shaped Go values (what decoding an object yields) to Rego terms. OPA's InterfaceToValue

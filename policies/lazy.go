@@ -293,12 +293,7 @@ func readsOf(paths [][]string, ok bool) inputReads {
 			r.below[i] = nil
 			continue
 		}
-		var key strings.Builder
-		key.WriteString(documentParts[i])
-		for _, p := range r.below[i] {
-			key.WriteString("\x01" + strings.Join(p, "\x00"))
-		}
-		r.belowKey[i] = key.String()
+		r.belowKey[i] = belowKey(i, r.below[i])
 	}
 	return r
 }

@@ -177,3 +177,61 @@ func TestSharedTerms(t *testing.T) {
 		t.Errorf("a scalar: %v", scalar)
 	}
 }
+
+// TestSharedContainers converts a container of input.containers once while an equal one recurs, and never gives
+// one container's conversion to a container that differs in what input.containers holds of it.
+func TestSharedContainers(t *testing.T) {
+	base := func() Container {
+		return Container{Path: "spec.template.spec.containers[0]", PodPath: "spec.template.spec", Type: "container", Name: "app", Image: "nginx:1",
+			Fields: map[string]any{"name": "app", "image": "nginx:1", "securityContext": map[string]any{"runAsNonRoot": true},
+				"resources": map[string]any{"limits": map[string]any{"cpu": "500m"}}, "env": []any{map[string]any{"name": "A", "value": "1"}}}}
+	}
+	first, err := sharedContainer(base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := containerTerm(base()); !first.Equal(want) {
+		t.Fatalf("shared %v, converted %v", first, want)
+	}
+	same := base()
+	same.Fields["env"] = []any{map[string]any{"name": "A", "value": "2"}} // not in input.containers
+	if again, _ := sharedContainer(same); again != first {
+		t.Error("an equal container (but for its environment) was converted again")
+	}
+	changes := map[string]func(c *Container){
+		"path":            func(c *Container) { c.Path = "spec.template.spec.containers[1]" },
+		"pod path":        func(c *Container) { c.PodPath = "spec" },
+		"type":            func(c *Container) { c.Type = "init" },
+		"name":            func(c *Container) { c.Name = "web" },
+		"image":           func(c *Container) { c.Image = "nginx:2" },
+		"securityContext": func(c *Container) { c.Fields["securityContext"] = map[string]any{"privileged": true} },
+		"resources":       func(c *Container) { c.Fields["resources"] = map[string]any{"limits": map[string]any{"cpu": "1"}} },
+		"no resources":    func(c *Container) { delete(c.Fields, "resources") },
+	}
+	for name, change := range changes {
+		c := base()
+		change(&c)
+		got, err := sharedContainer(c)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want, _ := containerTerm(c); got == first || !got.Equal(want) {
+			t.Errorf("%s: shared %v, want %v", name, got, want)
+		}
+	}
+	big := base()
+	big.Fields["securityContext"] = map[string]any{"note": string(make([]byte, 2*maxSharedEncoding))}
+	a, _ := sharedContainer(big)
+	b, _ := sharedContainer(big)
+	if a == b {
+		t.Error("a container longer than maxSharedEncoding was kept")
+	}
+	if want, _ := containerTerm(big); !a.Equal(want) {
+		t.Errorf("a container too large to share: %v", a)
+	}
+	odd := base()
+	odd.Fields["resources"] = map[string]any{"limits": make(chan int)}
+	if _, err := sharedContainer(odd); err == nil {
+		t.Error("a container whose resources do not convert was converted")
+	}
+}

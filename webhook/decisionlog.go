@@ -32,7 +32,11 @@ type policyLogs []policyLog
 // MarshalJSON writes what encoding/json writes for []policyLog (strings quoted as JSON requires; invalid UTF-8
 // replaced, as encoding/json does).
 func (ps policyLogs) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 2+160*len(ps))
+	return ps.appendJSON(make([]byte, 0, 2+160*len(ps))), nil
+}
+
+// appendJSON appends what MarshalJSON writes to b.
+func (ps policyLogs) appendJSON(b []byte) []byte {
 	b = append(b, '[')
 	for i, p := range ps {
 		if i > 0 {
@@ -60,7 +64,7 @@ func (ps policyLogs) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, '}')
 	}
-	return append(b, ']'), nil
+	return append(b, ']')
 }
 
 // appendMember appends name (with its punctuation) and s quoted.
@@ -69,8 +73,14 @@ func appendMember(b []byte, name, s string) []byte {
 	return b
 }
 
-// lines reuse the buffers of decision-log lines.
-var lines = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// logLine is the reusable memory of one decision-log line: its bytes and its per-policy list.
+type logLine struct {
+	b     []byte
+	items policyLogs
+}
+
+// lines reuse the memory of decision-log lines.
+var lines = sync.Pool{New: func() any { return &logLine{b: make([]byte, 0, 2048)} }}
 
 // logDecision writes to DecisionLog the one JSON line per admission: who, what, the verdict and each policy's
 // result; with inputs on (or when a policy's sample rule asked for it), the redacted input too, for `attest policy
@@ -80,11 +90,15 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 	if h.o.DecisionLog == nil || !h.o.Log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}
-	byPolicy := make(map[string][]string, len(d.Violations))
-	for _, v := range d.Violations {
-		byPolicy[v.Policy] = append(byPolicy[v.Policy], v.String())
+	var byPolicy map[string][]string // nil (read as empty) when nothing was found
+	if len(d.Violations) > 0 {
+		byPolicy = make(map[string][]string, len(d.Violations))
+		for _, v := range d.Violations {
+			byPolicy[v.Policy] = append(byPolicy[v.Policy], v.String())
+		}
 	}
-	items := make(policyLogs, 0, len(d.Results))
+	line := lines.Get().(*logLine)
+	items := line.items[:0]
 	for _, r := range d.Results {
 		item := policyLog{Policy: r.Policy, Mode: string(r.Mode), Result: string(r.Outcome), Messages: byPolicy[r.Policy], Micros: r.Duration.Microseconds(), Digest: r.Digest}
 		if r.Err != nil {
@@ -92,8 +106,7 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 		}
 		items = append(items, item)
 	}
-	bp := lines.Get().(*[]byte)
-	b := append((*bp)[:0], `{"time":"`...)
+	b := append(line.b[:0], `{"time":"`...)
 	b = time.Now().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","level":"INFO","msg":"admission"`...)
 	req := in.Request
@@ -108,8 +121,7 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 	b = appendMember(b, `,"decision":`, decision)
 	b = strconv.AppendInt(append(b, `,"code":`...), int64(d.Code), 10)
 	b = appendMember(b, `,"message":`, d.Message)
-	policies, _ := items.MarshalJSON()
-	b = append(append(b, `,"policies":`...), policies...)
+	b = items.appendJSON(append(b, `,"policies":`...))
 	b = strconv.AppendFloat(append(b, `,"duration_ms":`...), float64(d.Duration.Microseconds())/1000, 'f', -1, 64)
 	if d.NotEvaluated != "" {
 		b = appendMember(b, `,"not_evaluated":`, d.NotEvaluated)
@@ -125,9 +137,10 @@ func (h *Handler) logDecision(in admission.Input, d admission.Decision, decision
 	if _, err := h.o.DecisionLog.Write(b); err != nil {
 		h.o.Log.Warn("decision log write failed", "uid", req.UID, "err", err)
 	}
-	*bp = b
+	clear(items) // no messages kept alive by the pool
+	line.b, line.items = b, items[:0]
 	if cap(b) <= 64<<10 { // a line with a large input is not kept
-		lines.Put(bp)
+		lines.Put(line)
 	}
 }
 
