@@ -16,9 +16,10 @@ import (
 
 // ImageVerifier establishes what the policies know about images beyond their references: the digest a tag names,
 // and the signatures and attestations of that digest judged against the trust policies. attestation.Verifier is
-// the real one. VerifyAll answers for each distinct image, within ctx's deadline whatever the registries do.
+// the real one. VerifyAll answers for each distinct image, within ctx's deadline less reserve whatever the
+// registries do.
 type ImageVerifier interface {
-	VerifyAll(ctx context.Context, images []string, keychain authn.Keychain) map[string]attestation.Facts
+	VerifyAll(ctx context.Context, images []string, keychain authn.Keychain, reserve time.Duration) map[string]attestation.Facts
 }
 
 // KeychainFunc returns the registry credentials a Pod in namespace pulls with: its imagePullSecrets and those of its
@@ -54,16 +55,11 @@ func (e *Evaluator) verifyImages(ctx context.Context, in Input, cfg *config.Conf
 		return nil
 	}
 	images := distinctImages(containers)
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, dl.Add(-verifyMargin))
-		defer cancel()
-	}
 	var kc authn.Keychain
 	if e.images.keychain != nil && cfg.Trust.Len() > 0 {
 		kc = e.podKeychain(ctx, in)
 	}
-	return v.VerifyAll(ctx, images, kc)
+	return v.VerifyAll(ctx, images, kc, verifyMargin)
 }
 
 func distinctImages(containers []workload.Container) []string {

@@ -23,8 +23,8 @@ func NewOfflineVerifier(policies *TrustPolicies) *OfflineVerifier {
 	return &OfflineVerifier{policies: policies}
 }
 
-// VerifyAll answers at once, by image as written; ctx and keychain are not used.
-func (o *OfflineVerifier) VerifyAll(_ context.Context, images []string, _ authn.Keychain) map[string]Facts {
+// VerifyAll answers at once, by image as written; ctx, keychain and reserve are not used.
+func (o *OfflineVerifier) VerifyAll(_ context.Context, images []string, _ authn.Keychain, _ time.Duration) map[string]Facts {
 	out := make(map[string]Facts, len(images))
 	for _, img := range images {
 		if _, seen := out[img]; seen {

@@ -20,7 +20,7 @@ func TestOfflineVerifier(t *testing.T) {
 	}
 	reg.ResetRequests()
 	v := attestation.NewOfflineVerifier(tp)
-	got := v.VerifyAll(context.Background(), []string{reg.Tagged("team/app", "v1"), d.String(), "gcr.io/other/app:1", ""}, nil)
+	got := v.VerifyAll(context.Background(), []string{reg.Tagged("team/app", "v1"), d.String(), "gcr.io/other/app:1", ""}, nil, 0)
 	for _, img := range []string{reg.Tagged("team/app", "v1"), d.String()} {
 		f := got[img]
 		if f.Trust.Policy != "release" || f.Trust.Checked || f.Trust.Error != attestation.NotCheckedOffline || f.Passed() ||

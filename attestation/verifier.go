@@ -89,8 +89,9 @@ func NewVerifier(policies *TrustPolicies, o VerifierOptions) *Verifier {
 func (v *Verifier) Policies() *TrustPolicies { return v.policies }
 
 // VerifyAll verifies each distinct image once, at most Concurrency at a time, and returns Facts by image as
-// written. keychain supplies registry credentials (nil: anonymous).
-func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain authn.Keychain) map[string]Facts {
+// written. keychain supplies registry credentials (nil: anonymous). What goes to a registry ends reserve before
+// ctx's deadline (the time the caller keeps for itself); what the cache answers needs no deadline of its own.
+func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain authn.Keychain, reserve time.Duration) map[string]Facts {
 	out := make(map[string]Facts, len(images))
 	var pending []*request
 	observe, _ := ctx.Value(observerKey{}).(Observer)
@@ -110,6 +111,11 @@ func (v *Verifier) VerifyAll(ctx context.Context, images []string, keychain auth
 	}
 	if len(pending) == 0 {
 		return out // all answered without the registry: no goroutines
+	}
+	if dl, ok := ctx.Deadline(); ok && reserve > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-reserve))
+		defer cancel()
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup

@@ -57,7 +57,7 @@ func BenchmarkWarmDeployment(b *testing.B) {
 		key.Attest(b, d, slsa, provenance)
 		images = append(images, reg.Tagged(repo, "v1"))
 	}
-	for _, f := range v.VerifyAll(context.Background(), images, nil) {
+	for _, f := range v.VerifyAll(context.Background(), images, nil, 0) {
 		if !f.Passed() {
 			b.Fatalf("%s", dump(f))
 		}
@@ -66,7 +66,7 @@ func BenchmarkWarmDeployment(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		facts := v.VerifyAll(context.Background(), images, nil)
+		facts := v.VerifyAll(context.Background(), images, nil, 0)
 		if len(facts) != 3 {
 			b.Fatal(len(facts))
 		}

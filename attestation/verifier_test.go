@@ -369,6 +369,17 @@ func TestRegistryStallIsBounded(t *testing.T) {
 	if !strings.HasPrefix(got.Trust.Error, "registry "+reg.Host()+" did not answer within 1") {
 		t.Fatalf("trust.error = %q, want the 150ms budget", got.Trust.Error)
 	}
+	// VerifyAll keeps the caller's reserve: what goes to the registry ends that long before the deadline.
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	all := v.VerifyAll(ctx, []string{d.String()}, nil, 1850*time.Millisecond)
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("VerifyAll answered after %v, keeping 1.85s of a 2s deadline", took)
+	}
+	if e := all[d.String()].Trust.Error; !strings.HasPrefix(e, "registry "+reg.Host()+" did not answer within 1") {
+		t.Fatalf("trust.error = %q, want the 150ms budget left by the reserve", e)
+	}
 }
 
 func TestRateLimited(t *testing.T) {
@@ -468,7 +479,7 @@ func TestVerifyAll(t *testing.T) {
 		images = append(images, d.String(), d.String())
 	}
 	images = append(images, "")
-	got := v.VerifyAll(context.Background(), images, nil)
+	got := v.VerifyAll(context.Background(), images, nil, 0)
 	if len(got) != 6 {
 		t.Fatalf("%d results, want 6 distinct images", len(got))
 	}

@@ -301,6 +301,8 @@ func (sc *scratch) decodeAny(dec *jsontext.Decoder) (any, error) {
 		sc.names, sc.vals = sc.names[:base], sc.vals[:base]
 		_, err := dec.ReadToken()
 		return a, err
+	case '"':
+		return readString(dec)
 	case '0':
 		raw, err := dec.ReadValue()
 		if err != nil {
@@ -344,6 +346,32 @@ func readName(dec *jsontext.Decoder) (string, error) {
 	name, err := jsontext.AppendUnquote(nil, raw)
 	return string(name), err
 }
+
+// readString reads a string value: one of knownValues, boxed once, or the string copied once from the body (the
+// decoder's token would unquote it into a buffer of its own first).
+func readString(dec *jsontext.Decoder) (any, error) {
+	raw, err := dec.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		if v, ok := knownValues[string(inner)]; ok {
+			return v, nil
+		}
+		return string(inner), nil
+	}
+	s, err := jsontext.AppendUnquote(nil, raw)
+	return string(s), err
+}
+
+// knownValues are string values of the objects the webhook reads most, each boxed once.
+var knownValues = func() map[string]any {
+	m := make(map[string]any, len(workload.CommonValues))
+	for _, v := range workload.CommonValues {
+		m[v] = v
+	}
+	return m
+}()
 
 // knownNames are field names of the objects the webhook reads most.
 var knownNames = func() map[string]string {

@@ -19,6 +19,17 @@ var FieldNames = strings.Fields(`apiVersion kind metadata name namespace labels 
 	restartPolicy terminationMessagePath terminationMessagePolicy dnsPolicy schedulerName
 	terminationGracePeriodSeconds strategy status`)
 
+// CommonValues are string values the workload objects admissions carry hold most (API versions, kinds, the
+// values the API server defaults fields to, enumerations): decoding shares one string for each.
+var CommonValues = strings.Fields(`v1 apps/v1 batch/v1 Pod Deployment ReplicaSet StatefulSet DaemonSet Job CronJob
+	ReplicationController apps batch pods deployments replicasets statefulsets daemonsets jobs cronjobs
+	replicationcontrollers CREATE UPDATE DELETE CONNECT admission.k8s.io/v1 AdmissionReview
+	IfNotPresent Always Never OnFailure TCP UDP SCTP ClusterFirst ClusterFirstWithHostNet Default None
+	default-scheduler RollingUpdate Recreate OnDelete Parallel OrderedReady Allow Forbid Replace 25% File
+	FallbackToLogsOnError /dev/termination-log RuntimeDefault Localhost Unconfined NonIndexed Indexed
+	Retain Delete ALL NET_RAW NET_ADMIN SYS_ADMIN kubernetes.io/hostname system:serviceaccounts
+	system:authenticated system:masters system:nodes`)
+
 // Type says which container list a container came from.
 type Type string
 

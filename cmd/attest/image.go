@@ -81,7 +81,7 @@ func runImageVerify(cmd *cobra.Command, o imageVerifyOptions, images []string) e
 		return err
 	}
 	v := attestation.NewVerifier(cfg.Trust, attestation.VerifierOptions{Timeout: o.timeout})
-	facts := v.VerifyAll(ctx, images, authn.DefaultKeychain)
+	facts := v.VerifyAll(ctx, images, authn.DefaultKeychain, 0)
 	report := imageReport{Images: make([]imageResult, 0, len(images))}
 	seen := map[string]bool{}
 	for _, img := range images {
