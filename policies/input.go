@@ -266,27 +266,17 @@ func (d *Document) convert(part int) (*ast.Term, error) {
 		return t, nil
 	case partRequest:
 		r := in.Request
-		groups := make([]*ast.Term, len(r.Groups))
-		for i, g := range r.Groups {
-			groups[i] = ast.StringTerm(g)
-		}
 		return ast.ObjectTerm(
 			str("uid", r.UID), str("operation", r.Operation),
-			[2]*ast.Term{ast.InternedTerm("kind"), ast.ObjectTerm(str("group", r.Group), str("version", r.Version), str("kind", r.Kind))},
+			[2]*ast.Term{ast.InternedTerm("kind"), kindTerm(r)},
 			str("subresource", r.SubResource), str("namespace", r.Namespace), str("name", r.Name),
 			[2]*ast.Term{ast.InternedTerm("dry_run"), ast.BooleanTerm(r.DryRun)},
-			[2]*ast.Term{ast.InternedTerm("user"), ast.ObjectTerm(str("username", r.Username), [2]*ast.Term{ast.InternedTerm("groups"), ast.ArrayTerm(groups...)})},
+			[2]*ast.Term{ast.InternedTerm("user"), userTerm(r)},
 			[2]*ast.Term{ast.InternedTerm("timestamp_ns"), ast.IntNumberTerm(int(r.TimestampNS))},
 			[2]*ast.Term{ast.InternedTerm("background"), ast.BooleanTerm(r.Background)},
 		), nil
 	case partNamespace:
-		ns := in.Namespace
-		return ast.ObjectTerm(
-			str("name", ns.Name),
-			[2]*ast.Term{ast.InternedTerm("labels"), stringMap(ns.Labels)},
-			[2]*ast.Term{ast.InternedTerm("annotations"), stringMap(ns.Annotations)},
-			[2]*ast.Term{ast.InternedTerm("production"), ast.BooleanTerm(ns.Production)},
-		), nil
+		return namespaceTerm(in.Namespace), nil
 	}
 	return nil, fmt.Errorf("unknown part %d of the input document", part)
 }
@@ -489,24 +479,57 @@ func sharedTerm(v any) (*ast.Term, error) {
 	if !plainWithin(v, &budget) { // only types whose encoding is their conversion's, and few of them
 		return toTerm(v)
 	}
-	enc := encoders.Get().(*canonical)
-	enc.b = enc.b[:0]
+	enc := newEncoding()
 	enc.goValue(v)
-	if len(enc.b) > maxSharedEncoding {
-		encoders.Put(enc)
-		return toTerm(v)
-	}
-	key := sha256.Sum256(enc.b)
-	encoders.Put(enc)
-	if t, ok := sharedTerms.get(key); ok {
+	key := sharedKey(enc)
+	if t, ok := key.get(); ok {
 		return t, nil
 	}
 	t, err := toTerm(v)
 	if err != nil {
 		return nil, err
 	}
-	sharedTerms.add(key, t)
-	return t, nil
+	return key.keep(t), nil
+}
+
+// newEncoding is a pooled encoder, empty, for sharedKey.
+func newEncoding() *canonical {
+	enc := encoders.Get().(*canonical)
+	enc.b = enc.b[:0]
+	return enc
+}
+
+// shareKey is a key in sharedTerms; a value too long to share has none (ok false), and is never found or kept.
+type shareKey struct {
+	sum [sha256.Size]byte
+	ok  bool
+}
+
+// sharedKey is the key of what enc holds, and pools enc. Each kind of value shared is encoded under a tag of its
+// own, so different kinds never meet under one key.
+func sharedKey(enc *canonical) shareKey {
+	var k shareKey
+	if len(enc.b) <= maxSharedEncoding {
+		k = shareKey{sum: sha256.Sum256(enc.b), ok: true}
+	}
+	encoders.Put(enc)
+	return k
+}
+
+// get is the term kept under k.
+func (k shareKey) get() (*ast.Term, bool) {
+	if !k.ok {
+		return nil, false
+	}
+	return sharedTerms.get(k.sum)
+}
+
+// keep keeps t under k (unless k is none) and returns it.
+func (k shareKey) keep(t *ast.Term) *ast.Term {
+	if k.ok {
+		sharedTerms.add(k.sum, t)
+	}
+	return t
 }
 
 // sharedContainer is containerTerm(c), taken from sharedTerms when the container's securityContext and resources
@@ -518,24 +541,77 @@ func sharedContainer(c Container) (*ast.Term, error) {
 	if !plainWithin(sc, &budget) || !plainWithin(res, &budget) {
 		return containerTerm(c)
 	}
-	enc := encoders.Get().(*canonical)
-	enc.b = enc.b[:0]
+	enc := newEncoding()
 	enc.containers([]Container{c})
-	if len(enc.b) > maxSharedEncoding {
-		encoders.Put(enc)
-		return containerTerm(c)
-	}
-	key := sha256.Sum256(enc.b)
-	encoders.Put(enc)
-	if t, ok := sharedTerms.get(key); ok {
+	key := sharedKey(enc)
+	if t, ok := key.get(); ok {
 		return t, nil
 	}
 	t, err := containerTerm(c)
 	if err != nil {
 		return nil, err
 	}
-	sharedTerms.add(key, t)
-	return t, nil
+	return key.keep(t), nil
+}
+
+// kindTerm is input.request.kind, the same for every admission of a kind: shared through sharedTerms.
+func kindTerm(r Request) *ast.Term {
+	enc := newEncoding()
+	enc.tag('K')
+	enc.str(r.Group)
+	enc.str(r.Version)
+	enc.str(r.Kind)
+	key := sharedKey(enc)
+	if t, ok := key.get(); ok {
+		return t
+	}
+	return key.keep(ast.ObjectTerm(str("group", r.Group), str("version", r.Version), str("kind", r.Kind)))
+}
+
+// userTerm is input.request.user, the same for every admission of a user (a controller's service account makes
+// most): shared through sharedTerms.
+func userTerm(r Request) *ast.Term {
+	enc := newEncoding()
+	enc.tag('U')
+	enc.str(r.Username)
+	enc.length(len(r.Groups))
+	for _, g := range r.Groups {
+		enc.str(g)
+	}
+	key := sharedKey(enc)
+	if t, ok := key.get(); ok {
+		return t
+	}
+	groups := make([]*ast.Term, len(r.Groups))
+	for i, g := range r.Groups {
+		groups[i] = ast.StringTerm(g)
+	}
+	return key.keep(ast.ObjectTerm(str("username", r.Username), [2]*ast.Term{ast.InternedTerm("groups"), ast.ArrayTerm(groups...)}))
+}
+
+// namespaceTerm is input.namespace, the same for every admission in a namespace until its metadata changes:
+// shared through sharedTerms when its encoding is short enough.
+func namespaceTerm(ns Namespace) *ast.Term {
+	enc := newEncoding()
+	enc.tag('N')
+	enc.str(ns.Name)
+	enc.goValue(ns.Labels)
+	enc.goValue(ns.Annotations)
+	if ns.Production {
+		enc.tag('t')
+	} else {
+		enc.tag('f')
+	}
+	key := sharedKey(enc)
+	if t, ok := key.get(); ok {
+		return t
+	}
+	return key.keep(ast.ObjectTerm(
+		str("name", ns.Name),
+		[2]*ast.Term{ast.InternedTerm("labels"), stringMap(ns.Labels)},
+		[2]*ast.Term{ast.InternedTerm("annotations"), stringMap(ns.Annotations)},
+		[2]*ast.Term{ast.InternedTerm("production"), ast.BooleanTerm(ns.Production)},
+	))
 }
 
 // containerTerm converts one container of input.containers: what the input contract gives of it.

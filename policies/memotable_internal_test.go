@@ -235,3 +235,78 @@ func TestSharedContainers(t *testing.T) {
 		t.Error("a container whose resources do not convert was converted")
 	}
 }
+
+// TestSharedRequestParts shares input.request.kind, input.request.user and input.namespace between admissions
+// that carry the same, and never between admissions that differ in any field of them.
+func TestSharedRequestParts(t *testing.T) {
+	base := func() Input {
+		return Input{
+			Request: Request{UID: "u1", Operation: "CREATE", Group: "apps", Version: "v1", Kind: "Deployment", Name: "web",
+				Namespace: "shop", Username: "dana", Groups: []string{"dev", "system:authenticated"}},
+			Namespace: Namespace{Name: "shop", Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"owner": "dana"}, Production: true},
+		}
+	}
+	parts := func(in Input) (kind, user, ns *ast.Term) {
+		d, err := NewDocument(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := d.term(partRequest).Value.(ast.Object)
+		return req.Get(ast.StringTerm("kind")), req.Get(ast.StringTerm("user")), d.term(partNamespace)
+	}
+	kind, user, ns := parts(base())
+	want := ast.MustParseTerm(`{"group": "apps", "version": "v1", "kind": "Deployment"}`)
+	if !kind.Equal(want) {
+		t.Fatalf("kind %v, want %v", kind, want)
+	}
+	if want := ast.MustParseTerm(`{"username": "dana", "groups": ["dev", "system:authenticated"]}`); !user.Equal(want) {
+		t.Fatalf("user %v, want %v", user, want)
+	}
+	if want := ast.MustParseTerm(`{"name": "shop", "labels": {"team": "a"}, "annotations": {"owner": "dana"}, "production": true}`); !ns.Equal(want) {
+		t.Fatalf("namespace %v, want %v", ns, want)
+	}
+	other := base()
+	other.Request.UID, other.Request.Name = "u2", "api" // neither kind, user nor namespace
+	k2, u2, n2 := parts(other)
+	if k2 != kind || u2 != user || n2 != ns {
+		t.Error("the same kind, user or namespace was converted again")
+	}
+	changes := map[string]struct {
+		change func(in *Input)
+		part   int // 0 kind, 1 user, 2 namespace
+		want   string
+	}{
+		"group":             {func(in *Input) { in.Request.Group = "batch" }, 0, `{"group": "batch", "version": "v1", "kind": "Deployment"}`},
+		"version":           {func(in *Input) { in.Request.Version = "v2" }, 0, `{"group": "apps", "version": "v2", "kind": "Deployment"}`},
+		"kind":              {func(in *Input) { in.Request.Kind = "StatefulSet" }, 0, `{"group": "apps", "version": "v1", "kind": "StatefulSet"}`},
+		"group and version": {func(in *Input) { in.Request.Group, in.Request.Version = "appsv1", "" }, 0, `{"group": "appsv1", "version": "", "kind": "Deployment"}`},
+		"username":          {func(in *Input) { in.Request.Username = "erin" }, 1, `{"username": "erin", "groups": ["dev", "system:authenticated"]}`},
+		"groups' order":     {func(in *Input) { in.Request.Groups = []string{"system:authenticated", "dev"} }, 1, `{"username": "dana", "groups": ["system:authenticated", "dev"]}`},
+		"no groups":         {func(in *Input) { in.Request.Groups = nil }, 1, `{"username": "dana", "groups": []}`},
+		"namespace name":    {func(in *Input) { in.Namespace.Name = "shop2" }, 2, `{"name": "shop2", "labels": {"team": "a"}, "annotations": {"owner": "dana"}, "production": true}`},
+		"a label":           {func(in *Input) { in.Namespace.Labels = map[string]string{"team": "b"} }, 2, `{"name": "shop", "labels": {"team": "b"}, "annotations": {"owner": "dana"}, "production": true}`},
+		"label for annotation": {func(in *Input) {
+			in.Namespace.Labels, in.Namespace.Annotations = map[string]string{"owner": "dana"}, map[string]string{"team": "a"}
+		}, 2, `{"name": "shop", "labels": {"owner": "dana"}, "annotations": {"team": "a"}, "production": true}`},
+		"not production": {func(in *Input) { in.Namespace.Production = false }, 2, `{"name": "shop", "labels": {"team": "a"}, "annotations": {"owner": "dana"}, "production": false}`},
+	}
+	for name, tc := range changes {
+		in := base()
+		tc.change(&in)
+		k, u, n := parts(in)
+		got, before := [3]*ast.Term{k, u, n}[tc.part], [3]*ast.Term{kind, user, ns}[tc.part]
+		if got == before || !got.Equal(ast.MustParseTerm(tc.want)) {
+			t.Errorf("%s: %v, want %s", name, got, tc.want)
+		}
+	}
+	big := base()
+	big.Namespace.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": string(make([]byte, 2*maxSharedEncoding))}
+	_, _, a := parts(big)
+	_, _, b := parts(big)
+	if a == b {
+		t.Error("a namespace longer than maxSharedEncoding was kept")
+	}
+	if !a.Equal(b) {
+		t.Errorf("a namespace too large to share: %v", a)
+	}
+}
