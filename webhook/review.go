@@ -332,37 +332,33 @@ func (sc *scratch) decodeAny(dec *jsontext.Decoder) (any, error) {
 
 // readName reads an object's name, taking the common ones of Kubernetes objects from knownNames rather than
 // allocating them again.
-func readName(dec *jsontext.Decoder) (string, error) {
-	raw, err := dec.ReadValue()
-	if err != nil {
-		return "", err
-	}
-	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		if name, ok := knownNames[string(inner)]; ok {
-			return name, nil
-		}
-		return string(inner), nil
-	}
-	name, err := jsontext.AppendUnquote(nil, raw)
-	return string(name), err
-}
+func readName(dec *jsontext.Decoder) (string, error) { return readQuoted(dec, knownNames, asString) }
 
 // readString reads a string value: one of knownValues, boxed once, or the string copied once from the body (the
 // decoder's token would unquote it into a buffer of its own first).
-func readString(dec *jsontext.Decoder) (any, error) {
+func readString(dec *jsontext.Decoder) (any, error) { return readQuoted(dec, knownValues, asAny) }
+
+// readQuoted reads a JSON string: known's entry for it, or its text copied once from the body (unquoted first when
+// the body escapes any of it).
+func readQuoted[V any](dec *jsontext.Decoder, known map[string]V, as func(string) V) (V, error) {
 	raw, err := dec.ReadValue()
 	if err != nil {
-		return nil, err
+		var zero V
+		return zero, err
 	}
 	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		if v, ok := knownValues[string(inner)]; ok {
+		if v, ok := known[string(inner)]; ok {
 			return v, nil
 		}
-		return string(inner), nil
+		return as(string(inner)), nil
 	}
 	s, err := jsontext.AppendUnquote(nil, raw)
-	return string(s), err
+	return as(string(s)), err
 }
+
+func asString(s string) string { return s }
+
+func asAny(s string) any { return s }
 
 // knownValues are string values of the objects the webhook reads most, each boxed once.
 var knownValues = func() map[string]any {
