@@ -4,6 +4,8 @@ package attestation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"net/http"
 	"strings"
@@ -255,20 +257,30 @@ func (v *Verifier) verify(ctx context.Context, ref Reference, p *TrustPolicy, ke
 	return out
 }
 
-// tagKey names a tag's resolution in the cache: registry/repository:tag, "" for digest references.
+// tagKey names a tag's resolution in the cache: registry, repository and tag (cacheKey); "" for digest references.
 func tagKey(ref Reference) string {
 	if ref.Digest != "" {
 		return ""
 	}
-	return ref.Registry + "/" + ref.Repository + ":" + ref.Tag
+	return cacheKey(ref.Registry, ref.Repository, ref.Tag)
 }
 
 // verdictKey names a verdict in the cache: the repository (signatures are found per repository), the digest and
-// the hash of the trust policy it was judged by.
+// the hash of the trust policy it was judged by (cacheKey).
 func verdictKey(ref Reference, p *TrustPolicy) func(digest string) string {
-	return func(digest string) string {
-		return ref.Registry + "/" + ref.Repository + "@" + digest + "|" + p.hash
+	return func(digest string) string { return cacheKey(ref.Registry, ref.Repository, digest, p.hash) }
+}
+
+// cacheKey is the SHA-256 of parts, each after its length: 32 bytes however long the names, where a cache of
+// 10,000 verdicts held them at full length (a fifth of a cached verdict's memory with its tag's).
+func cacheKey(parts ...string) string {
+	var buf [512]byte
+	b := buf[:0]
+	for _, part := range parts {
+		b = append(binary.AppendUvarint(b, uint64(len(part))), part...)
 	}
+	sum := sha256.Sum256(b)
+	return string(sum[:])
 }
 
 func outcome(f Facts) string {
